@@ -1,0 +1,75 @@
+# am: EfficientNet + FixMatch engine. `make` builds the CPU engine and, where
+# nvcc and cuDNN are found, the CUDA objects; `make test` runs every test.
+# Overridable: CC, CUDA (1/0), CUDA_HOME, GPU_ARCH, OPT.
+
+CC       ?= gcc
+OPT      ?= -O3 -march=native
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -Wall -Wextra -Werror -Iinclude
+LDLIBS   += -lopenblas -lpng -lz -lm
+LDFLAGS  += -fopenmp
+GPU_ARCH ?= sm_90
+BUILD    ?= build
+
+NVCC      := $(shell command -v nvcc 2>/dev/null)
+CUDA_HOME ?= $(if $(NVCC),$(patsubst %/bin/nvcc,%,$(NVCC)),/usr/local/cuda)
+CUDNN_H   := $(firstword $(wildcard $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h /usr/local/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h))
+HAVE_BLAS := $(shell printf '\043include <cblas.h>\nint main(void){return 0;}' | $(CC) -x c - -o /dev/null -lopenblas 2>/dev/null && echo 1)
+HAVE_PNG  := $(shell printf '\043include <png.h>\nint main(void){return 0;}' | $(CC) -x c - -o /dev/null -lpng 2>/dev/null && echo 1)
+HAVE_CHECK:= $(shell pkg-config --exists check 2>/dev/null && echo 1)
+
+ifeq ($(CUDA),0)
+  USE_CUDA :=
+else
+  USE_CUDA := $(if $(and $(NVCC),$(CUDNN_H)),1,)
+endif
+
+ifeq ($(USE_CUDA),1)
+  CFLAGS += -DAM_HAVE_CUDA -I$(CUDA_HOME)/include $(if $(CUDNN_H),-I$(dir $(CUDNN_H)),)
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart
+endif
+
+SRC  := $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/cuda/*.c) src/cli/exe_dir.c
+OBJ  := $(SRC:%.c=$(BUILD)/%.o)
+BINS := am_classify
+TSRC := $(wildcard tests/test_*.c)
+TOBJ := $(TSRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all test asan setup clean status
+all: status $(BINS)
+
+status:
+	@echo "am build: CUDA $(if $(NVCC),✓ $(NVCC),✗ (nvcc not found))$(if $(filter 0,$(CUDA)), [off: CUDA=0],)"
+	@echo "          cuDNN $(if $(CUDNN_H),✓ $(CUDNN_H),✗)  OpenBLAS $(if $(HAVE_BLAS),✓,✗ (apt-get install libopenblas-dev))  libpng $(if $(HAVE_PNG),✓,✗ (apt-get install libpng-dev))  Check $(if $(HAVE_CHECK),✓,✗ (apt-get install check))"
+	@echo "          GPU objects: $(if $(USE_CUDA),built for $(GPU_ARCH),not built)"
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libam.a: $(OBJ)
+	ar rcs $@ $^
+
+am_classify: $(BUILD)/src/cli/am_classify.o $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/test_am: $(TOBJ) $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(shell pkg-config --libs check 2>/dev/null)
+
+test: status $(BINS) $(BUILD)/test_am
+	cd tests && ../$(BUILD)/test_am
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	        LDFLAGS="-fopenmp -fsanitize=address,undefined" CUDA=0 build-asan/test_am
+	cd tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no ../build-asan/test_am
+
+setup:
+	@pkgs="build-essential pkg-config libopenblas-dev libpng-dev zlib1g-dev check"; \
+	missing=""; for p in $$pkgs; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "setup: all packages present"; fi
+
+clean:
+	rm -rf build build-asan $(BINS)
+
+-include $(OBJ:.o=.d) $(TOBJ:.o=.d)

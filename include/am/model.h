@@ -1,0 +1,125 @@
+// EfficientNet (B0..B7) and EfficientNet-Lite (Lite0..Lite4), NHWC fp32 on the CPU.
+//
+// Families, one allocation each: params (trainable, flat), grads (same layout),
+// stats (BN running mean/var), acts (everything the forward keeps for the
+// backward, sized for one batch size and image size), scratch (the gradient
+// buffers of the backward pass).
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#define AM_MAX_BLOCKS 64
+#define AM_MAX_TENSORS 1024
+
+typedef struct {
+    int expand;  // expansion ratio e (1: no expand conv)
+    int k, stride;
+    int in, mid, out;
+    int se;      // squeeze-excite width, 0 for none
+    int skip;    // stride 1 and in == out: residual with drop-connect
+    float drop;  // drop-connect rate 0.2 * i / nblocks
+} am_block_cfg;
+
+typedef struct {
+    char name[16];  // "lite0", "b3", ...
+    int lite;
+    float width, depth, dropout;
+    int res;        // the variant's native resolution
+    int in_ch, classes;
+    int stem, head;
+    int act;        // AM_ACT_RELU6 (Lite) or AM_ACT_SWISH (B)
+    int nblocks;
+    am_block_cfg blocks[AM_MAX_BLOCKS];
+} am_arch;
+
+// Fills the architecture from the scaling rules. Returns -1 (am_error()) for
+// an unknown name, in_ch < 1 or classes < 1.
+int am_arch_init(am_arch *a, const char *name, int in_ch, int classes);
+
+enum { AM_PARAM = 0, AM_STAT = 1 };
+
+typedef struct {
+    char name[64];
+    int ndim, shape[4];
+    size_t n, offset;  // elements, offset in its family
+    int family;        // AM_PARAM or AM_STAT
+    int decay;         // weight decay applies (conv and FC weights, not BN or biases)
+} am_tensor;
+
+typedef struct { float *gamma, *beta, *mean, *var; } am_bn;
+
+typedef struct {
+    float *expand, *dw, *se_rw, *se_rb, *se_ew, *se_eb, *project;
+    am_bn bn0, bn1, bn2;  // after expand, depthwise, project
+} am_block_params;
+
+typedef struct {
+    int H, W, Ho, Wo;             // block input and output sizes
+    float *ex, *ea;               // (N,H,W,mid) expand conv out, after BN+act
+    float *dx, *da;               // (N,Ho,Wo,mid) depthwise out, after BN+act
+    float *pooled, *hid, *gate;   // SE: (N,mid), (N,se), (N,mid)
+    float *so;                    // (N,Ho,Wo,mid) after the SE scale
+    float *px, *pb;               // (N,Ho,Wo,out) project conv out, after BN
+    float *out;                   // (N,Ho,Wo,out) block output
+    float *dc;                    // (N) drop-connect scale
+    float *mean[3], *rstd[3];     // BN statistics of bn0, bn1, bn2
+} am_block_acts;
+
+typedef struct {
+    int N, size;
+    float *base;
+    size_t nfloats;
+    const float *x;               // (N,S,S,in_ch) the input of the last forward
+    float *col;                   // stem im2col
+    float *sx, *sa;               // stem conv out, after BN+act
+    float *smean, *srstd;
+    am_block_acts b[AM_MAX_BLOCKS];
+    float *hx, *ha;               // head conv out, after BN+act
+    float *hmean, *hrstd;
+    float *pooled, *mask, *dropped;  // (N,head)
+    float *logits, *probs;        // (N,classes)
+    float *g[4];                  // backward scratch, each of the largest activation
+    size_t gsize;
+} am_acts;
+
+typedef struct {
+    am_arch arch;
+    int ntensors;
+    am_tensor tensors[AM_MAX_TENSORS];
+    size_t nparams, nstats;
+    float *params, *grads, *stats;
+    float *stem_w, *head_w, *fc_w, *fc_b;
+    am_bn stem_bn, head_bn;
+    am_block_params blk[AM_MAX_BLOCKS];
+    am_acts acts;
+    float bn_momentum, bn_eps;
+    float dropout, drop_connect;  // rates in force during training (0 turns off)
+} am_model;
+
+// Builds the model (tables, allocation, TF initialisation drawn from Philox
+// with `seed`). Returns -1 (am_error()) on a bad architecture.
+int am_model_init(am_model *m, const char *arch, int in_ch, int classes, uint64_t seed);
+void am_model_free(am_model *m);
+
+// TF initialisation: conv N(0, sqrt(2/fan_out)), FC U(+-1/sqrt(out)),
+// biases 0, BN gamma 1 beta 0, running mean 0 var 1.
+void am_model_init_weights(am_model *m, uint64_t seed);
+// Re-initialises only the FC layer (the Python tool's new head).
+void am_model_init_fc(am_model *m, uint64_t seed);
+
+const am_tensor *am_model_find(const am_model *m, const char *name);
+float *am_model_data(am_model *m, const am_tensor *t);
+size_t am_model_count_params(const am_model *m);
+
+// Size check for the input: -1 (am_error()) when size < 32.
+int am_model_check_size(int size);
+
+// Forward pass on x (N,size,size,in_ch). train=1: batch statistics, running
+// stats updated, dropout and drop-connect from Philox (seed, step).
+// Returns the logits (N,classes), valid until the next forward.
+float *am_forward(am_model *m, const float *x, int N, int size, int train,
+                  uint64_t seed, uint64_t step);
+// Backward pass from dlogits (N,classes) after a training forward;
+// parameter gradients accumulate into m->grads.
+void am_backward(am_model *m, const float *dlogits);
+void am_zero_grad(am_model *m);

@@ -1,0 +1,111 @@
+// am_classify: ImageNet top-k classes of PNG photos with pretrained EfficientNet-Lite0.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "am/cli.h"
+#include "am/device.h"
+#include "am/error.h"
+#include "am/image.h"
+#include "am/model.h"
+#include "am/ops.h"
+#include "am/weights.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: am_classify [options] IMAGE.png...\n"
+        "Classifies photos into the 1000 ImageNet classes with EfficientNet-Lite0\n"
+        "and prints the top-k classes with their probabilities.\n\n"
+        "  --weights FILE   weight file (default: weights/lite0.amw beside this program)\n"
+        "  --labels FILE    class names, one per line (default: weights/imagenet_classes.txt)\n"
+        "  --top K          classes to print per image (default 5)\n"
+        "  --threads N      CPU threads (default: all cores)\n"
+        "  --device D       cpu (default); cuda is not available in this version\n"
+        "  -h, --help       this text\n\n"
+        "Images must be square, at least 32x32; pixels are mapped by (v - 127) / 128.\n");
+}
+
+static char **read_labels(const char *path, int n) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char **lab = AM_CALLOC(sizeof(char *) * n), line[512];
+    int i = 0;
+    while (i < n && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        lab[i++] = strdup(line);
+    }
+    fclose(f);
+    if (i != n) {
+        for (int j = 0; j < i; j++) free(lab[j]);
+        free(lab);
+        return NULL;
+    }
+    return lab;
+}
+
+int main(int argc, char **argv) {
+    char weights[4096], labels[4096];
+    am_exe_path(weights, sizeof weights, "weights/lite0.amw");
+    am_exe_path(labels, sizeof labels, "weights/imagenet_classes.txt");
+    int top = 5, threads = 0, first = argc;
+    const char *device = "cpu";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--weights") && more) snprintf(weights, sizeof weights, "%s", argv[++i]);
+        else if (!strcmp(a, "--labels") && more) snprintf(labels, sizeof labels, "%s", argv[++i]);
+        else if (!strcmp(a, "--top") && more) top = atoi(argv[++i]);
+        else if (!strcmp(a, "--threads") && more) threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--device") && more) device = argv[++i];
+        else if (a[0] == '-') { fprintf(stderr, "am_classify: unknown option '%s'\n", a); usage(stderr); return 2; }
+        else { first = i; break; }
+    }
+    if (first >= argc) { usage(stderr); return 2; }
+    int ordinal;
+    if (am_device_parse(device, &ordinal)) { fprintf(stderr, "am_classify: %s\n", am_error()); return 1; }
+    if (ordinal >= 0) {
+        fprintf(stderr, "am_classify: the model runs on the CPU only in this version; use --device cpu\n");
+        return 1;
+    }
+    am_set_threads(threads);
+    am_model m;
+    if (am_model_init(&m, "lite0", 3, 1000, 0) || am_weights_load(&m, weights, 0)) {
+        fprintf(stderr, "am_classify: %s\n", am_error());
+        return 1;
+    }
+    char **names = read_labels(labels, 1000);
+    if (!names) fprintf(stderr, "am_classify: cannot read 1000 class names from '%s'; printing indices\n", labels);
+    if (top < 1) top = 1;
+    if (top > 1000) top = 1000;
+    int rc = 0;
+    for (int i = first; i < argc; i++) {
+        int w, h;
+        uint8_t *px = am_png_read(argv[i], 3, &w, &h);
+        if (!px) { fprintf(stderr, "am_classify: %s\n", am_error()); rc = 1; continue; }
+        if (w != h || am_model_check_size(w)) {
+            fprintf(stderr, "am_classify: '%s' is %dx%d: expected a square image of at least 32x32\n", argv[i], w, h);
+            free(px);
+            rc = 1;
+            continue;
+        }
+        float *x = AM_MALLOC(sizeof(float) * w * h * 3);
+        for (int j = 0; j < w * h * 3; j++) x[j] = (px[j] - 127.0f) / 128.0f;
+        const float *z = am_forward(&m, x, 1, w, 0, 0, 0);
+        float p[1000];
+        int lab = 0;
+        softmax_ce_forward(p, z, &lab, 1, 1000);
+        printf("%s\n", argv[i]);
+        for (int k = 0; k < top; k++) {
+            int best = 0;
+            for (int c = 1; c < 1000; c++) if (p[c] > p[best]) best = c;
+            printf("  %6.2f%%  %4d  %s\n", 100.0 * p[best], best, names ? names[best] : "");
+            p[best] = -1.0f;
+        }
+        free(x);
+        free(px);
+    }
+    if (names) { for (int c = 0; c < 1000; c++) free(names[c]); free(names); }
+    am_model_free(&m);
+    return rc;
+}

@@ -1,0 +1,111 @@
+// Batch norm fused with an activation, and the plain activations.
+// Gradient rule: dgamma/dbeta accumulate (+=); dx is assigned (dx may alias dout).
+// Per-channel sums run in double with thread-private partials.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "am/error.h"
+#include "am/ops.h"
+#include "../../kernels/act_math.h"
+
+void bn_act_forward(float *out, float *mean, float *rstd, const float *x,
+                    const float *gamma, const float *beta, float *run_mean, float *run_var,
+                    int M, int C, int act, int train, float momentum, float eps) {
+    if (train) {
+        double *s1 = AM_CALLOC(sizeof(double) * C), *s2 = AM_CALLOC(sizeof(double) * C);
+        #pragma omp parallel
+        {
+            double *p = AM_CALLOC(sizeof(double) * C);
+            #pragma omp for nowait
+            for (int m = 0; m < M; m++)
+                for (int c = 0; c < C; c++) p[c] += x[(size_t)m * C + c];
+            #pragma omp critical
+            for (int c = 0; c < C; c++) s1[c] += p[c];
+            #pragma omp barrier
+            memset(p, 0, sizeof(double) * C);
+            #pragma omp for nowait
+            for (int m = 0; m < M; m++)
+                for (int c = 0; c < C; c++) {
+                    double d = x[(size_t)m * C + c] - s1[c] / M;
+                    p[c] += d * d;
+                }
+            #pragma omp critical
+            for (int c = 0; c < C; c++) s2[c] += p[c];
+            free(p);
+        }
+        for (int c = 0; c < C; c++) {
+            double mu = s1[c] / M, var = s2[c] / M;
+            mean[c] = (float)mu;
+            rstd[c] = (float)(1.0 / sqrt(var + eps));
+            double unbiased = M > 1 ? s2[c] / (M - 1) : var;
+            run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mu);
+            run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
+        }
+        free(s1);
+        free(s2);
+    } else {
+        for (int c = 0; c < C; c++) {
+            mean[c] = run_mean[c];
+            rstd[c] = (float)(1.0 / sqrt((double)run_var[c] + eps));
+        }
+    }
+    #pragma omp parallel for
+    for (int m = 0; m < M; m++)
+        for (int c = 0; c < C; c++) {
+            size_t i = (size_t)m * C + c;
+            out[i] = am_act(act, gamma[c] * (x[i] - mean[c]) * rstd[c] + beta[c]);
+        }
+}
+
+void bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dout,
+                     const float *x, const float *mean, const float *rstd,
+                     const float *gamma, const float *beta, int M, int C, int act) {
+    double *sdy = AM_CALLOC(sizeof(double) * C), *sdyx = AM_CALLOC(sizeof(double) * C);
+    #pragma omp parallel
+    {
+        double *p1 = AM_CALLOC(sizeof(double) * C), *p2 = AM_CALLOC(sizeof(double) * C);
+        #pragma omp for nowait
+        for (int m = 0; m < M; m++)
+            for (int c = 0; c < C; c++) {
+                size_t i = (size_t)m * C + c;
+                float xh = (x[i] - mean[c]) * rstd[c];
+                float dy = dout[i] * am_act_grad(act, gamma[c] * xh + beta[c]);
+                p1[c] += dy;
+                p2[c] += (double)dy * xh;
+            }
+        #pragma omp critical
+        for (int c = 0; c < C; c++) { sdy[c] += p1[c]; sdyx[c] += p2[c]; }
+        free(p1);
+        free(p2);
+    }
+    float *a = AM_MALLOC(sizeof(float) * C), *b = AM_MALLOC(sizeof(float) * C);
+    for (int c = 0; c < C; c++) {
+        dbeta[c] += (float)sdy[c];
+        dgamma[c] += (float)sdyx[c];
+        a[c] = (float)(sdy[c] / M);
+        b[c] = (float)(sdyx[c] / M);
+    }
+    #pragma omp parallel for
+    for (int m = 0; m < M; m++)
+        for (int c = 0; c < C; c++) {
+            size_t i = (size_t)m * C + c;
+            float xh = (x[i] - mean[c]) * rstd[c];
+            float dy = dout[i] * am_act_grad(act, gamma[c] * xh + beta[c]);
+            dx[i] = gamma[c] * rstd[c] * (dy - a[c] - xh * b[c]);
+        }
+    free(a);
+    free(b);
+    free(sdy);
+    free(sdyx);
+}
+
+void act_forward(float *out, const float *in, int n, int act) {
+    #pragma omp parallel for
+    for (int i = 0; i < n; i++) out[i] = am_act(act, in[i]);
+}
+
+void act_backward(float *din, const float *dout, const float *in, int n, int act) {
+    #pragma omp parallel for
+    for (int i = 0; i < n; i++) din[i] = dout[i] * am_act_grad(act, in[i]);
+}

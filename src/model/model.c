@@ -1,0 +1,383 @@
+// EfficientNet model: tensor table, allocation families, initialisation,
+// and the forward/backward orchestration over the CPU ops.
+// Gradient rule: parameter gradients accumulate into m->grads (+=); the
+// activation gradients live in four scratch buffers and are assigned, except
+// at the residual merge where the skip gradient is added.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "am/error.h"
+#include "am/model.h"
+#include "am/ops.h"
+#include "am/philox.h"
+#include "../../kernels/act_math.h"
+#include "../../kernels/conv_math.h"
+
+#define GR(m, p) ((m)->grads + ((p) - (m)->params))
+
+enum { STREAM_DROPOUT = 0xD0, STREAM_DROP_CONNECT = 0x100, STREAM_INIT = 0x10000 };
+
+static void add_tensor(am_model *m, const char *name, int family, int decay, int ndim,
+                       int d0, int d1, int d2, int d3) {
+    AM_CHECK(m->ntensors < AM_MAX_TENSORS, "AM_MAX_TENSORS too small");
+    am_tensor *t = &m->tensors[m->ntensors++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->ndim = ndim;
+    int d[4] = {d0, d1, d2, d3};
+    t->n = 1;
+    for (int i = 0; i < 4; i++) {
+        t->shape[i] = i < ndim ? d[i] : 0;
+        if (i < ndim) t->n *= (size_t)d[i];
+    }
+    t->family = family;
+    t->decay = decay;
+    size_t *count = family == AM_PARAM ? &m->nparams : &m->nstats;
+    t->offset = *count;
+    *count += t->n;
+}
+
+static void add_bn(am_model *m, const char *prefix, int C) {
+    char s[64];
+    snprintf(s, sizeof s, "%s.gamma", prefix); add_tensor(m, s, AM_PARAM, 0, 1, C, 0, 0, 0);
+    snprintf(s, sizeof s, "%s.beta", prefix);  add_tensor(m, s, AM_PARAM, 0, 1, C, 0, 0, 0);
+    snprintf(s, sizeof s, "%s.mean", prefix);  add_tensor(m, s, AM_STAT, 0, 1, C, 0, 0, 0);
+    snprintf(s, sizeof s, "%s.var", prefix);   add_tensor(m, s, AM_STAT, 0, 1, C, 0, 0, 0);
+}
+
+static void build_table(am_model *m) {
+    const am_arch *a = &m->arch;
+    char s[64];
+    add_tensor(m, "stem.conv", AM_PARAM, 1, 4, a->stem, 3, 3, a->in_ch);
+    add_bn(m, "stem.bn", a->stem);
+    for (int i = 0; i < a->nblocks; i++) {
+        const am_block_cfg *b = &a->blocks[i];
+        if (b->expand != 1) {
+            snprintf(s, sizeof s, "blocks.%d.expand.conv", i);
+            add_tensor(m, s, AM_PARAM, 1, 2, b->mid, b->in, 0, 0);
+            snprintf(s, sizeof s, "blocks.%d.expand.bn", i);
+            add_bn(m, s, b->mid);
+        }
+        snprintf(s, sizeof s, "blocks.%d.dw.conv", i);
+        add_tensor(m, s, AM_PARAM, 1, 3, b->k, b->k, b->mid, 0);
+        snprintf(s, sizeof s, "blocks.%d.dw.bn", i);
+        add_bn(m, s, b->mid);
+        if (b->se) {
+            snprintf(s, sizeof s, "blocks.%d.se.reduce.w", i); add_tensor(m, s, AM_PARAM, 1, 2, b->se, b->mid, 0, 0);
+            snprintf(s, sizeof s, "blocks.%d.se.reduce.b", i); add_tensor(m, s, AM_PARAM, 0, 1, b->se, 0, 0, 0);
+            snprintf(s, sizeof s, "blocks.%d.se.expand.w", i); add_tensor(m, s, AM_PARAM, 1, 2, b->mid, b->se, 0, 0);
+            snprintf(s, sizeof s, "blocks.%d.se.expand.b", i); add_tensor(m, s, AM_PARAM, 0, 1, b->mid, 0, 0, 0);
+        }
+        snprintf(s, sizeof s, "blocks.%d.project.conv", i);
+        add_tensor(m, s, AM_PARAM, 1, 2, b->out, b->mid, 0, 0);
+        snprintf(s, sizeof s, "blocks.%d.project.bn", i);
+        add_bn(m, s, b->out);
+    }
+    add_tensor(m, "head.conv", AM_PARAM, 1, 2, a->head, a->blocks[a->nblocks - 1].out, 0, 0);
+    add_bn(m, "head.bn", a->head);
+    add_tensor(m, "fc.w", AM_PARAM, 1, 2, a->classes, a->head, 0, 0);
+    add_tensor(m, "fc.b", AM_PARAM, 0, 1, a->classes, 0, 0, 0);
+}
+
+const am_tensor *am_model_find(const am_model *m, const char *name) {
+    for (int i = 0; i < m->ntensors; i++)
+        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+    return NULL;
+}
+
+float *am_model_data(am_model *m, const am_tensor *t) {
+    return (t->family == AM_PARAM ? m->params : m->stats) + t->offset;
+}
+
+static float *view(am_model *m, const char *fmt, int i) {
+    char s[64];
+    snprintf(s, sizeof s, fmt, i);
+    const am_tensor *t = am_model_find(m, s);
+    return t ? am_model_data(m, t) : NULL;
+}
+
+static am_bn bn_view(am_model *m, const char *prefix, int i) {
+    char p[64], s[80];
+    snprintf(p, sizeof p, prefix, i);
+    am_bn bn;
+    snprintf(s, sizeof s, "%s.gamma", p); bn.gamma = view(m, s, 0);
+    snprintf(s, sizeof s, "%s.beta", p);  bn.beta = view(m, s, 0);
+    snprintf(s, sizeof s, "%s.mean", p);  bn.mean = view(m, s, 0);
+    snprintf(s, sizeof s, "%s.var", p);   bn.var = view(m, s, 0);
+    return bn;
+}
+
+size_t am_model_count_params(const am_model *m) { return m->nparams; }
+
+int am_model_check_size(int size) {
+    if (size < 32) return am_seterr("image size %d: EfficientNet needs at least 32x32 pixels", size);
+    return 0;
+}
+
+int am_model_init(am_model *m, const char *arch, int in_ch, int classes, uint64_t seed) {
+    memset(m, 0, sizeof *m);
+    if (am_arch_init(&m->arch, arch, in_ch, classes)) return -1;
+    build_table(m);
+    m->params = AM_MALLOC(sizeof(float) * m->nparams);
+    m->grads = AM_CALLOC(sizeof(float) * m->nparams);
+    m->stats = AM_MALLOC(sizeof(float) * m->nstats);
+    m->stem_w = view(m, "stem.conv", 0);
+    m->stem_bn = bn_view(m, "stem.bn", 0);
+    for (int i = 0; i < m->arch.nblocks; i++) {
+        am_block_params *p = &m->blk[i];
+        p->expand = view(m, "blocks.%d.expand.conv", i);
+        p->bn0 = bn_view(m, "blocks.%d.expand.bn", i);
+        p->dw = view(m, "blocks.%d.dw.conv", i);
+        p->bn1 = bn_view(m, "blocks.%d.dw.bn", i);
+        p->se_rw = view(m, "blocks.%d.se.reduce.w", i);
+        p->se_rb = view(m, "blocks.%d.se.reduce.b", i);
+        p->se_ew = view(m, "blocks.%d.se.expand.w", i);
+        p->se_eb = view(m, "blocks.%d.se.expand.b", i);
+        p->project = view(m, "blocks.%d.project.conv", i);
+        p->bn2 = bn_view(m, "blocks.%d.project.bn", i);
+    }
+    m->head_w = view(m, "head.conv", 0);
+    m->head_bn = bn_view(m, "head.bn", 0);
+    m->fc_w = view(m, "fc.w", 0);
+    m->fc_b = view(m, "fc.b", 0);
+    m->bn_momentum = 0.01f;
+    m->bn_eps = 1e-3f;
+    m->dropout = m->arch.dropout;
+    m->drop_connect = 0.2f;
+    am_model_init_weights(m, seed);
+    return 0;
+}
+
+void am_model_free(am_model *m) {
+    free(m->params);
+    free(m->grads);
+    free(m->stats);
+    free(m->acts.base);
+    memset(m, 0, sizeof *m);
+}
+
+static float normal(uint64_t seed, uint32_t stream, uint32_t i) {
+    float u1 = 1.0f - am_rand_u01(seed, stream, 0, 2 * i);
+    float u2 = am_rand_u01(seed, stream, 0, 2 * i + 1);
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530718f * u2);
+}
+
+static void init_tensor(am_model *m, int ti, uint64_t seed) {
+    const am_tensor *t = &m->tensors[ti];
+    float *d = am_model_data(m, t);
+    const char *name = t->name;
+    size_t len = strlen(name);
+    uint32_t stream = STREAM_INIT + (uint32_t)ti;
+#define ENDS(s) (len >= strlen(s) && !strcmp(name + len - strlen(s), s))
+    if (ENDS(".gamma") || ENDS(".var")) {
+        for (size_t i = 0; i < t->n; i++) d[i] = 1.0f;
+    } else if (ENDS(".beta") || ENDS(".mean") || ENDS(".b")) {
+        memset(d, 0, sizeof(float) * t->n);
+    } else if (!strcmp(name, "fc.w")) {
+        float r = 1.0f / sqrtf((float)t->shape[0]);
+        for (size_t i = 0; i < t->n; i++) d[i] = r * (2.0f * am_rand_u01(seed, stream, 0, (uint32_t)i) - 1.0f);
+    } else {
+        // Convolutions: fan_out = kh*kw*out; depthwise (k,k,C): kh*kw.
+        int fan_out = ENDS(".dw.conv") ? t->shape[0] * t->shape[1]
+                    : t->ndim == 4 ? t->shape[0] * t->shape[1] * t->shape[2] : t->shape[0];
+        float sd = sqrtf(2.0f / fan_out);
+        for (size_t i = 0; i < t->n; i++) d[i] = sd * normal(seed, stream, (uint32_t)i);
+    }
+#undef ENDS
+}
+
+void am_model_init_weights(am_model *m, uint64_t seed) {
+    for (int i = 0; i < m->ntensors; i++) init_tensor(m, i, seed);
+}
+
+void am_model_init_fc(am_model *m, uint64_t seed) {
+    for (int i = 0; i < m->ntensors; i++)
+        if (!strncmp(m->tensors[i].name, "fc.", 3)) init_tensor(m, i, seed);
+}
+
+void am_zero_grad(am_model *m) { memset(m->grads, 0, sizeof(float) * m->nparams); }
+
+// Carves the activation family for (N, S); with base NULL it only counts.
+static size_t layout_acts(am_acts *A, const am_arch *a, int N, int S, float *base) {
+    size_t off = 0, gmax = 0;
+#define TAKE(n) (off += (n), base ? base + off - (n) : NULL)
+#define GMAX(n) do { size_t n_ = (n); if (n_ > gmax) gmax = n_; } while (0)
+    int H = am_same_out(S, 2);
+    size_t M = (size_t)N * H * H;
+    A->col = TAKE(M * 9 * a->in_ch);
+    A->sx = TAKE(M * a->stem);
+    A->sa = TAKE(M * a->stem);
+    A->smean = TAKE(a->stem);
+    A->srstd = TAKE(a->stem);
+    GMAX(M * 9 * a->in_ch);
+    GMAX(M * a->stem);
+    for (int i = 0; i < a->nblocks; i++) {
+        const am_block_cfg *b = &a->blocks[i];
+        am_block_acts *B = &A->b[i];
+        B->H = B->W = H;
+        B->Ho = B->Wo = am_same_out(H, b->stride);
+        size_t Mi = (size_t)N * H * H, Mo = (size_t)N * B->Ho * B->Wo;
+        if (b->expand != 1) { B->ex = TAKE(Mi * b->mid); B->ea = TAKE(Mi * b->mid); }
+        B->dx = TAKE(Mo * b->mid);
+        B->da = TAKE(Mo * b->mid);
+        if (b->se) {
+            B->pooled = TAKE((size_t)N * b->mid);
+            B->hid = TAKE((size_t)N * b->se);
+            B->gate = TAKE((size_t)N * b->mid);
+            B->so = TAKE(Mo * b->mid);
+        }
+        B->px = TAKE(Mo * b->out);
+        B->pb = TAKE(Mo * b->out);
+        B->out = b->skip ? TAKE(Mo * b->out) : B->pb;
+        B->dc = TAKE(N);
+        for (int j = 0; j < 3; j++) { B->mean[j] = TAKE(b->mid > b->out ? b->mid : b->out); B->rstd[j] = TAKE(b->mid > b->out ? b->mid : b->out); }
+        GMAX(Mi * b->mid);
+        GMAX(Mi * b->in);
+        GMAX(Mo * b->mid);
+        GMAX(Mo * b->out);
+        H = B->Ho;
+    }
+    M = (size_t)N * H * H;
+    A->hx = TAKE(M * a->head);
+    A->ha = TAKE(M * a->head);
+    A->hmean = TAKE(a->head);
+    A->hrstd = TAKE(a->head);
+    A->pooled = TAKE((size_t)N * a->head);
+    A->mask = TAKE((size_t)N * a->head);
+    A->dropped = TAKE((size_t)N * a->head);
+    A->logits = TAKE((size_t)N * a->classes);
+    A->probs = TAKE((size_t)N * a->classes);
+    GMAX(M * a->head);
+    for (int j = 0; j < 4; j++) A->g[j] = TAKE(gmax);
+    A->gsize = gmax;
+#undef TAKE
+#undef GMAX
+    return off;
+}
+
+static void reserve(am_model *m, int N, int S) {
+    am_acts *A = &m->acts;
+    if (A->base && A->N == N && A->size == S) return;
+    free(A->base);
+    size_t n = layout_acts(A, &m->arch, N, S, NULL);
+    float *base = AM_MALLOC(sizeof(float) * n);
+    layout_acts(A, &m->arch, N, S, base);
+    A->base = base;
+    A->nfloats = n;
+    A->N = N;
+    A->size = S;
+}
+
+static void bn_fwd(am_model *m, float *out, float *mean, float *rstd, const float *x,
+                   const am_bn *bn, size_t M, int C, int act, int train) {
+    bn_act_forward(out, mean, rstd, x, bn->gamma, bn->beta, bn->mean, bn->var, (int)M, C, act,
+                   train, m->bn_momentum, m->bn_eps);
+}
+
+static void bn_bwd(am_model *m, float *dx, const float *x, const float *mean, const float *rstd,
+                   const am_bn *bn, size_t M, int C, int act) {
+    bn_act_backward(dx, GR(m, bn->gamma), GR(m, bn->beta), dx, x, mean, rstd, bn->gamma,
+                    bn->beta, (int)M, C, act);
+}
+
+float *am_forward(am_model *m, const float *x, int N, int S, int train, uint64_t seed, uint64_t step) {
+    const am_arch *a = &m->arch;
+    reserve(m, N, S);
+    am_acts *A = &m->acts;
+    A->x = x;
+    int H = am_same_out(S, 2);
+    conv2d_forward(A->sx, A->col, x, m->stem_w, N, S, S, a->in_ch, a->stem, 3, 2);
+    bn_fwd(m, A->sa, A->smean, A->srstd, A->sx, &m->stem_bn, (size_t)N * H * H, a->stem, a->act, train);
+    const float *cur = A->sa;
+    for (int i = 0; i < a->nblocks; i++) {
+        const am_block_cfg *b = &a->blocks[i];
+        const am_block_params *p = &m->blk[i];
+        am_block_acts *B = &A->b[i];
+        size_t Mi = (size_t)N * B->H * B->W, Mo = (size_t)N * B->Ho * B->Wo;
+        const float *t = cur;
+        if (b->expand != 1) {
+            pwconv_forward(B->ex, cur, p->expand, (int)Mi, b->in, b->mid);
+            bn_fwd(m, B->ea, B->mean[0], B->rstd[0], B->ex, &p->bn0, Mi, b->mid, a->act, train);
+            t = B->ea;
+        }
+        dwconv_forward(B->dx, t, p->dw, N, B->H, B->W, b->mid, b->k, b->stride);
+        bn_fwd(m, B->da, B->mean[1], B->rstd[1], B->dx, &p->bn1, Mo, b->mid, a->act, train);
+        t = B->da;
+        if (b->se) {
+            se_forward(B->so, B->pooled, B->hid, B->gate, B->da, p->se_rw, p->se_rb, p->se_ew,
+                       p->se_eb, N, B->Ho * B->Wo, b->mid, b->se);
+            t = B->so;
+        }
+        pwconv_forward(B->px, t, p->project, (int)Mo, b->mid, b->out);
+        bn_fwd(m, B->pb, B->mean[2], B->rstd[2], B->px, &p->bn2, Mo, b->out, AM_ACT_NONE, train);
+        if (b->skip) {
+            float rate = train ? m->drop_connect * i / a->nblocks : 0.0f;
+            drop_connect_add_forward(B->out, B->dc, B->pb, cur, N, (int)(Mo / N) * b->out, rate,
+                                     seed, STREAM_DROP_CONNECT + i, step);
+        }
+        cur = B->out;
+        H = B->Ho;
+    }
+    size_t M = (size_t)N * H * H;
+    int last = a->blocks[a->nblocks - 1].out;
+    pwconv_forward(A->hx, cur, m->head_w, (int)M, last, a->head);
+    bn_fwd(m, A->ha, A->hmean, A->hrstd, A->hx, &m->head_bn, M, a->head, a->act, train);
+    gap_forward(A->pooled, A->ha, N, H * H, a->head);
+    dropout_forward(A->dropped, A->mask, A->pooled, N * a->head, train ? m->dropout : 0.0f, seed,
+                    STREAM_DROPOUT, step);
+    fc_forward(A->logits, A->dropped, m->fc_w, m->fc_b, N, a->head, a->classes);
+    return A->logits;
+}
+
+void am_backward(am_model *m, const float *dlogits) {
+    const am_arch *a = &m->arch;
+    am_acts *A = &m->acts;
+    int N = A->N, nb = a->nblocks;
+    int H = A->b[nb - 1].Ho;
+    size_t M = (size_t)N * H * H;
+    int last = a->blocks[nb - 1].out;
+    float **g = A->g;
+    fc_backward(g[0], GR(m, m->fc_w), GR(m, m->fc_b), dlogits, A->dropped, m->fc_w, N, a->head, a->classes);
+    dropout_backward(g[0], g[0], A->mask, N * a->head);
+    gap_backward(g[1], g[0], N, H * H, a->head);
+    bn_bwd(m, g[1], A->hx, A->hmean, A->hrstd, &m->head_bn, M, a->head, a->act);
+    pwconv_backward(g[0], GR(m, m->head_w), g[1], A->b[nb - 1].out, m->head_w, (int)M, last, a->head);
+    int ia = 0;  // g[ia] holds the gradient w.r.t. the current block's output
+    for (int i = nb - 1; i >= 0; i--) {
+        const am_block_cfg *b = &a->blocks[i];
+        const am_block_params *p = &m->blk[i];
+        am_block_acts *B = &A->b[i];
+        size_t Mi = (size_t)N * B->H * B->W, Mo = (size_t)N * B->Ho * B->Wo;
+        const float *in = i ? A->b[i - 1].out : A->sa;
+        int ib = b->skip ? (ia + 1) % 4 : ia;
+        int ic = (ib + 1) % 4 == ia ? (ib + 2) % 4 : (ib + 1) % 4;
+        int id = 0;
+        while (id == ia || id == ib || id == ic) id++;
+        if (b->skip) drop_connect_add_backward(g[ib], g[ia], g[ia], B->dc, N, (int)(Mo / N) * b->out);
+        bn_bwd(m, g[ib], B->px, B->mean[2], B->rstd[2], &p->bn2, Mo, b->out, AM_ACT_NONE);
+        pwconv_backward(g[ic], GR(m, p->project), g[ib], b->se ? B->so : B->da, p->project, (int)Mo, b->mid, b->out);
+        if (b->se)
+            se_backward(g[ic], GR(m, p->se_rw), GR(m, p->se_rb), GR(m, p->se_ew), GR(m, p->se_eb), g[ic],
+                        B->da, B->pooled, B->hid, B->gate, p->se_rw, p->se_ew, N, B->Ho * B->Wo, b->mid, b->se);
+        bn_bwd(m, g[ic], B->dx, B->mean[1], B->rstd[1], &p->bn1, Mo, b->mid, a->act);
+        dwconv_backward(g[id], GR(m, p->dw), g[ic], b->expand != 1 ? B->ea : in, p->dw, N, B->H, B->W, b->mid, b->k, b->stride);
+        int ie = id;
+        if (b->expand != 1) {
+            bn_bwd(m, g[id], B->ex, B->mean[0], B->rstd[0], &p->bn0, Mi, b->mid, a->act);
+            ie = ib;
+            pwconv_backward(g[ie], GR(m, p->expand), g[id], in, p->expand, (int)Mi, b->in, b->mid);
+        }
+        if (b->skip) {
+            float *e = g[ie];
+            const float *s = g[ia];
+            size_t n = Mi * b->in;
+            for (size_t j = 0; j < n; j++) e[j] += s[j];
+        }
+        ia = ie;
+    }
+    H = A->b[0].H;
+    bn_bwd(m, g[ia], A->sx, A->smean, A->srstd, &m->stem_bn, (size_t)N * H * H, a->stem, a->act);
+    conv2d_backward(NULL, GR(m, m->stem_w), NULL, g[ia], A->col, m->stem_w, N, A->size, A->size,
+                    a->in_ch, a->stem, 3, 2);
+}

@@ -1,0 +1,64 @@
+#include "am/weights.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "am/error.h"
+#include "am/log.h"
+#include "am/tfile.h"
+
+int am_weights_load(am_model *m, const char *path, uint64_t seed) {
+    am_tfile f;
+    if (am_tfile_read(&f, path, "AMWT")) return -1;
+    int rc = 0;
+    if (strcmp(f.arch, m->arch.name)) {
+        rc = am_seterr("'%s' holds weights for '%s', but the model is '%s': pick the matching --arch or weight file",
+                       path, f.arch, m->arch.name);
+        goto done;
+    }
+    if (f.in_ch != m->arch.in_ch) {
+        rc = am_seterr("'%s' expects %d input channels, the model has %d", path, f.in_ch, m->arch.in_ch);
+        goto done;
+    }
+    int new_head = f.classes != m->arch.classes;
+    for (int i = 0; i < m->ntensors; i++) {
+        const am_tensor *t = &m->tensors[i];
+        if (new_head && !strncmp(t->name, "fc.", 3)) continue;
+        const am_tentry *e = am_tfile_find(&f, t->name);
+        if (!e) {
+            rc = am_seterr("'%s' has no tensor '%s' (expected for architecture %s)", path, t->name, m->arch.name);
+            goto done;
+        }
+        if (e->ndim != t->ndim || memcmp(e->shape, t->shape, sizeof(int) * 4)) {
+            rc = am_seterr("'%s': tensor '%s' has shape [%d,%d,%d,%d], expected [%d,%d,%d,%d]", path, t->name,
+                           e->shape[0], e->shape[1], e->shape[2], e->shape[3],
+                           t->shape[0], t->shape[1], t->shape[2], t->shape[3]);
+            goto done;
+        }
+        memcpy(am_model_data(m, t), e->data, sizeof(float) * t->n);
+    }
+    if (new_head) {
+        am_model_init_fc(m, seed);
+        am_info("'%s' has %d classes, the model %d: backbone loaded, new FC layer initialised",
+                path, f.classes, m->arch.classes);
+    }
+done:
+    am_tfile_free(&f);
+    return rc;
+}
+
+int am_weights_save(const am_model *m, const char *path) {
+    am_tentry *e = AM_CALLOC(sizeof(am_tentry) * m->ntensors);
+    for (int i = 0; i < m->ntensors; i++) {
+        const am_tensor *t = &m->tensors[i];
+        snprintf(e[i].name, sizeof e[i].name, "%s", t->name);
+        e[i].ndim = t->ndim;
+        memcpy(e[i].shape, t->shape, sizeof(int) * 4);
+        e[i].n = t->n;
+        e[i].data = (t->family == AM_PARAM ? m->params : m->stats) + t->offset;
+    }
+    int rc = am_tfile_write(path, "AMWT", m->arch.name, m->arch.in_ch, m->arch.classes, e, m->ntensors);
+    free(e);
+    return rc;
+}

@@ -1,0 +1,14 @@
+// Test runner: every suite of the engine; exits non-zero on any failure.
+#include <check.h>
+#include <stdlib.h>
+
+#include "test.h"
+
+int main(void) {
+    SRunner *sr = srunner_create(suite_rng());
+    srunner_add_suite(sr, suite_tfile());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
