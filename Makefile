@@ -72,4 +72,4 @@ setup:
 clean:
 	rm -rf build build-asan $(BINS)
 
--include $(OBJ:.o=.d) $(TOBJ:.o=.d)
+-include $(OBJ:.o=.d) $(TOBJ:.o=.d) $(BINS:%=$(BUILD)/src/cli/%.d)

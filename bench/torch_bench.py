@@ -7,7 +7,7 @@ cross-entropy, backward; no optimiser step, grads cleared outside the timing).
 Warm-up runs, then the median over --iters timed runs; img/s = batch / median.
 Writes nothing; prints one line per (size, mode), or a JSON list with --json.
 
-  /work/venv/ref/bin/python bench/torch_bench.py [--threads T] [--size 64 224]
+  .venv-ref/bin/python bench/torch_bench.py [--threads T] [--size 64 224]
       [--batch 32] [--iters 5] [--warmup 2] [--json]
 """
 

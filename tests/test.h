@@ -1,7 +1,19 @@
 // Suites of the test runner and helpers shared by the tests.
+// Tests run from the tests/ directory (make test does so), so data paths
+// are relative to it.
 #pragma once
 #include <check.h>
 #include <stddef.h>
 
 Suite *suite_rng(void);
 Suite *suite_tfile(void);
+Suite *suite_ops(void);
+Suite *suite_model(void);
+
+// 1 when every |got - ref| <= atol + rtol |ref| (NaN fails); prints the worst
+// element otherwise. *worst_pct gets the worst error as a % of its tolerance.
+int close_enough(const char *what, const float *got, const float *ref, size_t n,
+                 double atol, double rtol, double *worst_pct);
+
+// The golden files' deterministic parameter fill (weights/FORMAT.md, init:).
+void golden_fill(float *d, size_t n, const char *name, float centre, float half);

@@ -10,7 +10,7 @@ mismatch against the model built by `efficientnet-lite-pytorch` 0.1.0
 (EfficientNet.from_name('efficientnet-lite0')), then reads the file back and
 checks it round-trips.
 
-Run from the repo root:  /work/venv/ref/bin/python weights/convert_lite0.py
+Run from the repo root:  .venv-ref/bin/python weights/convert_lite0.py
 """
 
 import hashlib

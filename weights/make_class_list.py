@@ -2,7 +2,7 @@
 line in class-index order, taken from torchvision's weight metadata
 (torchvision.models._meta._IMAGENET_CATEGORIES).
 
-Run from the repo root:  /work/venv/ref/bin/python weights/make_class_list.py
+Run from the repo root:  .venv-ref/bin/python weights/make_class_list.py
 """
 
 import os

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define AM_MAX_BLOCKS 64
-#define AM_MAX_TENSORS 1024
+#define AM_MAX_TENSORS 2048
 
 typedef struct {
     int expand;  // expansion ratio e (1: no expand conv)

@@ -157,32 +157,42 @@ void am_model_free(am_model *m) {
     memset(m, 0, sizeof *m);
 }
 
-static float normal(uint64_t seed, uint32_t stream, uint32_t i) {
-    float u1 = 1.0f - am_rand_u01(seed, stream, 0, 2 * i);
-    float u2 = am_rand_u01(seed, stream, 0, 2 * i + 1);
-    return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530718f * u2);
+// Element i of a tensor's init stream: uniform words from one Philox call per
+// four elements; normals by Box-Muller on word pairs (cos for even, sin for odd).
+static float init_uniform(uint64_t seed, uint32_t stream, size_t i) {
+    return am_rand_u01(seed, stream, 0, (uint32_t)i);
+}
+
+static float init_normal(uint64_t seed, uint32_t stream, size_t i) {
+    size_t pair = i & ~(size_t)1;
+    float u1 = 1.0f - am_rand_u01(seed, stream, 1, (uint32_t)pair);
+    float u2 = am_rand_u01(seed, stream, 1, (uint32_t)pair + 1);
+    float r = sqrtf(-2.0f * logf(u1)), a = 6.28318530718f * u2;
+    return r * (i & 1 ? sinf(a) : cosf(a));
 }
 
 static void init_tensor(am_model *m, int ti, uint64_t seed) {
     const am_tensor *t = &m->tensors[ti];
     float *d = am_model_data(m, t);
     const char *name = t->name;
-    size_t len = strlen(name);
+    size_t len = strlen(name), n = t->n;
     uint32_t stream = STREAM_INIT + (uint32_t)ti;
 #define ENDS(s) (len >= strlen(s) && !strcmp(name + len - strlen(s), s))
     if (ENDS(".gamma") || ENDS(".var")) {
-        for (size_t i = 0; i < t->n; i++) d[i] = 1.0f;
+        for (size_t i = 0; i < n; i++) d[i] = 1.0f;
     } else if (ENDS(".beta") || ENDS(".mean") || ENDS(".b")) {
-        memset(d, 0, sizeof(float) * t->n);
+        memset(d, 0, sizeof(float) * n);
     } else if (!strcmp(name, "fc.w")) {
         float r = 1.0f / sqrtf((float)t->shape[0]);
-        for (size_t i = 0; i < t->n; i++) d[i] = r * (2.0f * am_rand_u01(seed, stream, 0, (uint32_t)i) - 1.0f);
+        #pragma omp parallel for
+        for (size_t i = 0; i < n; i++) d[i] = r * (2.0f * init_uniform(seed, stream, i) - 1.0f);
     } else {
         // Convolutions: fan_out = kh*kw*out; depthwise (k,k,C): kh*kw.
         int fan_out = ENDS(".dw.conv") ? t->shape[0] * t->shape[1]
                     : t->ndim == 4 ? t->shape[0] * t->shape[1] * t->shape[2] : t->shape[0];
         float sd = sqrtf(2.0f / fan_out);
-        for (size_t i = 0; i < t->n; i++) d[i] = sd * normal(seed, stream, (uint32_t)i);
+        #pragma omp parallel for
+        for (size_t i = 0; i < n; i++) d[i] = sd * init_normal(seed, stream, i);
     }
 #undef ENDS
 }

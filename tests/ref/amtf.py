@@ -120,7 +120,10 @@ def hash_u32(name, count):
 
 
 def init_fill(name, shape, centre, half_width):
-    """float32 array of `shape` (our layout, row-major) filled by the init: rule."""
+    """float32 array of `shape` (our layout, row-major) filled by the init: rule.
+    centre and half_width are first rounded to float32, as they are stored in the
+    golden's init:<name> tensor, so a reader of the file reproduces every element."""
+    centre, half_width = float(np.float32(centre)), float(np.float32(half_width))
     n = int(np.prod(shape))
     u = (hash_u32(name, n) >> np.uint32(8)).astype(np.float64) * 2.0 ** -24
     v = float(centre) + float(half_width) * (2.0 * u - 1.0)

@@ -20,10 +20,10 @@ Outputs
 
 Generated with torch 2.11.0, numpy 2.4.6, pillow 13.0.0, scikit-image 0.26.0
 (tests/ref/requirements.txt), Python 3.11, on CPU. Commands, from the repo root:
-  python -m venv /work/venv/ref && /work/venv/ref/bin/pip install -r tests/ref/requirements.txt
-  /work/venv/ref/bin/python weights/convert_lite0.py
-  /work/venv/ref/bin/python weights/make_class_list.py
-  /work/venv/ref/bin/python tests/ref/make_goldens.py --make-samples
+  python3 -m venv .venv-ref && .venv-ref/bin/pip install -r tests/ref/requirements.txt
+  .venv-ref/bin/python weights/convert_lite0.py
+  .venv-ref/bin/python weights/make_class_list.py
+  .venv-ref/bin/python tests/ref/make_goldens.py --make-samples
 """
 
 import argparse
