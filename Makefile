@@ -3,9 +3,14 @@
 # Overridable: CC, CUDA (1/0), CUDA_HOME, GPU_ARCH, OPT.
 
 CC       ?= gcc
+comma    := ,
 OPT      ?= -O3 -march=native
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -Wall -Wextra -Werror -Iinclude
-LDLIBS   += -lopenblas -lpng -lz -lm
+# OpenBLAS built on OpenMP shares our thread pool (the pthread build and
+# OpenMP spin against each other); fall back to the default libopenblas.
+OPENBLAS_DIR ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine)/openblas-openmp))
+BLAS_LIB := $(if $(OPENBLAS_DIR),-L$(OPENBLAS_DIR) -Wl$(comma)-rpath$(comma)$(OPENBLAS_DIR))
+LDLIBS   += $(BLAS_LIB) -lopenblas -lpng -lz -lm
 LDFLAGS  += -fopenmp
 GPU_ARCH ?= sm_90
 BUILD    ?= build
@@ -30,7 +35,7 @@ endif
 
 SRC  := $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/cuda/*.c) src/cli/exe_dir.c
 OBJ  := $(SRC:%.c=$(BUILD)/%.o)
-BINS := am_classify
+BINS := am_classify am_bench
 TSRC := $(wildcard tests/test_*.c)
 TOBJ := $(TSRC:%.c=$(BUILD)/%.o)
 
@@ -39,7 +44,7 @@ all: status $(BINS)
 
 status:
 	@echo "am build: CUDA $(if $(NVCC),✓ $(NVCC),✗ (nvcc not found))$(if $(filter 0,$(CUDA)), [off: CUDA=0],)"
-	@echo "          cuDNN $(if $(CUDNN_H),✓ $(CUDNN_H),✗)  OpenBLAS $(if $(HAVE_BLAS),✓,✗ (apt-get install libopenblas-dev))  libpng $(if $(HAVE_PNG),✓,✗ (apt-get install libpng-dev))  Check $(if $(HAVE_CHECK),✓,✗ (apt-get install check))"
+	@echo "          cuDNN $(if $(CUDNN_H),✓ $(CUDNN_H),✗)  OpenBLAS $(if $(HAVE_BLAS),✓$(if $(OPENBLAS_DIR), (OpenMP),),✗ (apt-get install libopenblas-openmp-dev))  libpng $(if $(HAVE_PNG),✓,✗ (apt-get install libpng-dev))  Check $(if $(HAVE_CHECK),✓,✗ (apt-get install check))"
 	@echo "          GPU objects: $(if $(USE_CUDA),built for $(GPU_ARCH),not built)"
 
 $(BUILD)/%.o: %.c
@@ -64,7 +69,7 @@ asan:
 	cd tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no ../build-asan/test_am
 
 setup:
-	@pkgs="build-essential pkg-config libopenblas-dev libpng-dev zlib1g-dev check"; \
+	@pkgs="build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libpng-dev zlib1g-dev check"; \
 	missing=""; for p in $$pkgs; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "setup: all packages present"; fi
@@ -73,3 +78,6 @@ clean:
 	rm -rf build build-asan $(BINS)
 
 -include $(OBJ:.o=.d) $(TOBJ:.o=.d) $(BINS:%=$(BUILD)/src/cli/%.d)
+
+am_bench: $(BUILD)/src/cli/am_bench.o $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

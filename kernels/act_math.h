@@ -10,7 +10,7 @@ enum { AM_ACT_NONE = 0, AM_ACT_RELU6 = 1, AM_ACT_SWISH = 2 };
 AM_HD static inline float am_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 AM_HD static inline float am_act(int act, float x) {
-    if (act == AM_ACT_RELU6) return fminf(fmaxf(x, 0.0f), 6.0f);
+    if (act == AM_ACT_RELU6) return x < 0.0f ? 0.0f : x > 6.0f ? 6.0f : x;
     if (act == AM_ACT_SWISH) return x * am_sigmoid(x);
     return x;
 }
