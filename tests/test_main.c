@@ -7,6 +7,7 @@
 int main(void) {
     SRunner *sr = srunner_create(suite_rng());
     srunner_add_suite(sr, suite_tfile());
+    srunner_add_suite(sr, suite_ops());
     srunner_add_suite(sr, suite_model());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
