@@ -45,7 +45,7 @@ all: status $(BINS)
 status:
 	@echo "am build: CUDA $(if $(NVCC),✓ $(NVCC),✗ (nvcc not found))$(if $(filter 0,$(CUDA)), [off: CUDA=0],)"
 	@echo "          cuDNN $(if $(CUDNN_H),✓ $(CUDNN_H),✗)  OpenBLAS $(if $(HAVE_BLAS),✓$(if $(OPENBLAS_DIR), (OpenMP),),✗ (apt-get install libopenblas-openmp-dev))  libpng $(if $(HAVE_PNG),✓,✗ (apt-get install libpng-dev))  Check $(if $(HAVE_CHECK),✓,✗ (apt-get install check))"
-	@echo "          GPU objects: $(if $(USE_CUDA),built for $(GPU_ARCH),not built)"
+	@echo "          GPU device layer: $(if $(USE_CUDA),linked with the CUDA runtime$(comma) cuDNN and cuBLAS (GPU_ARCH $(GPU_ARCH)),not built)"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
