@@ -10,7 +10,7 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -Wall -Wextra -Werror -Iin
 # OpenMP spin against each other); fall back to the default libopenblas.
 OPENBLAS_DIR ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine)/openblas-openmp))
 BLAS_LIB := $(if $(OPENBLAS_DIR),-L$(OPENBLAS_DIR) -Wl$(comma)-rpath$(comma)$(OPENBLAS_DIR))
-LDLIBS   += $(BLAS_LIB) -lopenblas -lpng -lz -lm
+LDLIBS   += $(BLAS_LIB) -lopenblas -lpng -ljpeg -lz -lm
 LDFLAGS  += -fopenmp
 GPU_ARCH ?= sm_90
 BUILD    ?= build
@@ -69,7 +69,7 @@ asan:
 	cd tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no ../build-asan/test_am
 
 setup:
-	@pkgs="build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libpng-dev zlib1g-dev check"; \
+	@pkgs="build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libpng-dev libjpeg-dev zlib1g-dev check"; \
 	missing=""; for p in $$pkgs; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "setup: all packages present"; fi

@@ -9,6 +9,7 @@ Suite *suite_rng(void);
 Suite *suite_tfile(void);
 Suite *suite_ops(void);
 Suite *suite_model(void);
+Suite *suite_data(void);
 
 // 1 when every |got - ref| <= atol + rtol |ref| (NaN fails); prints the worst
 // element otherwise. *worst_pct gets the worst error as a % of its tolerance.

@@ -9,6 +9,7 @@ int main(void) {
     srunner_add_suite(sr, suite_tfile());
     srunner_add_suite(sr, suite_ops());
     srunner_add_suite(sr, suite_model());
+    srunner_add_suite(sr, suite_data());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -1,8 +1,26 @@
-// Image files to uint8 pixels.
+// Image files to uint8 pixels, and Pillow-exact resizing.
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 // Reads a PNG (8/16-bit, gray/RGB/alpha/palette) as `channels` (1 or 3)
-// interleaved uint8 channels; gray is replicated to RGB, alpha is dropped.
-// Returns a malloc'd buffer (H,W,channels) or NULL with am_error() set.
+// interleaved uint8 channels; gray is replicated to RGB, alpha is dropped,
+// 16-bit samples are scaled to 8 bits. Returns a malloc'd buffer (H,W,channels)
+// or NULL with am_error() set.
 uint8_t *am_png_read(const char *path, int channels, int *w, int *h);
+
+// Reads a JPEG (baseline/progressive, gray/RGB/CMYK-free) through libjpeg-turbo,
+// same contract as am_png_read.
+uint8_t *am_jpeg_read(const char *path, int channels, int *w, int *h);
+
+// Decodes by content (PNG or JPEG signature), whatever the file name says.
+uint8_t *am_image_read(const char *path, int channels, int *w, int *h);
+
+// Antialiased bilinear resize, byte-exact with Pillow's Image.resize(...,
+// BILINEAR) on 8-bit images: separable, horizontal pass first (rounded to
+// uint8), coefficients in 22-bit fixed point. src (sh,sw,C) -> dst (dh,dw,C).
+void am_resize_bilinear(uint8_t *dst, int dw, int dh, const uint8_t *src, int sw, int sh, int C);
+
+// Reads any supported image and resizes it to size x size, `channels`
+// channels. Returns 0, or -1 with am_error() naming the file.
+int am_image_load(uint8_t *dst, const char *path, int size, int channels);

@@ -3,6 +3,7 @@
 // parameter gradients accumulate (+=), input gradients are assigned (=).
 // M is the number of pixels N*H*W when an op is per pixel.
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
 // Dense convolution, TF-SAME, via im2col + sgemm (the stem).
@@ -80,6 +81,24 @@ void drop_connect_add_backward(float *dbranch, float *dskip, const float *dout,
 // probs (N,K) is kept; the backward writes dlogits = (probs - onehot) / N.
 float softmax_ce_forward(float *probs, const float *logits, const int *labels, int N, int K);
 void softmax_ce_backward(float *dlogits, const float *probs, const int *labels, int N, int K);
+
+// FixMatch loss (kernels/fixmatch_math.h), loss and gradient in one pass.
+// logits (B + 2U, K): rows [0,B) labelled, [B,B+U) weak views, [B+U,B+2U)
+// strong views of the same U unlabelled images. L = l_x + lambda_u * l_u with
+// l_x = mean CE over the labelled rows and l_u = sum(mask * CE(strong,
+// target)) / U. dlogits (B + 2U, K) is assigned: the weak rows get zero.
+// T <= 0 selects hard pseudo-labels; T > 0 soft targets softmax(weak / T).
+typedef struct { float loss, loss_x, loss_u, mask_rate; } am_fixmatch_stats;
+am_fixmatch_stats fixmatch_forward_backward(float *dlogits, const float *logits, const int *labels,
+                                            int B, int U, int K, float tau, float lambda_u, float T);
+
+// Optimisers and EMA over a flat parameter buffer (kernels/optim_math.h).
+// decay[i] = 1 where weight decay applies to element i.
+void sgd_update(float *theta, float *v, const float *g, const uint8_t *decay, size_t n,
+                float lr, float mom, float wd, int nesterov);
+void adamw_update(float *theta, float *m, float *s, const float *g, const uint8_t *decay, size_t n,
+                  float lr, float b1, float b2, float eps, float wd, long step);
+void ema_update(float *ema, const float *theta, size_t n, float decay);
 
 // Threads for OpenMP and OpenBLAS together; 0 keeps the library defaults.
 void am_set_threads(int n);

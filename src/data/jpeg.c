@@ -1,0 +1,70 @@
+// JPEG decoding through libjpeg-turbo; errors come back as messages, never exit.
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+
+#include "am/error.h"
+#include "am/image.h"
+
+typedef struct {
+    struct jpeg_error_mgr base;
+    jmp_buf jump;
+    char msg[JMSG_LENGTH_MAX];
+} jerr;
+
+static void on_error(j_common_ptr c) {
+    jerr *e = (jerr *)c->err;
+    c->err->format_message(c, e->msg);
+    longjmp(e->jump, 1);
+}
+
+static void on_warning(j_common_ptr c, int level) {
+    // A corrupt-data warning (level -1) means truncated or damaged data: treat
+    // it as an error so that no half-grey image reaches training.
+    if (level < 0) on_error(c);
+}
+
+uint8_t *am_jpeg_read(const char *path, int channels, int *w, int *h) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        am_seterr("cannot open '%s'", path);
+        return NULL;
+    }
+    struct jpeg_decompress_struct d;
+    jerr e;
+    uint8_t *volatile buf = NULL;
+    d.err = jpeg_std_error(&e.base);
+    e.base.error_exit = on_error;
+    e.base.emit_message = on_warning;
+    if (setjmp(e.jump)) {
+        am_seterr("corrupt or truncated JPEG '%s': %s", path, e.msg);
+        jpeg_destroy_decompress(&d);
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+    jpeg_create_decompress(&d);
+    jpeg_stdio_src(&d, f);
+    jpeg_read_header(&d, TRUE);
+    if (d.jpeg_color_space == JCS_CMYK || d.jpeg_color_space == JCS_YCCK) {
+        snprintf(e.msg, sizeof e.msg, "CMYK JPEGs are not supported: convert to RGB");
+        longjmp(e.jump, 1);
+    }
+    d.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&d);
+    size_t stride = (size_t)d.output_width * d.output_components;
+    buf = AM_MALLOC(stride * d.output_height);
+    while (d.output_scanline < d.output_height) {
+        JSAMPROW row = buf + stride * d.output_scanline;
+        jpeg_read_scanlines(&d, &row, 1);
+    }
+    jpeg_finish_decompress(&d);
+    *w = (int)d.output_width;
+    *h = (int)d.output_height;
+    jpeg_destroy_decompress(&d);
+    fclose(f);
+    return buf;
+}
