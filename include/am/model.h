@@ -104,7 +104,8 @@ void am_model_free(am_model *m);
 // TF initialisation: conv N(0, sqrt(2/fan_out)), FC U(+-1/sqrt(out)),
 // biases 0, BN gamma 1 beta 0, running mean 0 var 1.
 void am_model_init_weights(am_model *m, uint64_t seed);
-// Re-initialises only the FC layer (the Python tool's new head).
+// Re-initialises only the FC layer as the Python tool's new head does
+// (PyTorch nn.Linear: weight and bias U(+-1/sqrt(in))).
 void am_model_init_fc(am_model *m, uint64_t seed);
 
 const am_tensor *am_model_find(const am_model *m, const char *name);

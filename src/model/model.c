@@ -202,8 +202,14 @@ void am_model_init_weights(am_model *m, uint64_t seed) {
 }
 
 void am_model_init_fc(am_model *m, uint64_t seed) {
-    for (int i = 0; i < m->ntensors; i++)
-        if (!strncmp(m->tensors[i].name, "fc.", 3)) init_tensor(m, i, seed);
+    // PyTorch's nn.Linear default, as the Python tool's replaced head:
+    // weight and bias U(+-1/sqrt(in_features)).
+    const am_tensor *w = am_model_find(m, "fc.w"), *b = am_model_find(m, "fc.b");
+    float r = 1.0f / sqrtf((float)w->shape[1]);
+    float *dw = am_model_data(m, w), *db = am_model_data(m, b);
+    uint32_t sw = STREAM_INIT + (uint32_t)(w - m->tensors), sb = STREAM_INIT + (uint32_t)(b - m->tensors);
+    for (size_t i = 0; i < w->n; i++) dw[i] = r * (2.0f * init_uniform(seed, sw, i) - 1.0f);
+    for (size_t i = 0; i < b->n; i++) db[i] = r * (2.0f * init_uniform(seed, sb, i) - 1.0f);
 }
 
 void am_zero_grad(am_model *m) { memset(m->grads, 0, sizeof(float) * m->nparams); }

@@ -1,0 +1,55 @@
+// FixMatch training state: the live model, its EMA twin, the optimiser state,
+// the step counter; one training step; checkpoints.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "am/model.h"
+#include "am/ops.h"
+
+enum { AM_OPT_SGD = 0, AM_OPT_ADAMW = 1 };
+enum { AM_LR_CONSTANT = 0, AM_LR_COSINE = 1 };
+
+typedef struct {
+    int batch, mu;          // B labelled, mu*B unlabelled per view
+    float tau, lambda_u, T; // threshold, unlabelled weight, temperature (<= 0: hard labels)
+    int optimizer;          // AM_OPT_*
+    float lr, momentum, wd; // wd: coupled L2 (SGD) or decoupled (AdamW), conv/FC weights only
+    int nesterov;
+    int schedule;           // AM_LR_*: constant, or lr*cos(7*pi*k/(16*K))
+    int total_steps;        // K of the cosine schedule
+    float ema;              // EMA decay
+    float adam_b1, adam_b2, adam_eps;
+} am_train_hparams;
+
+// The Python tool's defaults (SPEC §1).
+am_train_hparams am_train_defaults(void);
+
+typedef struct {
+    am_model model, ema;    // live model and its exponential moving average
+    float *v, *s;           // optimiser state, one allocation: v (momentum / Adam m), s (Adam only)
+    uint8_t *decay;         // per parameter element: weight decay applies
+    uint64_t step, seed;
+    am_train_hparams hp;
+    float *dlogits;
+} am_trainer;
+
+int am_trainer_init(am_trainer *t, const char *arch, int in_ch, int classes, uint64_t seed,
+                    const am_train_hparams *hp);
+void am_trainer_free(am_trainer *t);
+// Copies the live model into the EMA model (after loading weights).
+void am_trainer_sync_ema(am_trainer *t);
+
+float am_train_lr(const am_train_hparams *hp, uint64_t step);
+
+// One FixMatch step on x (B + 2U, S, S, C): labelled, weak, strong views, one
+// training-mode forward, loss, backward, optimiser and EMA updates.
+am_fixmatch_stats am_train_step(am_trainer *t, const float *x, const int *labels, int S);
+
+// Checkpoints: magic AMCK, version, step, seed, free-form text (the run's
+// configuration and labels), the parameter, BN-statistics, EMA and optimiser
+// families, CRC-32. Written atomically; read back only when intact.
+int am_checkpoint_save(const am_trainer *t, const char *path, const char *text);
+// Restores into an initialised trainer of the same architecture. *text gets a
+// malloc'd copy of the stored text (may be NULL to ignore).
+int am_checkpoint_load(am_trainer *t, const char *path, char **text);

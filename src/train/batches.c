@@ -1,0 +1,144 @@
+#include "am/batches.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "am/error.h"
+#include "am/image.h"
+#include "am/log.h"
+#include "am/philox.h"
+
+#define ALIGN(n) (((n) + 63) & ~(size_t)63)
+
+int am_batcher_init(am_batcher *b, const am_dataset *d, int S, int C, int B, int U, uint64_t seed,
+                    am_ra_variant variant, int threads, int score_batch) {
+    memset(b, 0, sizeof *b);
+    b->d = d;
+    b->S = S;
+    b->C = C;
+    b->B = B;
+    b->U = U;
+    b->seed = seed;
+    b->variant = variant;
+    b->threads = threads < 1 ? 1 : threads;
+    b->score_batch = score_batch < 1 ? 1 : score_batch > 1024 ? 1024 : score_batch;
+    b->bad = AM_CALLOC((size_t)d->n);
+    for (int c = 0; c < 2; c++) b->lab[c] = AM_MALLOC(sizeof(int) * (size_t)d->n);
+    b->pool = AM_MALLOC(sizeof(int) * (size_t)d->n);
+    for (int i = 0; i < d->n; i++) {
+        if (d->label[i] == AM_UNLABELLED) b->pool[b->npool++] = i;
+        else b->lab[d->label[i]][b->nlab[d->label[i]]++] = i;
+    }
+    size_t img = (size_t)S * S * C;
+    int rc = 0;
+    for (int c = 0; c < 2 && !rc; c++) {
+        b->lab_pix[c] = AM_MALLOC(img * (b->nlab[c] ? b->nlab[c] : 1));
+        for (int j = 0; j < b->nlab[c] && !rc; j++)
+            if (am_image_load(b->lab_pix[c] + img * j, d->paths[b->lab[c][j]], S, C)) {
+                char msg[1200];
+                snprintf(msg, sizeof msg, "%s", am_error());
+                rc = am_seterr("labelled image unreadable: %s (fix or remove it from the labels CSV)", msg);
+            }
+    }
+    if (rc) am_batcher_free(b);
+    return rc;
+}
+
+void am_batcher_free(am_batcher *b) {
+    for (int c = 0; c < 2; c++) { free(b->lab[c]); free(b->lab_pix[c]); }
+    free(b->pool);
+    free(b->bad);
+    memset(b, 0, sizeof *b);
+}
+
+// Slot layout: x floats | labels | raw (B+U images) | augmented (B+2U images).
+size_t am_train_slot_bytes(const am_batcher *b) {
+    size_t img = (size_t)b->S * b->S * b->C, rows = (size_t)b->B + 2 * b->U;
+    return ALIGN(sizeof(float) * rows * img) + ALIGN(sizeof(int) * b->B) + ALIGN(img * (b->B + b->U)) + ALIGN(img * rows);
+}
+
+float *am_train_slot_x(void *slot) { return slot; }
+
+int *am_train_slot_labels(const am_batcher *b, void *slot) {
+    size_t img = (size_t)b->S * b->S * b->C, rows = (size_t)b->B + 2 * b->U;
+    return (int *)((char *)slot + ALIGN(sizeof(float) * rows * img));
+}
+
+static void mark_bad(am_batcher *b, int i) {
+    int first;
+    #pragma omp critical(am_bad)
+    {
+        first = !b->bad[i];
+        b->bad[i] = 1;
+        if (first) b->nbad++;
+    }
+    if (first) am_warn("skipping unreadable image: %s", am_error());
+}
+
+// Decodes pool image for slot j of step k, redrawing while images are bad.
+static void load_pool(am_batcher *b, uint8_t *dst, uint64_t k, uint32_t j) {
+    uint32_t r = am_rand_u32(b->seed, AM_STREAM_POOL, k, j);
+    for (uint32_t attempt = 0;; attempt++) {
+        int i = b->pool[r % (uint32_t)b->npool];
+        if (!b->bad[i]) {
+            if (!am_image_load(dst, b->d->paths[i], b->S, b->C)) return;
+            mark_bad(b, i);
+        }
+        AM_CHECK(attempt < 100000, "every image drawn from the pool is unreadable");
+        r = am_rand_u32(b->seed, AM_STREAM_RETRY, k, j * 1024u + attempt);
+    }
+}
+
+void am_train_fill(void *ctx, uint64_t k, void *slot) {
+    am_batcher *b = ctx;
+    size_t img = (size_t)b->S * b->S * b->C;
+    int B = b->B, U = b->U, rows = B + 2 * U;
+    int *labels = am_train_slot_labels(b, slot);
+    uint8_t *raw = (uint8_t *)labels + ALIGN(sizeof(int) * B);
+    uint8_t *aug = raw + ALIGN(img * (B + U));
+    int classes[2], ncls = 0;
+    for (int c = 0; c < 2; c++) if (b->nlab[c]) classes[ncls++] = c;
+    for (int j = 0; j < B; j++) {
+        int c = classes[am_rand_u32(b->seed, AM_STREAM_LAB_CLASS, k, (uint32_t)j) % (uint32_t)ncls];
+        int m = (int)(am_rand_u32(b->seed, AM_STREAM_LAB_MEMBER, k, (uint32_t)j) % (uint32_t)b->nlab[c]);
+        memcpy(raw + img * j, b->lab_pix[c] + img * m, img);
+        labels[j] = c;
+    }
+    #pragma omp parallel for num_threads(b->threads) schedule(dynamic)
+    for (int j = 0; j < U; j++) load_pool(b, raw + img * (B + j), k, (uint32_t)j);
+    am_augment_weak_batch(aug, NULL, raw, B + U, b->S, b->S, b->C, b->seed, k, 0);
+    am_augment_strong_batch(aug + img * (B + U), NULL, raw + img * B, U, b->S, b->S, b->C, b->variant,
+                            b->seed, k, (uint32_t)B);
+    am_augment_to_input(am_train_slot_x(slot), aug, img * rows);
+}
+
+size_t am_score_slot_bytes(const am_batcher *b) {
+    size_t img = (size_t)b->S * b->S * b->C;
+    return ALIGN(sizeof(am_score_head)) + ALIGN(sizeof(float) * img * b->score_batch) + ALIGN(img * b->score_batch);
+}
+
+am_score_head *am_score_slot_head(void *slot) { return slot; }
+
+float *am_score_slot_x(void *slot) { return (float *)((char *)slot + ALIGN(sizeof(am_score_head))); }
+
+void am_score_fill(void *ctx, uint64_t job, void *slot) {
+    am_batcher *b = ctx;
+    size_t img = (size_t)b->S * b->S * b->C;
+    am_score_head *h = am_score_slot_head(slot);
+    float *x = am_score_slot_x(slot);
+    uint8_t *raw = (uint8_t *)x + ALIGN(sizeof(float) * img * b->score_batch);
+    int first = (int)(job * (uint64_t)b->score_batch);
+    h->n = b->npool - first < b->score_batch ? b->npool - first : b->score_batch;
+    #pragma omp parallel for num_threads(b->threads) schedule(dynamic)
+    for (int j = 0; j < h->n; j++) {
+        int i = b->pool[first + j];
+        h->idx[j] = i;
+        h->ok[j] = !b->bad[i] && !am_image_load(raw + img * j, b->d->paths[i], b->S, b->C);
+        if (!h->ok[j]) {
+            if (!b->bad[i]) mark_bad(b, i);
+            memset(raw + img * j, 0, img);
+        }
+    }
+    am_augment_to_input(x, raw, img * h->n);
+}

@@ -1,0 +1,126 @@
+// Checkpoints. Layout (little-endian): "AMCK", u32 version, u64 step, u64 seed,
+// 16-byte arch name, u64 nparams, u64 nstats, u32 text length, the text, then
+// float32 families: params, stats, EMA params, EMA stats, optimiser v, s;
+// u32 CRC-32 of everything before it. Written to a temporary file, synced and
+// renamed, so a crash or a full disk leaves the previous checkpoint intact.
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "am/error.h"
+#include "am/train.h"
+
+#define CK_VERSION 1
+
+typedef struct { FILE *f; uLong crc; int ok; } writer;
+
+static void put(writer *w, const void *p, size_t n) {
+    if (!w->ok || !n) return;
+    w->crc = crc32(w->crc, p, (uInt)n);
+    w->ok = fwrite(p, 1, n, w->f) == n;
+}
+
+int am_checkpoint_save(const am_trainer *t, const char *path, const char *text) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    writer w = {fopen(tmp, "wb"), crc32(0L, Z_NULL, 0), 1};
+    if (!w.f) return am_seterr("cannot create '%s': %s", tmp, strerror(errno));
+    const am_model *m = &t->model;
+    uint32_t version = CK_VERSION, tlen = text ? (uint32_t)strlen(text) : 0;
+    uint64_t np = m->nparams, ns = m->nstats;
+    char arch[16] = {0};
+    memcpy(arch, m->arch.name, strlen(m->arch.name) < 15 ? strlen(m->arch.name) : 15);
+    put(&w, "AMCK", 4);
+    put(&w, &version, 4);
+    put(&w, &t->step, 8);
+    put(&w, &t->seed, 8);
+    put(&w, arch, 16);
+    put(&w, &np, 8);
+    put(&w, &ns, 8);
+    put(&w, &tlen, 4);
+    put(&w, text, tlen);
+    put(&w, m->params, sizeof(float) * np);
+    put(&w, m->stats, sizeof(float) * ns);
+    put(&w, t->ema.params, sizeof(float) * np);
+    put(&w, t->ema.stats, sizeof(float) * ns);
+    put(&w, t->v, sizeof(float) * np * 2);
+    uint32_t crc = (uint32_t)w.crc;
+    w.ok = w.ok && fwrite(&crc, 4, 1, w.f) == 1;
+    w.ok = (fflush(w.f) == 0) && w.ok;
+    w.ok = (fsync(fileno(w.f)) == 0) && w.ok;
+    w.ok = (fclose(w.f) == 0) && w.ok;
+    if (!w.ok) {
+        int e = errno;
+        unlink(tmp);
+        return am_seterr("writing checkpoint '%s' failed (%s); the previous checkpoint is intact", path, strerror(e));
+    }
+    if (rename(tmp, path)) {
+        unlink(tmp);
+        return am_seterr("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    }
+    return 0;
+}
+
+int am_checkpoint_load(am_trainer *t, const char *path, char **text) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return am_seterr("cannot open checkpoint '%s': %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    if (size < 60) { fclose(f); return am_seterr("'%s' is too short to be a checkpoint (truncated?)", path); }
+    unsigned char *b = AM_MALLOC((size_t)size);
+    size_t got = fread(b, 1, (size_t)size, f);
+    fclose(f);
+    int rc = 0;
+    uint32_t version, tlen, crc;
+    uint64_t step, seed, np, ns;
+    char arch[17] = {0};
+    if (got != (size_t)size) { rc = am_seterr("read error on '%s'", path); goto done; }
+    if (memcmp(b, "AMCK", 4)) { rc = am_seterr("'%s' is not an am checkpoint", path); goto done; }
+    memcpy(&version, b + 4, 4);
+    if (version != CK_VERSION) {
+        rc = am_seterr("'%s' is checkpoint version %u; this build reads version %d", path, version, CK_VERSION);
+        goto done;
+    }
+    memcpy(&crc, b + size - 4, 4);
+    if (crc != (uint32_t)crc32(0L, b, (uInt)(size - 4))) {
+        rc = am_seterr("checkpoint '%s' fails its checksum: truncated or corrupt", path);
+        goto done;
+    }
+    memcpy(&step, b + 8, 8);
+    memcpy(&seed, b + 16, 8);
+    memcpy(arch, b + 24, 16);
+    memcpy(&np, b + 40, 8);
+    memcpy(&ns, b + 48, 8);
+    memcpy(&tlen, b + 56, 4);
+    const am_model *m = &t->model;
+    if (strcmp(arch, m->arch.name) || np != m->nparams || ns != m->nstats) {
+        rc = am_seterr("checkpoint '%s' holds %s with %llu parameters; the run's model is %s with %zu", path, arch,
+                       (unsigned long long)np, m->arch.name, m->nparams);
+        goto done;
+    }
+    size_t expect = 60 + (size_t)tlen + sizeof(float) * (np * 4 + ns * 2) + 4;
+    if (expect != (size_t)size) { rc = am_seterr("checkpoint '%s' has the wrong size for its contents", path); goto done; }
+    const unsigned char *p = b + 60;
+    if (text) {
+        *text = AM_MALLOC(tlen + 1);
+        memcpy(*text, p, tlen);
+        (*text)[tlen] = 0;
+    }
+    p += tlen;
+#define TAKE(dst, count) do { memcpy((dst), p, sizeof(float) * (count)); p += sizeof(float) * (count); } while (0)
+    TAKE(t->model.params, np);
+    TAKE(t->model.stats, ns);
+    TAKE(t->ema.params, np);
+    TAKE(t->ema.stats, ns);
+    TAKE(t->v, np * 2);
+#undef TAKE
+    t->step = step;
+    t->seed = seed;
+done:
+    free(b);
+    return rc;
+}

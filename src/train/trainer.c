@@ -1,0 +1,79 @@
+// The FixMatch step: one training-mode forward over [labelled, weak, strong],
+// the fused FixMatch loss, backward, SGD/AdamW on the live model, EMA of the
+// parameters with the BN running statistics copied from the live model.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "am/error.h"
+#include "am/train.h"
+
+am_train_hparams am_train_defaults(void) {
+    am_train_hparams h = {
+        .batch = 16, .mu = 5, .tau = 0.95f, .lambda_u = 1.0f, .T = 0.0f,
+        .optimizer = AM_OPT_SGD, .lr = 0.0075f, .momentum = 0.9f, .wd = 7.5e-4f, .nesterov = 1,
+        .schedule = AM_LR_CONSTANT, .total_steps = 200, .ema = 0.99f,
+        .adam_b1 = 0.9f, .adam_b2 = 0.999f, .adam_eps = 1e-8f,
+    };
+    return h;
+}
+
+int am_trainer_init(am_trainer *t, const char *arch, int in_ch, int classes, uint64_t seed,
+                    const am_train_hparams *hp) {
+    memset(t, 0, sizeof *t);
+    if (am_model_init(&t->model, arch, in_ch, classes, seed)) return -1;
+    if (am_model_init(&t->ema, arch, in_ch, classes, seed)) { am_model_free(&t->model); return -1; }
+    size_t n = t->model.nparams;
+    t->v = AM_CALLOC(sizeof(float) * n * 2);
+    t->s = t->v + n;
+    t->decay = AM_MALLOC(n);
+    for (int i = 0; i < t->model.ntensors; i++) {
+        const am_tensor *e = &t->model.tensors[i];
+        if (e->family == AM_PARAM) memset(t->decay + e->offset, e->decay, e->n);
+    }
+    t->seed = seed;
+    t->hp = *hp;
+    int rows = hp->batch * (1 + 2 * hp->mu);
+    t->dlogits = AM_MALLOC(sizeof(float) * rows * classes);
+    return 0;
+}
+
+void am_trainer_free(am_trainer *t) {
+    am_model_free(&t->model);
+    am_model_free(&t->ema);
+    free(t->v);
+    free(t->decay);
+    free(t->dlogits);
+    memset(t, 0, sizeof *t);
+}
+
+void am_trainer_sync_ema(am_trainer *t) {
+    memcpy(t->ema.params, t->model.params, sizeof(float) * t->model.nparams);
+    memcpy(t->ema.stats, t->model.stats, sizeof(float) * t->model.nstats);
+}
+
+float am_train_lr(const am_train_hparams *hp, uint64_t step) {
+    if (hp->schedule == AM_LR_COSINE && hp->total_steps > 0)
+        return hp->lr * (float)cos(7.0 * M_PI * (double)step / (16.0 * hp->total_steps));
+    return hp->lr;
+}
+
+am_fixmatch_stats am_train_step(am_trainer *t, const float *x, const int *labels, int S) {
+    const am_train_hparams *hp = &t->hp;
+    int B = hp->batch, U = hp->mu * hp->batch, K = t->model.arch.classes;
+    const float *z = am_forward(&t->model, x, B + 2 * U, S, 1, t->seed, t->step);
+    am_fixmatch_stats st = fixmatch_forward_backward(t->dlogits, z, labels, B, U, K, hp->tau, hp->lambda_u, hp->T);
+    am_zero_grad(&t->model);
+    am_backward(&t->model, t->dlogits);
+    float lr = am_train_lr(hp, t->step);
+    size_t n = t->model.nparams;
+    if (hp->optimizer == AM_OPT_ADAMW)
+        adamw_update(t->model.params, t->v, t->s, t->model.grads, t->decay, n, lr, hp->adam_b1, hp->adam_b2,
+                     hp->adam_eps, hp->wd, (long)t->step + 1);
+    else
+        sgd_update(t->model.params, t->v, t->model.grads, t->decay, n, lr, hp->momentum, hp->wd, hp->nesterov);
+    ema_update(t->ema.params, t->model.params, n, hp->ema);
+    memcpy(t->ema.stats, t->model.stats, sizeof(float) * t->model.nstats);
+    t->step++;
+    return st;
+}
