@@ -30,12 +30,19 @@ endif
 
 ifeq ($(USE_CUDA),1)
   CFLAGS += -DAM_HAVE_CUDA -I$(CUDA_HOME)/include $(if $(CUDNN_H),-I$(dir $(CUDNN_H)),)
-  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart
+  # CUDNN_LIB / CUBLAS_LIB: directories of libcudnn.so / libcublas.so when they
+  # are not in CUDA_HOME/lib64 (e.g. PyTorch's nvidia wheels; tests/gpu/run.sh).
+  LDLIBS += $(foreach d,$(CUDNN_LIB) $(CUBLAS_LIB),-L$(d) -Wl$(comma)-rpath$(comma)$(d))
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
 endif
+# CUDA kernels (kernels/*.cu): nvcc, C-like CUDA C++ with extern "C" launchers.
+NVCCFLAGS ?= -O3 -lineinfo
+NVCCFLAGS += -std=c++17 -arch=$(GPU_ARCH) -Iinclude -I$(CUDA_HOME)/include -Xcompiler -Wall,-Wextra,-fPIC -Werror all-warnings
+CU_SRC := $(if $(USE_CUDA),$(wildcard kernels/*.cu),)
 
-SRC  := $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/cuda/*.c) src/cli/exe_dir.c
-OBJ  := $(SRC:%.c=$(BUILD)/%.o)
-BINS := am_classify am_bench
+SRC  := $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/train/*.c src/cuda/*.c) src/cli/exe_dir.c
+OBJ  := $(SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
+BINS := am_classify am_bench am_train am_demo
 TSRC := $(wildcard tests/test_*.c)
 TOBJ := $(TSRC:%.c=$(BUILD)/%.o)
 
@@ -50,6 +57,14 @@ status:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+
+# All cuDNN calls live in src/cuda/cudnn.c; cuDNN 9 marks its legacy
+# convolution API deprecated.
+$(BUILD)/src/cuda/cudnn.o: CFLAGS += -Wno-deprecated-declarations
 
 $(BUILD)/libam.a: $(OBJ)
 	ar rcs $@ $^
@@ -80,4 +95,16 @@ clean:
 -include $(OBJ:.o=.d) $(TOBJ:.o=.d) $(BINS:%=$(BUILD)/src/cli/%.d)
 
 am_bench: $(BUILD)/src/cli/am_bench.o $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+am_demo: $(BUILD)/src/cli/am_demo.o $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+am_train: $(BUILD)/src/cli/am_train.o $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+bench/fmnist_export: $(BUILD)/bench/fmnist_export.o $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+bench/augment_bench: $(BUILD)/bench/augment_bench.o $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

@@ -10,6 +10,11 @@ Suite *suite_tfile(void);
 Suite *suite_ops(void);
 Suite *suite_model(void);
 Suite *suite_data(void);
+Suite *suite_metrics(void);
+Suite *suite_plot(void);
+Suite *suite_demo(void);
+Suite *suite_train(void);
+Suite *suite_augment(void);
 
 // 1 when every |got - ref| <= atol + rtol |ref| (NaN fails); prints the worst
 // element otherwise. *worst_pct gets the worst error as a % of its tolerance.

@@ -10,6 +10,11 @@ int main(void) {
     srunner_add_suite(sr, suite_ops());
     srunner_add_suite(sr, suite_model());
     srunner_add_suite(sr, suite_data());
+    srunner_add_suite(sr, suite_metrics());
+    srunner_add_suite(sr, suite_plot());
+    srunner_add_suite(sr, suite_demo());
+    srunner_add_suite(sr, suite_train());
+    srunner_add_suite(sr, suite_augment());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -1,18 +1,29 @@
 // am_bench: throughput of the engine. `model`: forward and forward+backward
 // images/s of one architecture on the CPU, median over timed iterations.
+// `infer`: eval forward img/s by batch size and precision on --device cpu or
+// cuda (CUDA graphs on the GPU). `train`: a FixMatch-shaped step (B labelled
+// + mu*B weak + mu*B strong in one training forward, FixMatch loss, backward,
+// SGD Nesterov, EMA) per second, with the GPU memory it held.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "am/device.h"
 #include "am/error.h"
+#include "am/gpu.h"
 #include "am/model.h"
 #include "am/ops.h"
+
+#ifdef AM_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
 
 static void usage(FILE *f) {
     fprintf(f,
         "usage: am_bench model [options]\n"
+        "       am_bench infer|train [options]   (am_bench infer --help)\n"
         "Times EfficientNet on the CPU: forward (eval) and forward+backward\n"
         "(train mode, cross-entropy) images/s, median over the timed runs.\n\n"
         "  --arch NAME      lite0..lite4, b0..b7 (default lite0)\n"
@@ -61,11 +72,14 @@ static double time_mode(am_model *m, const float *x, const int *y, int N, int S,
     return med;
 }
 
+static int bench_infer_train(int argc, char **argv);
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "infer") || !strcmp(argv[1], "train")) return bench_infer_train(argc, argv);
     if (strcmp(argv[1], "model")) {
         fprintf(stderr, "am_bench: unknown benchmark '%s'\n", argv[1]);
         usage(stderr);
@@ -120,6 +134,232 @@ int main(int argc, char **argv) {
         }
         free(x);
         free(y);
+    }
+    if (json) printf("\n]\n");
+    am_model_free(&m);
+    return 0;
+}
+
+// ---- infer and train, on the CPU or a CUDA device --------------------------
+
+static void usage_it(FILE *f) {
+    fprintf(f,
+        "usage: am_bench infer|train [options]\n"
+        "infer: eval-mode forward images/s for every size x batch x precision.\n"
+        "train: one FixMatch step per iteration: a training forward over B labelled\n"
+        "       + mu*B weak + mu*B strong images, FixMatch loss, backward, SGD\n"
+        "       (Nesterov, weight decay) and EMA; images/s counts all (1+2mu)B.\n\n"
+        "  --device D         cpu, cuda or cuda:N (default cuda where a GPU is present)\n"
+        "  --arch NAME        lite0..lite4, b0..b7 (default lite0)\n"
+        "  --size S ...       image sizes (default 224)\n"
+        "  --batch N ...      infer batch sizes (default 256 on cuda, 32 on cpu)\n"
+        "  --labelled B       train: labelled batch (default 16)\n"
+        "  --mu M             train: unlabelled ratio (default 5)\n"
+        "  --precision P ...  fp32 and/or bf16 (default: fp32 bf16 on cuda, fp32 on cpu)\n"
+        "  --no-graph         infer on cuda without the CUDA graph\n"
+        "  --classes K        classes (default 2)\n"
+        "  --threads T        CPU threads (default: all cores)\n"
+        "  --iters I          timed runs (default 20 on cuda, 3 on cpu)\n"
+        "  --warmup W         untimed runs first (default 3 on cuda, 1 on cpu)\n"
+        "  --json             one JSON list instead of lines\n");
+}
+
+// The device: --device as given, else cuda where present, else the CPU with
+// a one-line notice. Returns the CUDA ordinal or -1 for the CPU; -2 on error.
+static int pick_device(const char *arg) {
+    int ord = -1;
+    if (arg) {
+        if (am_device_parse(arg, &ord)) { fprintf(stderr, "am_bench: %s\n", am_error()); return -2; }
+        return ord;
+    }
+    char why[256];
+    if (am_cuda_device_count(why, sizeof why) > 0) return 0;
+    fprintf(stderr, "am_bench: no GPU (%s); using the CPU\n", why);
+    return -1;
+}
+
+typedef struct {
+    int dev, dt, graph, S, N, B, U, iters, warmup, classes;
+    am_model *m;
+} it_cfg;
+
+// CPU: median seconds per iteration.
+static double cpu_run(const it_cfg *c, int train) {
+    am_model *m = c->m;
+    int N = train ? c->B + 2 * c->U : c->N, K = m->arch.classes;
+    size_t nx = (size_t)N * c->S * c->S * m->arch.in_ch;
+    float *x = AM_MALLOC(sizeof(float) * nx), *dz = AM_MALLOC(sizeof(float) * N * K);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
+    int *y = AM_MALLOC(sizeof(int) * N);
+    for (int i = 0; i < N; i++) y[i] = i % K;
+    float *mom = AM_CALLOC(sizeof(float) * m->nparams), *ema = AM_MALLOC(sizeof(float) * m->nparams);
+    uint8_t *decay = AM_CALLOC(m->nparams);
+    for (int i = 0; i < m->ntensors; i++)
+        if (m->tensors[i].family == AM_PARAM && m->tensors[i].decay) memset(decay + m->tensors[i].offset, 1, m->tensors[i].n);
+    memcpy(ema, m->params, sizeof(float) * m->nparams);
+    double *t = AM_MALLOC(sizeof(double) * c->iters);
+    for (int i = 0; i < c->warmup + c->iters; i++) {
+        double t0 = now();
+        const float *z = am_forward(m, x, N, c->S, train, 1, (uint64_t)i);
+        if (train) {
+            fixmatch_forward_backward(dz, z, y, c->B, c->U, K, 0.95f, 1.0f, 0.0f);
+            am_zero_grad(m);
+            am_backward(m, dz);
+            sgd_update(m->params, mom, m->grads, decay, m->nparams, 0.0075f, 0.9f, 7.5e-4f, 1);
+            ema_update(ema, m->params, m->nparams, 0.99f);
+        }
+        if (i >= c->warmup) t[i - c->warmup] = now() - t0;
+    }
+    qsort(t, (size_t)c->iters, sizeof(double), cmp);
+    double med = t[c->iters / 2];
+    free(x); free(dz); free(y); free(mom); free(ema); free(decay); free(t);
+    return med;
+}
+
+#ifdef AM_HAVE_CUDA
+// GPU: median seconds per iteration (CUDA events), and the device memory
+// held by am after the runs (*mib) and the device's used-memory peak seen.
+static double gpu_run(const it_cfg *c, int train, double *mib) {
+    am_model *m = c->m;
+    am_gpu_model g;
+    if (am_gpu_model_init(&g, m, c->dev, c->dt)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    int N = train ? c->B + 2 * c->U : c->N, K = m->arch.classes;
+    size_t nx = (size_t)N * c->S * c->S * m->arch.in_ch;
+    float *hx = AM_MALLOC(sizeof(float) * nx);
+    for (size_t i = 0; i < nx; i++) hx[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
+    int *hy = AM_MALLOC(sizeof(int) * N);
+    for (int i = 0; i < N; i++) hy[i] = i % K;
+    float *x = am_gpu_input(&g, N, c->S);
+    am_gpu_upload(&g.ctx, x, hx, sizeof(float) * nx);
+    int *y = am_gpu_alloc(&g.ctx, sizeof(int) * N, "the labels");
+    float *dz = am_gpu_alloc(&g.ctx, sizeof(float) * N * K, "dlogits");
+    float *stats = am_gpu_alloc(&g.ctx, sizeof(float) * 4, "loss statistics");
+    am_gpu_upload(&g.ctx, y, hy, sizeof(int) * N);
+    cudaStream_t st = (cudaStream_t)g.ctx.stream;
+    cudaEvent_t e0, e1;
+    AM_CUDA(cudaEventCreate(&e0));
+    AM_CUDA(cudaEventCreate(&e1));
+    double *t = AM_MALLOC(sizeof(double) * c->iters);
+    for (int i = 0; i < c->warmup + c->iters; i++) {
+        AM_CUDA(cudaEventRecord(e0, st));
+        if (!train) {
+            if (c->graph) am_gpu_forward_graph(&g);
+            else am_gpu_forward(&g, 0, 0, 0);
+        } else {
+            const float *z = am_gpu_forward(&g, 1, 1, (uint64_t)i);
+            cu_fixmatch_forward_backward(stats, dz, z, y, c->B, c->U, K, 0.95f, 1.0f, 0.0f, st);
+            am_gpu_zero_grad(&g);
+            am_gpu_backward(&g, dz);
+            am_gpu_sgd_ema_step(&g, 0.0075f, 0.9f, 7.5e-4f, 1, 0.99f);
+        }
+        AM_CUDA(cudaEventRecord(e1, st));
+        AM_CUDA(cudaEventSynchronize(e1));
+        float ms = 0.0f;
+        AM_CUDA(cudaEventElapsedTime(&ms, e0, e1));
+        if (i >= c->warmup) t[i - c->warmup] = ms * 1e-3;
+    }
+    *mib = g.ctx.bytes / 1048576.0;
+    qsort(t, (size_t)c->iters, sizeof(double), cmp);
+    double med = t[c->iters / 2];
+    AM_CUDA(cudaEventDestroy(e0));
+    AM_CUDA(cudaEventDestroy(e1));
+    am_gpu_free(&g.ctx, y, sizeof(int) * N);
+    am_gpu_free(&g.ctx, dz, sizeof(float) * N * K);
+    am_gpu_free(&g.ctx, stats, sizeof(float) * 4);
+    am_gpu_model_free(&g);
+    free(hx); free(hy); free(t);
+    return med;
+}
+#endif
+
+static int bench_infer_train(int argc, char **argv) {
+    int train = !strcmp(argv[1], "train");
+    const char *arch = "lite0", *device = NULL;
+    int sizes[16] = {224}, nsizes = 1, batches[16], nbatches = 0, dts[2], ndts = 0;
+    int B = 16, mu = 5, graph = 1, classes = 2, threads = 0, iters = -1, warmup = -1, json = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage_it(stdout); return 0; }
+        else if (!strcmp(a, "--device") && more) device = argv[++i];
+        else if (!strcmp(a, "--arch") && more) arch = argv[++i];
+        else if (!strcmp(a, "--size") && more) {
+            nsizes = 0;
+            while (i + 1 < argc && argv[i + 1][0] != '-' && nsizes < 16) sizes[nsizes++] = atoi(argv[++i]);
+        } else if (!strcmp(a, "--batch") && more) {
+            nbatches = 0;
+            while (i + 1 < argc && argv[i + 1][0] != '-' && nbatches < 16) batches[nbatches++] = atoi(argv[++i]);
+        } else if (!strcmp(a, "--precision") && more) {
+            ndts = 0;
+            while (i + 1 < argc && argv[i + 1][0] != '-' && ndts < 2) {
+                const char *p = argv[++i];
+                if (!strcmp(p, "fp32")) dts[ndts++] = AM_F32;
+                else if (!strcmp(p, "bf16")) dts[ndts++] = AM_BF16;
+                else { fprintf(stderr, "am_bench: precision '%s': expected fp32 or bf16\n", p); return 2; }
+            }
+        }
+        else if (!strcmp(a, "--labelled") && more) B = atoi(argv[++i]);
+        else if (!strcmp(a, "--mu") && more) mu = atoi(argv[++i]);
+        else if (!strcmp(a, "--no-graph")) graph = 0;
+        else if (!strcmp(a, "--classes") && more) classes = atoi(argv[++i]);
+        else if (!strcmp(a, "--threads") && more) threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--iters") && more) iters = atoi(argv[++i]);
+        else if (!strcmp(a, "--warmup") && more) warmup = atoi(argv[++i]);
+        else if (!strcmp(a, "--json")) json = 1;
+        else { fprintf(stderr, "am_bench: unknown option '%s'\n", a); usage_it(stderr); return 2; }
+    }
+    int dev = pick_device(device);
+    if (dev == -2) return 1;
+    int cpu = dev < 0;
+#ifndef AM_HAVE_CUDA
+    AM_CHECK(cpu, "a CUDA device without the CUDA backend");
+#endif
+    if (!ndts) { dts[ndts++] = AM_F32; if (!cpu) dts[ndts++] = AM_BF16; }
+    if (!nbatches) batches[nbatches++] = cpu ? 32 : 256;
+    if (iters < 0) iters = cpu ? 3 : 20;
+    if (warmup < 0) warmup = cpu ? 1 : 3;
+    for (int d = 0; d < ndts; d++)
+        if (cpu && dts[d] == AM_BF16) { fprintf(stderr, "am_bench: bf16 runs on cuda only; the CPU engine is fp32\n"); return 2; }
+    if (iters < 1 || warmup < 0 || B < 1 || mu < 0 || classes < 2) {
+        fprintf(stderr, "am_bench: --iters >= 1, --warmup >= 0, --labelled >= 1, --mu >= 0, --classes >= 2\n");
+        return 2;
+    }
+    for (int b = 0; b < nbatches; b++)
+        if (batches[b] < 1) { fprintf(stderr, "am_bench: --batch must be >= 1\n"); return 2; }
+    am_set_threads(threads);
+    am_model m;
+    if (am_model_init(&m, arch, 3, classes, 1)) { fprintf(stderr, "am_bench: %s\n", am_error()); return 1; }
+    const char *devname = device ? device : cpu ? "cpu" : "cuda";
+    if (json) printf("[");
+    int first = 1;
+    for (int s = 0; s < nsizes; s++) {
+        if (am_model_check_size(sizes[s])) { fprintf(stderr, "am_bench: %s\n", am_error()); return 1; }
+        for (int b = 0; b < (train ? 1 : nbatches); b++)
+            for (int d = 0; d < ndts; d++) {
+                it_cfg c = {dev, dts[d], graph && !cpu, sizes[s], batches[b], B, mu * B, iters, warmup, classes, &m};
+                int N = train ? B + 2 * mu * B : batches[b];
+                double mib = 0.0, med;
+                if (cpu) med = cpu_run(&c, train);
+#ifdef AM_HAVE_CUDA
+                else med = gpu_run(&c, train, &mib);
+#else
+                else med = 0.0;
+#endif
+                const char *prec = dts[d] == AM_BF16 ? "bf16" : "fp32";
+                const char *mode = train ? "train" : "infer";
+                if (json)
+                    printf("%s\n {\"impl\": \"am\", \"device\": \"%s\", \"model\": \"%s\", \"mode\": \"%s\", \"size\": %d, "
+                           "\"batch\": %d, \"precision\": \"%s\", \"graph\": %s, \"img_s\": %.2f, \"median_ms\": %.4f, "
+                           "\"gpu_mib\": %.1f, \"threads\": %d, \"iters\": %d}",
+                           first ? "" : ",", devname, arch, mode, sizes[s], N, prec, c.graph ? "true" : "false",
+                           N / med, med * 1e3, mib, cpu ? am_get_threads() : 0, iters);
+                else
+                    printf("am %s %s %s size=%d batch=%d %s%s %.1f img/s (%.3f ms)\n", devname, arch, mode, sizes[s], N,
+                           prec, c.graph ? " graph" : "", N / med, med * 1e3);
+                if (!json && !cpu) printf("    GPU memory held by am: %.1f MiB\n", mib);
+                first = 0;
+                fflush(stdout);
+            }
     }
     if (json) printf("\n]\n");
     am_model_free(&m);

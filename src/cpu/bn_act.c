@@ -8,6 +8,7 @@
 #include "am/error.h"
 #include "am/ops.h"
 #include "../../kernels/act_math.h"
+#include "../../kernels/bn_math.h"
 
 void bn_act_forward(float *out, float *mean, float *rstd, const float *x,
                     const float *gamma, const float *beta, float *run_mean, float *run_var,
@@ -37,24 +38,24 @@ void bn_act_forward(float *out, float *mean, float *rstd, const float *x,
         for (int c = 0; c < C; c++) {
             double mu = s1[c] / M, var = s2[c] / M;
             mean[c] = (float)mu;
-            rstd[c] = (float)(1.0 / sqrt(var + eps));
+            rstd[c] = am_bn_rstd(var, eps);
             double unbiased = M > 1 ? s2[c] / (M - 1) : var;
-            run_mean[c] = (float)((1.0 - momentum) * run_mean[c] + momentum * mu);
-            run_var[c] = (float)((1.0 - momentum) * run_var[c] + momentum * unbiased);
+            run_mean[c] = am_bn_running(run_mean[c], mu, momentum);
+            run_var[c] = am_bn_running(run_var[c], unbiased, momentum);
         }
         free(s1);
         free(s2);
     } else {
         for (int c = 0; c < C; c++) {
             mean[c] = run_mean[c];
-            rstd[c] = (float)(1.0 / sqrt((double)run_var[c] + eps));
+            rstd[c] = am_bn_rstd(run_var[c], eps);
         }
     }
     #pragma omp parallel for
     for (int m = 0; m < M; m++)
         for (int c = 0; c < C; c++) {
             size_t i = (size_t)m * C + c;
-            out[i] = am_act(act, gamma[c] * (x[i] - mean[c]) * rstd[c] + beta[c]);
+            out[i] = am_bn_act_fwd(act, x[i], mean[c], rstd[c], gamma[c], beta[c]);
         }
 }
 
@@ -69,8 +70,8 @@ void bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dout,
         for (int m = 0; m < M; m++)
             for (int c = 0; c < C; c++) {
                 size_t i = (size_t)m * C + c;
-                float xh = (x[i] - mean[c]) * rstd[c];
-                float dy = dout[i] * am_act_grad(act, gamma[c] * xh + beta[c]);
+                float xh = am_bn_xhat(x[i], mean[c], rstd[c]);
+                float dy = am_bn_act_dy(act, dout[i], xh, gamma[c], beta[c]);
                 p1[c] += dy;
                 p2[c] += (double)dy * xh;
             }
@@ -90,9 +91,9 @@ void bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dout,
     for (int m = 0; m < M; m++)
         for (int c = 0; c < C; c++) {
             size_t i = (size_t)m * C + c;
-            float xh = (x[i] - mean[c]) * rstd[c];
-            float dy = dout[i] * am_act_grad(act, gamma[c] * xh + beta[c]);
-            dx[i] = gamma[c] * rstd[c] * (dy - a[c] - xh * b[c]);
+            float xh = am_bn_xhat(x[i], mean[c], rstd[c]);
+            float dy = am_bn_act_dy(act, dout[i], xh, gamma[c], beta[c]);
+            dx[i] = am_bn_dx(dy, xh, gamma[c], rstd[c], a[c], b[c]);
         }
     free(a);
     free(b);

@@ -6,13 +6,13 @@
 
 #include "am/ops.h"
 #include "am/philox.h"
+#include "../../kernels/dropout_math.h"
 
 void dropout_forward(float *out, float *mask, const float *in, int n, float p,
                      uint64_t seed, uint32_t stream, uint64_t step) {
-    float keep_scale = 1.0f / (1.0f - p);
     #pragma omp parallel for
     for (int i = 0; i < n; i++) {
-        mask[i] = am_rand_u01(seed, stream, step, (uint32_t)i) >= p ? keep_scale : 0.0f;
+        mask[i] = am_dropout_mask(am_rand_u01(seed, stream, step, (uint32_t)i), p);
         out[i] = in[i] * mask[i];
     }
 }
@@ -24,10 +24,7 @@ void dropout_backward(float *din, const float *dout, const float *mask, int n) {
 void drop_connect_add_forward(float *out, float *scale, const float *branch, const float *skip,
                               int N, int per, float rate, uint64_t seed, uint32_t stream,
                               uint64_t step) {
-    for (int n = 0; n < N; n++) {
-        float keep = floorf(1.0f - rate + am_rand_u01(seed, stream, step, (uint32_t)n));
-        scale[n] = keep / (1.0f - rate);
-    }
+    for (int n = 0; n < N; n++) scale[n] = am_drop_connect_scale(am_rand_u01(seed, stream, step, (uint32_t)n), rate);
     #pragma omp parallel for
     for (int n = 0; n < N; n++)
         for (int i = 0; i < per; i++) {

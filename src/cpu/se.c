@@ -8,6 +8,7 @@
 #include "am/error.h"
 #include "am/ops.h"
 #include "../../kernels/act_math.h"
+#include "../../kernels/se_math.h"
 
 void gap_forward(float *out, const float *in, int N, int HW, int C) {
     #pragma omp parallel for
@@ -63,8 +64,7 @@ void se_backward(float *din, float *dw1, float *db1, float *dw2, float *db2,
                 acc[c] += (double)dout[i] * in[i];
             }
         for (int c = 0; c < C; c++) {
-            float g = gate[(size_t)n * C + c];
-            dz[(size_t)n * C + c] = (float)acc[c] * g * (1.0f - g);
+            dz[(size_t)n * C + c] = am_se_dz((float)acc[c], gate[(size_t)n * C + c]);
         }
         free(acc);
     }
@@ -78,7 +78,7 @@ void se_backward(float *din, float *dw1, float *db1, float *dw2, float *db2,
         for (int p = 0; p < HW; p++)
             for (int c = 0; c < C; c++) {
                 size_t i = ((size_t)n * HW + p) * C + c, j = (size_t)n * C + c;
-                din[i] = dout[i] * gate[j] + dpool[j] * inv;
+                din[i] = am_se_din(dout[i], gate[j], dpool[j], inv);
             }
     free(dz);
     free(dpool);

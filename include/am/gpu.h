@@ -1,0 +1,136 @@
+// The GPU backend: EfficientNet on CUDA (cuDNN for the stem and pointwise
+// convolutions, cuBLAS for the FC layer, kernels/*.cu for the rest), NHWC,
+// in fp32 (TF32 off: for exact comparison with the CPU) or bf16 mixed
+// precision (bf16 activations and convolution operands; fp32 master weights,
+// gradients, BN statistics, reductions and loss).
+//
+// A device model mirrors an am_model: the same tensor table and family
+// layouts (params, grads, stats on the device at the same offsets), the same
+// forward/backward orchestration as src/model/model.c, the same Philox
+// streams for dropout and drop-connect. Plain C: CUDA handles are void *.
+// Functions that can fail on user input return -1 (am_error()); CUDA, cuDNN
+// and cuBLAS failures are fatal with the call, file:line and a hint.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "am/kernels.h"
+#include "am/model.h"
+
+// One device: a stream, the cuDNN and cuBLAS handles, the shared cuDNN
+// workspace and the cache of convolution plans (src/cuda/cudnn.c).
+typedef struct {
+    int device;
+    void *stream;            // cudaStream_t
+    void *cudnn;             // cudnnHandle_t
+    void *cublas;            // cublasHandle_t
+    void *ws;                // the shared cuDNN workspace
+    size_t ws_size, ws_limit;
+    void *blas_ws;           // cuBLAS workspace (fixed, so that graphs can capture it)
+    void *plans;             // cuDNN plan cache
+    size_t bytes;            // device memory held through am_gpu_alloc
+    int batch_hint;          // batch size named when the device runs out of memory
+} am_gpu_ctx;
+
+// Makes `device` current and creates the stream and handles. -1 (am_error())
+// when the build has no CUDA or the device does not exist.
+int am_gpu_ctx_init(am_gpu_ctx *c, int device);
+void am_gpu_ctx_free(am_gpu_ctx *c);
+void am_gpu_sync(am_gpu_ctx *c);
+// cudaMalloc with the out-of-memory message naming the batch size to lower.
+void *am_gpu_alloc(am_gpu_ctx *c, size_t bytes, const char *what);
+void am_gpu_free(am_gpu_ctx *c, void *p, size_t bytes);
+// Copies (device pointers where named d*, host h*), on the context's stream,
+// synchronised before returning.
+void am_gpu_upload(am_gpu_ctx *c, void *d, const void *h, size_t bytes);
+void am_gpu_download(am_gpu_ctx *c, void *h, const void *d, size_t bytes);
+
+// cuDNN convolutions (src/cuda/cudnn.c), NHWC, no padding (the caller pads):
+// x (N,H,W,C), w (K,k,k,C), y (N,Ho,Wo,K), Ho = (H - k) / s + 1. Tensors of
+// type dt; compute in float (fp32: FMA kernels only, no TF32). The algorithm
+// is chosen once per shape by cudnnFind* (timed) within the workspace limit,
+// falling back to the get_v7 heuristics, and cached.
+void am_cudnn_conv_forward(am_gpu_ctx *c, void *y, const void *x, const void *w,
+                           int N, int H, int W, int C, int K, int k, int s, int dt);
+// dx (N,H,W,C) assigned.
+void am_cudnn_conv_backward_data(am_gpu_ctx *c, void *dx, const void *dy, const void *w,
+                                 int N, int H, int W, int C, int K, int k, int s, int dt);
+// dw (K,k,k,C) = beta * dw + the filter gradient (beta 1: accumulate).
+void am_cudnn_conv_backward_filter(am_gpu_ctx *c, void *dw, const void *dy, const void *x,
+                                   int N, int H, int W, int C, int K, int k, int s, int dt, float beta);
+void am_cudnn_init(am_gpu_ctx *c);
+void am_cudnn_free(am_gpu_ctx *c);
+
+// FC layer on cuBLAS (src/cuda/cublas.c), float, no TF32:
+// out (N,K) = in (N,C) . w (K,C)^T + b. Backward: din (N,C) assigned (may be
+// NULL), dw (K,C) and db (K) accumulate.
+void am_gpu_fc_forward(am_gpu_ctx *c, float *out, const float *in, const float *w, const float *b,
+                       int N, int C, int K);
+void am_gpu_fc_backward(am_gpu_ctx *c, float *din, float *dw, float *db, const float *dout,
+                        const float *in, const float *w, int N, int C, int K);
+
+typedef struct {
+    int H, W, Ho, Wo;
+    void *ex, *ea;             // (N,H,W,mid) expand conv out, after BN+act
+    void *dx, *da;             // (N,Ho,Wo,mid) depthwise out, after BN+act
+    float *pooled, *hid, *gate;  // SE (N,mid), (N,se), (N,mid)
+    void *so;                  // (N,Ho,Wo,mid) after the SE scale
+    void *px, *pb, *out;       // (N,Ho,Wo,out) project out, after BN, block output
+    float *dc;                 // (N) drop-connect scale
+    float *mean[3], *rstd[3];
+} am_gpu_block;
+
+typedef struct {
+    am_gpu_ctx ctx;
+    am_model *host;            // the table, architecture and the host copies
+    int dt;                    // AM_F32 or AM_BF16
+    float *params, *grads, *stats;
+    uint16_t *params16;        // bf16 copy of params (AM_BF16), refreshed each forward
+    uint16_t *wgrad16;         // bf16 filter-gradient scratch (AM_BF16)
+    size_t wmax;               // largest convolution weight, elements
+    uint8_t *decay;            // 1 where weight decay applies, per parameter
+    float *mom, *ema;          // SGD momentum and EMA parameters (made by the first step)
+    double *work;              // BN reduction scratch, 3 * cmax doubles
+    int cmax;                  // widest channel count
+    // activations for (N, size), one allocation
+    char *abase;
+    size_t abytes;
+    int N, size;
+    float *xin;                // (N,S,S,in_ch) the input, float
+    void *xpad;                // padded, converted stem input
+    void *sx, *sa;
+    float *smean, *srstd;
+    am_gpu_block b[AM_MAX_BLOCKS];
+    void *hx, *ha;
+    float *hmean, *hrstd;
+    float *pooled, *mask, *dropped, *logits, *ghead;  // (N,head) x3, (N,classes), (N,head)
+    float *dz, *dpool, *dh;    // SE backward scratch, N * cmax each
+    void *g[4];                // activation-gradient scratch, each of the largest activation
+    void *graph;               // cudaGraphExec_t of the inference forward for (N, size)
+} am_gpu_model;
+
+// Copies the model's parameters and statistics to device `device` in
+// precision dt. -1 (am_error()) without CUDA or that device.
+int am_gpu_model_init(am_gpu_model *g, am_model *m, int device, int dt);
+void am_gpu_model_free(am_gpu_model *g);
+// Host -> device (params, stats) and device -> host (params, grads, stats;
+// NULL skips one).
+void am_gpu_model_upload(am_gpu_model *g);
+void am_gpu_model_download(am_gpu_model *g, float *params, float *grads, float *stats);
+// The device buffer (N,size,size,in_ch) float that the next forward reads.
+float *am_gpu_input(am_gpu_model *g, int N, int size);
+// Forward on the input; returns the device logits (N,classes) float.
+// train as am_forward (batch statistics, running stats, dropout and
+// drop-connect drawn from (seed, step)).
+float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step);
+// The inference forward replayed from a CUDA graph (captured on first use
+// for the current (N, size)); same result as am_gpu_forward(g, 0, ...).
+float *am_gpu_forward_graph(am_gpu_model *g);
+// Backward from dlogits (N,classes) device float after a training forward;
+// parameter gradients accumulate into g->grads.
+void am_gpu_backward(am_gpu_model *g, const float *dlogits);
+void am_gpu_zero_grad(am_gpu_model *g);
+// SGD (Nesterov as asked) over the flat parameters with decay on conv/FC
+// weights, then the EMA update of the EMA copy (made from the parameters at
+// the first call).
+void am_gpu_sgd_ema_step(am_gpu_model *g, float lr, float momentum, float wd, int nesterov, float ema_decay);

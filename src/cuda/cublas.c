@@ -1,0 +1,29 @@
+// The FC layer on cuBLAS, float32 with pedantic math (no TF32). Row-major
+// (N,K) is column-major (K,N), so out^T = w . in^T is one GEMM:
+//   out (N,K) = in (N,C) . w (K,C)^T + b: gemm(T, N, K, N, C) with out = b first
+//   din (N,C) = dout (N,K) . w (K,C):      gemm(N, N, C, N, K)
+//   dw (K,C) += dout^T (K,N) . in (N,C):   gemm(N, T, C, K, N), beta 1
+// Gradient rule: dw/db accumulate (+=); din is assigned.
+#include "am/error.h"
+#include "am/gpu.h"
+
+#ifdef AM_HAVE_CUDA
+#include <cublas_v2.h>
+
+void am_gpu_fc_forward(am_gpu_ctx *c, float *out, const float *in, const float *w, const float *b,
+                       int N, int C, int K) {
+    const float one = 1.0f;
+    cu_bias_broadcast(out, b, N, K, c->stream);
+    AM_CUBLAS(cublasSgemm((cublasHandle_t)c->cublas, CUBLAS_OP_T, CUBLAS_OP_N, K, N, C, &one, w, C, in, C,
+                          &one, out, K));
+}
+
+void am_gpu_fc_backward(am_gpu_ctx *c, float *din, float *dw, float *db, const float *dout,
+                        const float *in, const float *w, int N, int C, int K) {
+    const float one = 1.0f, zero = 0.0f;
+    cublasHandle_t h = (cublasHandle_t)c->cublas;
+    cu_bias_backward(db, dout, N, K, c->stream);
+    AM_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, C, K, N, &one, in, C, dout, K, &one, dw, C));
+    if (din) AM_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, C, N, K, &one, w, C, dout, K, &zero, din, C));
+}
+#endif

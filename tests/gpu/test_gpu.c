@@ -1,0 +1,541 @@
+// The GPU backend against the CPU reference (built and run by tests/gpu/run.sh,
+// not part of `make test`). Every kernel of include/am/kernels.h, the cuDNN
+// convolutions and the cuBLAS FC are run on fresh random inputs with odd
+// shapes, outputs poisoned with NaN first (NaN never passes), and compared
+// with their CPU twins in fp32 and bf16 storage; then the whole model
+// (forward, backward, running statistics, eval and graph forward) against
+// am_forward/am_backward. Prints one line per check and exits non-zero on any
+// failure.
+//   test_gpu [--quick]   (--quick: kernel checks only, for compute-sanitizer)
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "am/error.h"
+#include "am/gpu.h"
+#include "am/kernels.h"
+#include "am/model.h"
+#include "am/ops.h"
+#include "../../kernels/act_math.h"
+#include "../../kernels/bf16_math.h"
+#include "../../kernels/conv_math.h"
+
+static int g_fail, g_checks;
+static am_gpu_ctx C;
+#define ST (C.stream)
+
+static uint64_t g_rng = 0x1234567;
+static double urand(double lo, double hi) {
+    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return lo + (hi - lo) * (double)(z >> 11) * 0x1p-53;
+}
+
+// Host buffers: random floats, rounded to bf16 when the check runs in bf16 so
+// that both sides start from the same values.
+static float *h_rand(size_t n, double lo, double hi, int dt) {
+    float *p = AM_MALLOC(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (float)urand(lo, hi);
+        if (dt == AM_BF16) p[i] = am_bf16_round(p[i]);
+    }
+    return p;
+}
+
+static float *h_copy(const float *a, size_t n) {
+    float *p = AM_MALLOC(sizeof(float) * (n ? n : 1));
+    memcpy(p, a, sizeof(float) * n);
+    return p;
+}
+
+// Device buffer of n elements of type dt holding h (or NaN when h is NULL).
+static void *d_put(const float *h, size_t n, int dt) {
+    size_t es = am_dt_size(dt);
+    void *d;
+    AM_CUDA(cudaMalloc(&d, es * (n ? n : 1)));
+    AM_CUDA(cudaMemset(d, 0xFF, es * (n ? n : 1)));
+    if (!h) return d;
+    if (dt == AM_F32) {
+        AM_CUDA(cudaMemcpy(d, h, 4 * n, cudaMemcpyHostToDevice));
+    } else {
+        uint16_t *t = AM_MALLOC(2 * (n ? n : 1));
+        for (size_t i = 0; i < n; i++) t[i] = am_f32_to_bf16(h[i]);
+        AM_CUDA(cudaMemcpy(d, t, 2 * n, cudaMemcpyHostToDevice));
+        free(t);
+    }
+    return d;
+}
+
+static float *d_get(const void *d, size_t n, int dt) {
+    AM_CUDA(cudaDeviceSynchronize());
+    float *h = AM_MALLOC(sizeof(float) * (n ? n : 1));
+    if (dt == AM_F32) {
+        AM_CUDA(cudaMemcpy(h, d, 4 * n, cudaMemcpyDeviceToHost));
+    } else {
+        uint16_t *t = AM_MALLOC(2 * (n ? n : 1));
+        AM_CUDA(cudaMemcpy(t, d, 2 * n, cudaMemcpyDeviceToHost));
+        for (size_t i = 0; i < n; i++) h[i] = am_bf16_to_f32(t[i]);
+        free(t);
+    }
+    return h;
+}
+
+// |got - ref| <= tol * (max|ref| + |ref|) for every element; NaN fails.
+static void check(const char *what, const float *got, const float *ref, size_t n, double tol) {
+    double mx = 0.0, worst = 0.0;
+    size_t wi = 0;
+    for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(ref[i]));
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double lim = tol * (mx + fabs(ref[i])) + 1e-30;
+        double e = fabs((double)got[i] - ref[i]);
+        if (!(e <= lim)) bad = 1;
+        double pct = isnan(got[i]) ? INFINITY : 100.0 * e / lim;
+        if (pct > worst || isnan(got[i])) { worst = pct; wi = i; }
+    }
+    g_checks++;
+    if (bad) g_fail++;
+    printf("%-4s %-46s n=%-8zu worst %7.2f%% of tol %.0e", bad ? "FAIL" : "ok", what, n, worst, tol);
+    if (bad) printf("  [%zu] got %.7g ref %.7g", wi, got[wi], ref[wi]);
+    printf("\n");
+}
+
+// Normwise: |got - ref|_2 <= tol |ref|_2 (NaN fails). info=1: reported, never fails.
+static double check_norm(const char *what, const float *got, const float *ref, size_t n, double tol, int info) {
+    double e2 = 0.0, r2 = 0.0;
+    int nan = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(got[i]) || isinf(got[i])) nan = 1;
+        double d = (double)got[i] - ref[i];
+        e2 += d * d;
+        r2 += (double)ref[i] * ref[i];
+    }
+    double rel = nan ? INFINITY : sqrt(e2) / (sqrt(r2) + 1e-30);
+    int bad = !(rel <= tol) && !info;
+    g_checks += !info;
+    g_fail += bad;
+    printf("%-4s %-46s n=%-8zu rel err %.3g (tol %.0e)\n", info ? "info" : bad ? "FAIL" : "ok", what, n, rel, tol);
+    return rel;
+}
+
+static double tol_of(int dt, double f32) { return dt == AM_BF16 ? 2e-2 : f32; }
+static const char *dtn(int dt) { return dt == AM_BF16 ? "bf16" : "fp32"; }
+
+static void test_dwconv(int dt, int N, int H, int W, int Cc, int k, int s) {
+    int Ho = am_same_out(H, s), Wo = am_same_out(W, s);
+    size_t ni = (size_t)N * H * W * Cc, no = (size_t)N * Ho * Wo * Cc, nw = (size_t)k * k * Cc;
+    float *x = h_rand(ni, -1, 1, dt), *w = h_rand(nw, -1, 1, AM_F32), *dy = h_rand(no, -1, 1, dt);
+    float *dw0 = h_rand(nw, -1, 1, AM_F32), *y = AM_MALLOC(4 * no), *dx = AM_MALLOC(4 * ni), *dwr = h_copy(dw0, nw);
+    dwconv_forward(y, x, w, N, H, W, Cc, k, s);
+    dwconv_backward(dx, dwr, dy, x, w, N, H, W, Cc, k, s);
+    void *dX = d_put(x, ni, dt), *dY = d_put(NULL, no, dt), *dDY = d_put(dy, no, dt), *dDX = d_put(NULL, ni, dt);
+    float *dW = d_put(w, nw, AM_F32), *dDW = d_put(dw0, nw, AM_F32);
+    cu_dwconv_forward(dY, dX, dW, N, H, W, Cc, k, s, dt, ST);
+    cu_dwconv_backward(dDX, dDW, dDY, dX, dW, N, H, W, Cc, k, s, dt, ST);
+    char name[96];
+    float *g;
+    snprintf(name, sizeof name, "dwconv fwd %s N%d %dx%d C%d k%d s%d", dtn(dt), N, H, W, Cc, k, s);
+    check(name, g = d_get(dY, no, dt), y, no, tol_of(dt, 1e-5)); free(g);
+    snprintf(name, sizeof name, "dwconv bwd din %s k%d s%d", dtn(dt), k, s);
+    check(name, g = d_get(dDX, ni, dt), dx, ni, tol_of(dt, 1e-5)); free(g);
+    snprintf(name, sizeof name, "dwconv bwd dw %s k%d s%d", dtn(dt), k, s);
+    check(name, g = d_get(dDW, nw, AM_F32), dwr, nw, tol_of(dt, 1e-4)); free(g);
+    free(x); free(w); free(dy); free(dw0); free(y); free(dx); free(dwr);
+    cudaFree(dX); cudaFree(dY); cudaFree(dDY); cudaFree(dDX); cudaFree(dW); cudaFree(dDW);
+}
+
+static void test_bn(int dt, int M, int Cc, int act, int train) {
+    size_t n = (size_t)M * Cc;
+    float *x = h_rand(n, -2, 3, dt), *gm = h_rand(Cc, 0.5, 1.5, AM_F32), *bt = h_rand(Cc, -0.5, 0.5, AM_F32);
+    float *rm = h_rand(Cc, -0.2, 0.2, AM_F32), *rv = h_rand(Cc, 0.5, 2, AM_F32);
+    float *rm2 = h_copy(rm, Cc), *rv2 = h_copy(rv, Cc), *mean = AM_MALLOC(4 * Cc), *rstd = AM_MALLOC(4 * Cc);
+    float *y = AM_MALLOC(4 * n), *dy = h_rand(n, -1, 1, dt), *dx = AM_MALLOC(4 * n);
+    float *dg0 = h_rand(Cc, -1, 1, AM_F32), *db0 = h_rand(Cc, -1, 1, AM_F32), *dg = h_copy(dg0, Cc), *db = h_copy(db0, Cc);
+    bn_act_forward(y, mean, rstd, x, gm, bt, rm2, rv2, M, Cc, act, train, 0.01f, 1e-3f);
+    bn_act_backward(dx, dg, db, dy, x, mean, rstd, gm, bt, M, Cc, act);
+    void *dX = d_put(x, n, dt), *dY = d_put(NULL, n, dt), *dDY = d_put(dy, n, dt);
+    float *dG = d_put(gm, Cc, 0), *dB = d_put(bt, Cc, 0), *dRM = d_put(rm, Cc, 0), *dRV = d_put(rv, Cc, 0);
+    float *dM = d_put(NULL, Cc, 0), *dR = d_put(NULL, Cc, 0), *dDG = d_put(dg0, Cc, 0), *dDB = d_put(db0, Cc, 0);
+    double *work;
+    AM_CUDA(cudaMalloc((void **)&work, sizeof(double) * 3 * Cc));
+    cu_bn_act_forward(dY, dM, dR, dX, dG, dB, dRM, dRV, work, M, Cc, act, train, 0.01f, 1e-3f, dt, ST);
+    char name[96];
+    float *g;
+    snprintf(name, sizeof name, "bn_act fwd %s %s act%d M%d C%d", dtn(dt), train ? "train" : "eval", act, M, Cc);
+    check(name, g = d_get(dY, n, dt), y, n, tol_of(dt, 1e-5)); free(g);
+    check("  mean", g = d_get(dM, Cc, 0), mean, Cc, 1e-5); free(g);
+    check("  rstd", g = d_get(dR, Cc, 0), rstd, Cc, 1e-5); free(g);
+    check("  running mean", g = d_get(dRM, Cc, 0), rm2, Cc, 1e-5); free(g);
+    check("  running var", g = d_get(dRV, Cc, 0), rv2, Cc, 1e-5); free(g);
+    if (train) {
+        // dx written in place over dout, as the model does.
+        cu_bn_act_backward(dDY, dDG, dDB, dDY, dX, dM, dR, dG, dB, work, M, Cc, act, dt, ST);
+        snprintf(name, sizeof name, "bn_act bwd dx (in place) %s act%d", dtn(dt), act);
+        check(name, g = d_get(dDY, n, dt), dx, n, tol_of(dt, 1e-4)); free(g);
+        check("  dgamma", g = d_get(dDG, Cc, 0), dg, Cc, tol_of(dt, 1e-4)); free(g);
+        check("  dbeta", g = d_get(dDB, Cc, 0), db, Cc, tol_of(dt, 1e-4)); free(g);
+    }
+    free(x); free(gm); free(bt); free(rm); free(rv); free(rm2); free(rv2); free(mean); free(rstd);
+    free(y); free(dy); free(dx); free(dg0); free(db0); free(dg); free(db);
+    cudaFree(dX); cudaFree(dY); cudaFree(dDY); cudaFree(dG); cudaFree(dB); cudaFree(dRM); cudaFree(dRV);
+    cudaFree(dM); cudaFree(dR); cudaFree(dDG); cudaFree(dDB); cudaFree(work);
+}
+
+static void test_se(int dt, int N, int HW, int Cc, int S) {
+    size_t n = (size_t)N * HW * Cc;
+    float *x = h_rand(n, -1, 2, dt), *w1 = h_rand((size_t)S * Cc, -0.5, 0.5, 0), *b1 = h_rand(S, -0.2, 0.2, 0);
+    float *w2 = h_rand((size_t)Cc * S, -0.5, 0.5, 0), *b2 = h_rand(Cc, -0.2, 0.2, 0), *dy = h_rand(n, -1, 1, dt);
+    float *y = AM_MALLOC(4 * n), *pooled = AM_MALLOC(4 * N * Cc), *hid = AM_MALLOC(4 * N * S), *gate = AM_MALLOC(4 * N * Cc);
+    float *dx = AM_MALLOC(4 * n), *dw1 = h_rand((size_t)S * Cc, -1, 1, 0), *db1 = h_rand(S, -1, 1, 0);
+    float *dw2 = h_rand((size_t)Cc * S, -1, 1, 0), *db2 = h_rand(Cc, -1, 1, 0);
+    float *gw1 = d_put(dw1, (size_t)S * Cc, 0), *gb1 = d_put(db1, S, 0), *gw2 = d_put(dw2, (size_t)Cc * S, 0), *gb2 = d_put(db2, Cc, 0);
+    se_forward(y, pooled, hid, gate, x, w1, b1, w2, b2, N, HW, Cc, S);
+    se_backward(dx, dw1, db1, dw2, db2, dy, x, pooled, hid, gate, w1, w2, N, HW, Cc, S);
+    void *dX = d_put(x, n, dt), *dY = d_put(NULL, n, dt), *dDY = d_put(dy, n, dt);
+    float *W1 = d_put(w1, (size_t)S * Cc, 0), *B1 = d_put(b1, S, 0), *W2 = d_put(w2, (size_t)Cc * S, 0), *B2 = d_put(b2, Cc, 0);
+    float *P = d_put(NULL, (size_t)N * Cc, 0), *Hd = d_put(NULL, (size_t)N * S, 0), *G = d_put(NULL, (size_t)N * Cc, 0);
+    float *dz = d_put(NULL, (size_t)N * Cc, 0), *dh = d_put(NULL, (size_t)N * S, 0), *dp = d_put(NULL, (size_t)N * Cc, 0);
+    cu_gap_forward(P, dX, N, HW, Cc, dt, ST);
+    cu_fc_small_forward(Hd, P, W1, B1, N, Cc, S, AM_ACT_NONE, 0, ST);
+    cu_fc_small_forward(G, Hd, W2, B2, N, S, Cc, AM_ACT_SWISH, 1, ST);
+    cu_se_scale_forward(dY, dX, G, N, HW, Cc, dt, ST);
+    cu_se_gate_backward(dz, dDY, dX, G, N, HW, Cc, dt, ST);
+    cu_fc_small_backward(dh, gw2, gb2, dz, Hd, W2, Hd, N, S, Cc, AM_ACT_SWISH, ST);
+    cu_fc_small_backward(dp, gw1, gb1, dh, P, W1, NULL, N, Cc, S, AM_ACT_NONE, ST);
+    cu_se_input_backward(dDY, dDY, G, dp, N, HW, Cc, dt, ST);
+    char name[96];
+    float *g;
+    double t = tol_of(dt, 1e-5), tb = tol_of(dt, 1e-4);
+    snprintf(name, sizeof name, "se fwd out %s N%d HW%d C%d S%d", dtn(dt), N, HW, Cc, S);
+    check(name, g = d_get(dY, n, dt), y, n, t); free(g);
+    check("  gap (pooled)", g = d_get(P, (size_t)N * Cc, 0), pooled, (size_t)N * Cc, t); free(g);
+    check("  hid", g = d_get(Hd, (size_t)N * S, 0), hid, (size_t)N * S, t); free(g);
+    check("  gate", g = d_get(G, (size_t)N * Cc, 0), gate, (size_t)N * Cc, t); free(g);
+    snprintf(name, sizeof name, "se bwd din (in place) %s", dtn(dt));
+    check(name, g = d_get(dDY, n, dt), dx, n, tb); free(g);
+    check("  dw1", g = d_get(gw1, (size_t)S * Cc, 0), dw1, (size_t)S * Cc, tb); free(g);
+    check("  db1", g = d_get(gb1, S, 0), db1, S, tb); free(g);
+    check("  dw2", g = d_get(gw2, (size_t)Cc * S, 0), dw2, (size_t)Cc * S, tb); free(g);
+    check("  db2", g = d_get(gb2, Cc, 0), db2, Cc, tb); free(g);
+    // gap backward alone
+    float *gd = h_rand((size_t)N * Cc, -1, 1, 0), *gin = AM_MALLOC(4 * n);
+    gap_backward(gin, gd, N, HW, Cc);
+    float *GD = d_put(gd, (size_t)N * Cc, 0);
+    cu_gap_backward(dY, GD, N, HW, Cc, dt, ST);
+    snprintf(name, sizeof name, "gap bwd %s", dtn(dt));
+    check(name, g = d_get(dY, n, dt), gin, n, t); free(g);
+    free(gd); free(gin); cudaFree(GD);
+    free(x); free(w1); free(b1); free(w2); free(b2); free(dy); free(y); free(pooled); free(hid); free(gate);
+    free(dx); free(dw1); free(db1); free(dw2); free(db2);
+    cudaFree(gw1); cudaFree(gb1); cudaFree(gw2); cudaFree(gb2); cudaFree(dX); cudaFree(dY); cudaFree(dDY);
+    cudaFree(W1); cudaFree(B1); cudaFree(W2); cudaFree(B2); cudaFree(P); cudaFree(Hd); cudaFree(G);
+    cudaFree(dz); cudaFree(dh); cudaFree(dp);
+}
+
+static void test_residual_dropout(int dt, int N, int per) {
+    size_t n = (size_t)N * per;
+    float *br = h_rand(n, -1, 1, dt), *sk = h_rand(n, -1, 1, dt), *dy = h_rand(n, -1, 1, dt);
+    float *out = AM_MALLOC(4 * n), *sc = AM_MALLOC(4 * N), *dbr = AM_MALLOC(4 * n), *dsk = AM_MALLOC(4 * n);
+    drop_connect_add_forward(out, sc, br, sk, N, per, 0.3f, 42, 0x105, 7);
+    drop_connect_add_backward(dbr, dsk, dy, sc, N, per);
+    void *BR = d_put(br, n, dt), *SK = d_put(sk, n, dt), *O = d_put(NULL, n, dt), *DY = d_put(dy, n, dt), *DB = d_put(NULL, n, dt);
+    float *SC = d_put(NULL, N, 0);
+    cu_drop_connect_add_forward(O, SC, BR, SK, N, per, 0.3f, 42, 0x105, 7, dt, ST);
+    cu_drop_connect_add_backward(DB, DY, DY, SC, N, per, dt, ST);
+    char name[96];
+    float *g;
+    snprintf(name, sizeof name, "drop-connect add fwd %s N%d per%d", dtn(dt), N, per);
+    check(name, g = d_get(O, n, dt), out, n, tol_of(dt, 1e-6)); free(g);
+    check("  scale (Philox)", g = d_get(SC, N, 0), sc, N, 0.0); free(g);
+    check("  bwd dbranch", g = d_get(DB, n, dt), dbr, n, tol_of(dt, 1e-6)); free(g);
+    check("  bwd dskip (in place)", g = d_get(DY, n, dt), dsk, n, tol_of(dt, 1e-6)); free(g);
+    for (size_t i = 0; i < n; i++) out[i] = (dt == AM_BF16 ? am_bf16_round(br[i] + sk[i]) : br[i] + sk[i]);
+    cu_add_inplace(BR, SK, n, dt, ST);
+    snprintf(name, sizeof name, "add in place %s", dtn(dt));
+    check(name, g = d_get(BR, n, dt), out, n, tol_of(dt, 1e-7)); free(g);
+    free(br); free(sk); free(dy); free(out); free(sc); free(dbr); free(dsk);
+    cudaFree(BR); cudaFree(SK); cudaFree(O); cudaFree(DY); cudaFree(DB); cudaFree(SC);
+    if (dt != AM_F32) return;
+    // head dropout (float)
+    int m = N * per;
+    float *x = h_rand(m, -1, 1, 0), *y = AM_MALLOC(4 * m), *mask = AM_MALLOC(4 * m), *dx = AM_MALLOC(4 * m);
+    dropout_forward(y, mask, x, m, 0.2f, 9, 0xD0, 3);
+    dropout_backward(dx, x, mask, m);
+    float *X = d_put(x, m, 0), *Y = d_put(NULL, m, 0), *MK = d_put(NULL, m, 0), *DX = d_put(NULL, m, 0);
+    cu_dropout_forward(Y, MK, X, m, 0.2f, 9, 0xD0, 3, ST);
+    cu_dropout_backward(DX, X, MK, m, ST);
+    check("dropout fwd", g = d_get(Y, m, 0), y, m, 0.0); free(g);
+    check("  mask (Philox)", g = d_get(MK, m, 0), mask, m, 0.0); free(g);
+    check("  bwd", g = d_get(DX, m, 0), dx, m, 0.0); free(g);
+    free(x); free(y); free(mask); free(dx);
+    cudaFree(X); cudaFree(Y); cudaFree(MK); cudaFree(DX);
+}
+
+static void test_losses(int B, int U, int K) {
+    int N = B + 2 * U;
+    size_t n = (size_t)N * K;
+    float *z = h_rand(n, -3, 3, 0);
+    for (int i = 0; i < U; i += 2) z[(size_t)(B + i) * K + i % K] += 12.0f;  // confident weak rows: mask 1
+    int *lab = AM_MALLOC(sizeof(int) * N);
+    for (int i = 0; i < N; i++) lab[i] = (int)urand(0, K - 1e-9);
+    float *probs = AM_MALLOC(4 * n), *dz = AM_MALLOC(4 * n);
+    float loss = softmax_ce_forward(probs, z, lab, N, K);
+    softmax_ce_backward(dz, probs, lab, N, K);
+    float *Z = d_put(z, n, 0), *P = d_put(NULL, n, 0), *DZ = d_put(NULL, n, 0), *L = d_put(NULL, 4, 0);
+    int *LAB;
+    AM_CUDA(cudaMalloc((void **)&LAB, sizeof(int) * N));
+    AM_CUDA(cudaMemcpy(LAB, lab, sizeof(int) * N, cudaMemcpyHostToDevice));
+    cu_softmax_ce_forward(L, P, Z, LAB, N, K, ST);
+    cu_softmax_ce_backward(DZ, P, LAB, N, K, ST);
+    float *g;
+    char name[96];
+    snprintf(name, sizeof name, "softmax CE loss N%d K%d", N, K);
+    check(name, g = d_get(L, 1, 0), &loss, 1, 1e-6); free(g);
+    check("  probs", g = d_get(P, n, 0), probs, n, 1e-6); free(g);
+    check("  dlogits", g = d_get(DZ, n, 0), dz, n, 1e-6); free(g);
+    for (int soft = 0; soft < 2; soft++) {
+        float T = soft ? 0.5f : 0.0f;
+        am_fixmatch_stats s = fixmatch_forward_backward(dz, z, lab, B, U, K, 0.95f, 1.0f, T);
+        float ref[4] = {s.loss, s.loss_x, s.loss_u, s.mask_rate};
+        AM_CUDA(cudaMemset(DZ, 0xFF, 4 * n));
+        cu_fixmatch_forward_backward(L, DZ, Z, LAB, B, U, K, 0.95f, 1.0f, T, ST);
+        snprintf(name, sizeof name, "fixmatch %s stats (mask rate %.2f)", soft ? "soft T0.5" : "hard", s.mask_rate);
+        check(name, g = d_get(L, 4, 0), ref, 4, 1e-6); free(g);
+        check("  dlogits", g = d_get(DZ, n, 0), dz, n, 1e-6); free(g);
+    }
+    free(z); free(lab); free(probs); free(dz);
+    cudaFree(Z); cudaFree(P); cudaFree(DZ); cudaFree(L); cudaFree(LAB);
+}
+
+static void test_optim(size_t n) {
+    float *th = h_rand(n, -1, 1, 0), *v = h_rand(n, -0.1, 0.1, 0), *gr = h_rand(n, -1, 1, 0), *s = h_rand(n, 0, 0.1, 0);
+    uint8_t *dec = AM_MALLOC(n);
+    for (size_t i = 0; i < n; i++) dec[i] = urand(0, 1) < 0.7;
+    float *T = d_put(th, n, 0), *V = d_put(v, n, 0), *G = d_put(gr, n, 0), *S = d_put(s, n, 0);
+    uint8_t *D;
+    AM_CUDA(cudaMalloc((void **)&D, n));
+    AM_CUDA(cudaMemcpy(D, dec, n, cudaMemcpyHostToDevice));
+    float *g;
+    for (int nest = 0; nest < 2; nest++) {
+        sgd_update(th, v, gr, dec, n, 0.0075f, 0.9f, 7.5e-4f, nest);
+        cu_sgd_update(T, V, G, D, n, 0.0075f, 0.9f, 7.5e-4f, nest, ST);
+        check(nest ? "sgd nesterov theta" : "sgd plain theta", g = d_get(T, n, 0), th, n, 1e-6); free(g);
+        check("  momentum", g = d_get(V, n, 0), v, n, 1e-6); free(g);
+    }
+    adamw_update(th, v, s, gr, dec, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3);
+    cu_adamw_update(T, V, S, G, D, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3, ST);
+    check("adamw theta", g = d_get(T, n, 0), th, n, 1e-6); free(g);
+    check("  m", g = d_get(V, n, 0), v, n, 1e-6); free(g);
+    check("  s", g = d_get(S, n, 0), s, n, 1e-6); free(g);
+    ema_update(v, th, n, 0.99f);
+    cu_ema_update(V, T, n, 0.99f, ST);
+    check("ema", g = d_get(V, n, 0), v, n, 1e-6); free(g);
+    free(th); free(v); free(gr); free(s); free(dec);
+    cudaFree(T); cudaFree(V); cudaFree(G); cudaFree(S); cudaFree(D);
+}
+
+static void test_convert(size_t n) {
+    float *x = h_rand(n, -100, 100, 0);
+    x[0] = 1.00390625f;              // a tie: rounds to even
+    x[1] = 1.01171875f;              // the other tie
+    x[2] = INFINITY; x[3] = -0.0f; x[4] = 1e-40f; x[5] = 3.0e38f;
+    uint16_t *ref = AM_MALLOC(2 * n), *got = AM_MALLOC(2 * n);
+    for (size_t i = 0; i < n; i++) ref[i] = am_f32_to_bf16(x[i]);
+    float *X = d_put(x, n, 0);
+    uint16_t *H;
+    AM_CUDA(cudaMalloc((void **)&H, 2 * n));
+    AM_CUDA(cudaMemset(H, 0xFF, 2 * n));
+    cu_f32_to_bf16(H, X, n, ST);
+    AM_CUDA(cudaDeviceSynchronize());
+    AM_CUDA(cudaMemcpy(got, H, 2 * n, cudaMemcpyDeviceToHost));
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += got[i] != ref[i];
+    g_checks++;
+    g_fail += bad != 0;
+    printf("%-4s %-46s n=%-8zu %zu bits differ\n", bad ? "FAIL" : "ok", "f32 -> bf16 (bitwise vs CPU twin)", n, bad);
+    float *back = AM_MALLOC(4 * n), *acc = h_rand(n, -1, 1, 0), *acc2 = h_copy(acc, n);
+    for (size_t i = 0; i < n; i++) { back[i] = am_bf16_to_f32(ref[i]); acc2[i] += back[i]; }
+    float *g;
+    cu_bf16_to_f32(X, H, n, ST);
+    check("bf16 -> f32", g = d_get(X, n, 0), back, n, 0.0); free(g);
+    float *A = d_put(acc, n, 0);
+    cu_add_bf16_to_f32(A, H, n, ST);
+    check("f32 += bf16", g = d_get(A, n, 0), acc2, n, 0.0); free(g);
+    free(x); free(ref); free(got); free(back); free(acc); free(acc2);
+    cudaFree(X); cudaFree(H); cudaFree(A);
+}
+
+// cuDNN convolution (TF-SAME via the padded input) and cuBLAS FC vs the CPU.
+static void test_conv_fc(int dt, int N, int S, int Cc, int K, int k, int s) {
+    int Ho = am_same_out(S, s), pt = am_same_pad_before(S, k, s);
+    int pad = (Ho - 1) * s + k - S;
+    if (pad < 0) pad = 0;
+    int pb = pad - pt, Sp = S + pad;
+    size_t ni = (size_t)N * S * S * Cc, np = (size_t)N * Sp * Sp * Cc, no = (size_t)N * Ho * Ho * K, nw = (size_t)K * k * k * Cc;
+    float *x = h_rand(ni, -1, 1, dt), *w = h_rand(nw, -1, 1, dt), *dy = h_rand(no, -1, 1, dt);
+    float *y = AM_MALLOC(4 * no), *col = AM_MALLOC(4 * (size_t)N * Ho * Ho * k * k * Cc), *dcol = AM_MALLOC(4 * (size_t)N * Ho * Ho * k * k * Cc);
+    float *dw = AM_CALLOC(4 * nw), *dx = AM_MALLOC(4 * ni);
+    conv2d_forward(y, col, x, w, N, S, S, Cc, K, k, s);
+    conv2d_backward(dx, dw, dcol, dy, col, w, N, S, S, Cc, K, k, s);
+    float *X = d_put(x, ni, 0);
+    void *XP = d_put(NULL, np, dt), *W = d_put(w, nw, dt), *Y = d_put(NULL, no, dt), *DY = d_put(dy, no, dt);
+    void *DW = d_put(NULL, nw, dt), *DXP = d_put(NULL, np, dt);
+    cu_pad_input(XP, X, N, S, S, Cc, pt, pb, pt, pb, dt, ST);
+    am_cudnn_conv_forward(&C, Y, XP, W, N, Sp, Sp, Cc, K, k, s, dt);
+    am_cudnn_conv_backward_filter(&C, DW, DY, XP, N, Sp, Sp, Cc, K, k, s, dt, 0.0f);
+    am_cudnn_conv_backward_data(&C, DXP, DY, W, N, Sp, Sp, Cc, K, k, s, dt);
+    char name[96];
+    float *g, *gp;
+    snprintf(name, sizeof name, "cuDNN conv fwd %s N%d S%d C%d K%d k%d s%d", dtn(dt), N, S, Cc, K, k, s);
+    check(name, g = d_get(Y, no, dt), y, no, tol_of(dt, 1e-5)); free(g);
+    check("  bwd filter", g = d_get(DW, nw, dt), dw, nw, tol_of(dt, 1e-5)); free(g);
+    gp = d_get(DXP, np, dt);
+    float *dxc = AM_MALLOC(4 * ni);
+    for (int n = 0; n < N; n++)
+        for (int yy = 0; yy < S; yy++)
+            for (int xx = 0; xx < S; xx++)
+                memcpy(dxc + (((size_t)n * S + yy) * S + xx) * Cc, gp + (((size_t)n * Sp + yy + pt) * Sp + xx + pt) * Cc, 4 * Cc);
+    check("  bwd data (interior of the padded input)", dxc, dx, ni, tol_of(dt, 1e-5));
+    free(gp); free(dxc);
+    free(x); free(w); free(dy); free(y); free(col); free(dcol); free(dw); free(dx);
+    cudaFree(X); cudaFree(XP); cudaFree(W); cudaFree(Y); cudaFree(DY); cudaFree(DW); cudaFree(DXP);
+    if (dt != AM_F32) return;
+    // FC (cuBLAS, float): N rows, Cc inputs, K outputs.
+    float *in = h_rand((size_t)N * Cc, -1, 1, 0), *fw = h_rand((size_t)K * Cc, -1, 1, 0), *fb = h_rand(K, -1, 1, 0);
+    float *fo = AM_MALLOC(4 * N * K), *fd = h_rand((size_t)N * K, -1, 1, 0), *fdin = AM_MALLOC(4 * N * Cc);
+    float *fdw0 = h_rand((size_t)K * Cc, -1, 1, 0), *fdb0 = h_rand(K, -1, 1, 0), *fdw = h_copy(fdw0, (size_t)K * Cc), *fdb = h_copy(fdb0, K);
+    fc_forward(fo, in, fw, fb, N, Cc, K);
+    fc_backward(fdin, fdw, fdb, fd, in, fw, N, Cc, K);
+    float *IN = d_put(in, (size_t)N * Cc, 0), *FW = d_put(fw, (size_t)K * Cc, 0), *FB = d_put(fb, K, 0), *FO = d_put(NULL, (size_t)N * K, 0);
+    float *FD = d_put(fd, (size_t)N * K, 0), *FDIN = d_put(NULL, (size_t)N * Cc, 0), *FDW = d_put(fdw0, (size_t)K * Cc, 0), *FDB = d_put(fdb0, K, 0);
+    am_gpu_fc_forward(&C, FO, IN, FW, FB, N, Cc, K);
+    am_gpu_fc_backward(&C, FDIN, FDW, FDB, FD, IN, FW, N, Cc, K);
+    snprintf(name, sizeof name, "cuBLAS FC fwd N%d C%d K%d", N, Cc, K);
+    check(name, g = d_get(FO, (size_t)N * K, 0), fo, (size_t)N * K, 1e-5); free(g);
+    check("  bwd din", g = d_get(FDIN, (size_t)N * Cc, 0), fdin, (size_t)N * Cc, 1e-5); free(g);
+    check("  bwd dw", g = d_get(FDW, (size_t)K * Cc, 0), fdw, (size_t)K * Cc, 1e-5); free(g);
+    check("  bwd db", g = d_get(FDB, K, 0), fdb, K, 1e-5); free(g);
+    free(in); free(fw); free(fb); free(fo); free(fd); free(fdin); free(fdw0); free(fdb0); free(fdw); free(fdb);
+    cudaFree(IN); cudaFree(FW); cudaFree(FB); cudaFree(FO); cudaFree(FD); cudaFree(FDIN); cudaFree(FDW); cudaFree(FDB);
+}
+
+// Whole model: GPU (dt) against the CPU in fp32, same weights and inputs.
+static void test_model(const char *arch, int dt, int N, int S) {
+    am_model m;
+    AM_CHECK(am_model_init(&m, arch, 3, 5, 11) == 0, "model init");
+    am_gpu_model g;
+    if (am_gpu_model_init(&g, &m, C.device, dt)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    size_t nx = (size_t)N * S * S * 3;
+    float *x = h_rand(nx, 0, 1, 0);
+    int *lab = AM_MALLOC(sizeof(int) * N);
+    for (int i = 0; i < N; i++) lab[i] = i % 5;
+    // CPU: train forward (step 3: dropout and drop-connect active), CE backward.
+    float *z = am_forward(&m, x, N, S, 1, 77, 3);
+    float *zc = h_copy(z, (size_t)N * 5), *probs = AM_MALLOC(4 * N * 5), *dz = AM_MALLOC(4 * N * 5);
+    softmax_ce_forward(probs, zc, lab, N, 5);
+    softmax_ce_backward(dz, probs, lab, N, 5);
+    am_zero_grad(&m);
+    am_backward(&m, dz);
+    float *gx = am_gpu_input(&g, N, S);
+    AM_CUDA(cudaMemset(g.abase, 0xFF, g.abytes));  // poison every activation
+    AM_CUDA(cudaMemcpy(gx, x, 4 * nx, cudaMemcpyHostToDevice));
+    float *gz = am_gpu_forward(&g, 1, 77, 3);
+    float *DZ = d_put(dz, (size_t)N * 5, 0);
+    am_gpu_backward(&g, DZ);
+    char name[96];
+    float *got = d_get(gz, (size_t)N * 5, 0);
+    double ltol = dt == AM_BF16 ? 2e-2 : 1e-4;
+    snprintf(name, sizeof name, "model %s %s N%d S%d train logits", arch, dtn(dt), N, S);
+    check(name, got, zc, (size_t)N * 5, ltol);
+    free(got);
+    float *gg = AM_MALLOC(4 * m.nparams), *gs = AM_MALLOC(4 * m.nstats);
+    am_gpu_model_download(&g, NULL, gg, gs);
+    snprintf(name, sizeof name, "  all gradients (%zu)", m.nparams);
+    check_norm(name, gg, m.grads, m.nparams, 1e-4, dt == AM_BF16);
+    double worst = 0.0;
+    const char *wname = "";
+    for (int i = 0; i < m.ntensors; i++) {
+        const am_tensor *t = &m.tensors[i];
+        if (t->family != AM_PARAM) continue;
+        double e2 = 0, r2 = 0;
+        for (size_t j = 0; j < t->n; j++) {
+            double d = (double)gg[t->offset + j] - m.grads[t->offset + j];
+            e2 += d * d;
+            r2 += (double)m.grads[t->offset + j] * m.grads[t->offset + j];
+        }
+        double rel = isnan(e2) ? INFINITY : sqrt(e2) / (sqrt(r2) + 1e-30);
+        if (!(rel <= worst)) { worst = rel; wname = t->name; }
+    }
+    int bad = dt == AM_F32 && !(worst <= 1e-4);
+    g_checks += dt == AM_F32;
+    g_fail += bad;
+    printf("%-4s   worst tensor gradient %-29s rel err %.3g (tol %s)\n", dt == AM_BF16 ? "info" : bad ? "FAIL" : "ok",
+           wname, worst, dt == AM_BF16 ? "none: bf16" : "1e-4");
+    check_norm("  BN running statistics", gs, m.stats, m.nstats, dt == AM_BF16 ? 2e-2 : 1e-5, 0);
+    // Eval forward, eager and from the CUDA graph.
+    float *ze = am_forward(&m, x, N, S, 0, 0, 0);
+    float *zec = h_copy(ze, (size_t)N * 5);
+    AM_CUDA(cudaMemset(g.abase, 0xFF, g.abytes));
+    AM_CUDA(cudaMemcpy(gx, x, 4 * nx, cudaMemcpyHostToDevice));
+    got = d_get(am_gpu_forward(&g, 0, 0, 0), (size_t)N * 5, 0);
+    snprintf(name, sizeof name, "model %s %s eval logits", arch, dtn(dt));
+    check(name, got, zec, (size_t)N * 5, ltol);
+    float *eager = got;
+    AM_CUDA(cudaMemset(g.logits, 0xFF, 4 * N * 5));
+    got = d_get(am_gpu_forward_graph(&g), (size_t)N * 5, 0);  // captures, then launches
+    check("  CUDA graph first launch = eager eval", got, eager, (size_t)N * 5, 1e-6);
+    free(got);
+    AM_CUDA(cudaMemset(g.logits, 0xFF, 4 * N * 5));
+    got = d_get(am_gpu_forward_graph(&g), (size_t)N * 5, 0);  // a replay
+    check("  CUDA graph replay = eager eval", got, eager, (size_t)N * 5, 1e-6);
+    free(got); free(eager);
+    free(x); free(lab); free(zc); free(zec); free(probs); free(dz); free(gg); free(gs);
+    cudaFree(DZ);
+    am_gpu_model_free(&g);
+    am_model_free(&m);
+}
+
+int main(int argc, char **argv) {
+    int quick = argc > 1 && !strcmp(argv[1], "--quick");
+    if (am_gpu_ctx_init(&C, 0)) { fprintf(stderr, "test_gpu: %s\n", am_error()); return 1; }
+    struct cudaDeviceProp prop;
+    AM_CUDA(cudaGetDeviceProperties(&prop, 0));
+    printf("test_gpu: %s (sm_%d%d, %d SMs)%s\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+           quick ? ", quick" : "");
+    test_convert(100003);
+    test_optim(50021);
+    test_losses(7, 13, 2);
+    test_losses(3, 5, 10);
+    for (int dt = 0; dt < 2; dt++) {
+        test_dwconv(dt, 3, 13, 13, 37, 3, 1);
+        test_dwconv(dt, 2, 14, 14, 40, 3, 2);
+        test_dwconv(dt, 2, 11, 11, 33, 5, 2);
+        test_dwconv(dt, 3, 9, 9, 70, 5, 1);
+        for (int act = 0; act < 3; act++) {
+            test_bn(dt, 3 * 7 * 7, 37, act, 1);
+            test_bn(dt, 517, 70, act, 0);
+        }
+        test_bn(dt, 40000, 24, AM_ACT_SWISH, 1);
+        test_se(dt, 3, 49, 37, 5);
+        test_se(dt, 2, 9, 96, 4);
+        test_residual_dropout(dt, 5, 7 * 7 * 19);
+        test_conv_fc(dt, 3, 17, 3, 13, 3, 2);   // stem-like, odd input
+        test_conv_fc(dt, 2, 16, 3, 32, 3, 2);   // stem-like, even input
+        test_conv_fc(dt, 3, 7, 37, 19, 1, 1);   // pointwise
+        test_conv_fc(dt, 2, 8, 64, 48, 1, 1);
+    }
+    if (!quick) {
+        test_model("lite0", AM_F32, 4, 64);
+        test_model("lite0", AM_F32, 3, 57);
+        test_model("b0", AM_F32, 3, 64);
+        test_model("lite0", AM_BF16, 4, 64);
+        test_model("b0", AM_BF16, 3, 49);
+    }
+    am_gpu_ctx_free(&C);
+    printf("test_gpu: %d checks, %d failed\n", g_checks, g_fail);
+    return g_fail ? 1 : 0;
+}

@@ -1,0 +1,450 @@
+// Augmentation (include/am/augment.h): every op and op chain against Pillow's
+// bytes (golden/augment.bin, tests/ref/make_augment_goldens.py), zero
+// mismatched bytes allowed; the samplers' determinism, ranges and
+// frequencies; batches identical for any thread count; the model input.
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "am/augment.h"
+#include "test.h"
+#include "../kernels/augment_math.h"
+
+#define GOLDEN "golden/augment.bin"
+
+typedef struct {
+    int H, W, C;
+    const uint8_t *px;
+} gimage;
+
+typedef struct {
+    char name[256];
+    int image;
+    am_aug_list list;
+    const uint8_t *expect;
+} gcase;
+
+typedef struct {
+    uint8_t *blob;
+    int nimg, ncase;
+    gimage *img;
+    gcase *cases;
+} golden;
+
+static uint32_t rd32(const uint8_t **p) {
+    uint32_t v;
+    memcpy(&v, *p, 4);
+    *p += 4;
+    return v;
+}
+
+static void golden_load(golden *g) {
+    FILE *f = fopen(GOLDEN, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (run the tests from tests/)", GOLDEN);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    g->blob = malloc((size_t)size);
+    ck_assert_ptr_nonnull(g->blob);
+    ck_assert(fread(g->blob, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    const uint8_t *p = g->blob, *end = g->blob + size;
+    ck_assert_msg(memcmp(p, "AMAUG001", 8) == 0, "bad magic in %s", GOLDEN);
+    p += 8;
+    g->nimg = (int)rd32(&p);
+    g->img = calloc((size_t)g->nimg, sizeof(gimage));
+    for (int i = 0; i < g->nimg; i++) {
+        g->img[i].H = (int)rd32(&p);
+        g->img[i].W = (int)rd32(&p);
+        g->img[i].C = (int)rd32(&p);
+        g->img[i].px = p;
+        p += (size_t)g->img[i].H * g->img[i].W * g->img[i].C;
+        ck_assert(p <= end);
+    }
+    g->ncase = (int)rd32(&p);
+    g->cases = calloc((size_t)g->ncase, sizeof(gcase));
+    for (int k = 0; k < g->ncase; k++) {
+        gcase *c = &g->cases[k];
+        int len = *p++;
+        memcpy(c->name, p, (size_t)len);
+        c->name[len] = 0;
+        p += len;
+        c->image = (int)rd32(&p);
+        ck_assert(c->image >= 0 && c->image < g->nimg);
+        c->list.n = (int)rd32(&p);
+        ck_assert(c->list.n <= AM_AUG_MAX_OPS);
+        for (int j = 0; j < c->list.n; j++) {
+            c->list.op[j].op = (int32_t)rd32(&p);
+            memcpy(c->list.op[j].m, p, 16);
+            p += 16;
+        }
+        c->expect = p;
+        const gimage *im = &g->img[c->image];
+        p += (size_t)im->H * im->W * im->C;
+        ck_assert(p <= end);
+    }
+    ck_assert(p == end);
+}
+
+static void golden_free(golden *g) {
+    free(g->blob);
+    free(g->img);
+    free(g->cases);
+}
+
+// 1 when got == the case's expected bytes; else prints the first mismatch.
+static int same_bytes(const gcase *c, const gimage *im, const uint8_t *got, const char *how) {
+    size_t n = (size_t)im->H * im->W * im->C, bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++)
+        if (got[i] != c->expect[i]) {
+            if (!bad) first = i;
+            bad++;
+        }
+    if (bad) {
+        int ch = (int)(first % (size_t)im->C), x = (int)(first / (size_t)im->C % (size_t)im->W),
+            y = (int)(first / ((size_t)im->C * im->W));
+        fprintf(stderr, "augment %s: case '%s' (%dx%dx%d): %zu bytes differ, first at x %d y %d c %d: got %d expected %d\n",
+                how, c->name, im->W, im->H, im->C, bad, x, y, ch, got[first], c->expect[first]);
+    }
+    return bad == 0;
+}
+
+START_TEST(test_pillow_goldens) {
+    golden g;
+    golden_load(&g);
+    int bad_cases = 0;
+    size_t bytes = 0;
+    for (int k = 0; k < g.ncase; k++) {
+        const gcase *c = &g.cases[k];
+        const gimage *im = &g.img[c->image];
+        size_t n = (size_t)im->H * im->W * im->C;
+        uint8_t *out = malloc(n), *work = malloc(n);
+        ck_assert(out && work);
+        am_augment_apply(out, work, im->px, &c->list, im->H, im->W, im->C);
+        int ok = same_bytes(c, im, out, "apply");
+        memset(out, 0xAB, n);
+        am_augment_apply(out, NULL, im->px, &c->list, im->H, im->W, im->C);
+        ok &= same_bytes(c, im, out, "apply (own scratch)");
+        bad_cases += !ok;
+        bytes += n;
+        free(out);
+        free(work);
+    }
+    printf("augment: %d Pillow golden cases, %zu bytes compared, %d cases with mismatches\n",
+           g.ncase, bytes, bad_cases);
+    golden_free(&g);
+    ck_assert_msg(bad_cases == 0, "%d golden cases differ from Pillow", bad_cases);
+}
+END_TEST
+
+// The golden cases of each image as one batch, through am_augment_batch.
+START_TEST(test_goldens_batched) {
+    golden g;
+    golden_load(&g);
+    int bad = 0;
+    for (int i = 0; i < g.nimg; i++) {
+        const gimage *im = &g.img[i];
+        size_t n = (size_t)im->H * im->W * im->C;
+        int N = 0;
+        for (int k = 0; k < g.ncase; k++) N += g.cases[k].image == i;
+        if (N == 0) continue;
+        uint8_t *in = malloc(n * N), *out = malloc(n * N);
+        am_aug_list *lists = malloc(sizeof(am_aug_list) * N);
+        const gcase **which = malloc(sizeof(gcase *) * N);
+        ck_assert(in && out && lists && which);
+        int j = 0;
+        for (int k = 0; k < g.ncase; k++)
+            if (g.cases[k].image == i) {
+                memcpy(in + n * j, im->px, n);
+                lists[j] = g.cases[k].list;
+                which[j++] = &g.cases[k];
+            }
+        am_augment_batch(out, in, lists, N, im->H, im->W, im->C);
+        for (j = 0; j < N; j++) bad += !same_bytes(which[j], im, out + n * j, "batch");
+        free(in);
+        free(out);
+        free(lists);
+        free(which);
+    }
+    golden_free(&g);
+    ck_assert_msg(bad == 0, "%d batched golden cases differ", bad);
+}
+END_TEST
+
+static int lists_equal(const am_aug_list *a, const am_aug_list *b) {
+    if (a->n != b->n) return 0;
+    for (int i = 0; i < a->n; i++)
+        if (a->op[i].op != b->op[i].op || memcmp(a->op[i].m, b->op[i].m, sizeof a->op[i].m)) return 0;
+    return 1;
+}
+
+START_TEST(test_sampler_determinism) {
+    am_aug_list a, b;
+    int differ_idx = 0, differ_step = 0, differ_seed = 0;
+    for (uint32_t i = 0; i < 200; i++) {
+        am_augment_sample_strong(&a, AM_RA_USB, 42, 7, i, 64, 64);
+        am_augment_sample_strong(&b, AM_RA_USB, 42, 7, i, 64, 64);
+        ck_assert(lists_equal(&a, &b));
+        am_augment_sample_strong(&b, AM_RA_USB, 42, 7, i + 1, 64, 64);
+        differ_idx += !lists_equal(&a, &b);
+        am_augment_sample_strong(&b, AM_RA_USB, 42, 8, i, 64, 64);
+        differ_step += !lists_equal(&a, &b);
+        am_augment_sample_strong(&b, AM_RA_USB, 43, 7, i, 64, 64);
+        differ_seed += !lists_equal(&a, &b);
+        am_augment_sample_weak(&a, 42, 7, i, 64, 64);
+        am_augment_sample_weak(&b, 42, 7, i, 64, 64);
+        ck_assert(lists_equal(&a, &b));
+        am_augment_sample_strong(&a, AM_RA_FIXMATCH, 42, 7, i, 64, 64);
+        am_augment_sample_strong(&b, AM_RA_FIXMATCH, 42, 7, i, 64, 64);
+        ck_assert(lists_equal(&a, &b));
+    }
+    ck_assert(differ_idx == 200 && differ_step == 200 && differ_seed == 200);
+}
+END_TEST
+
+static void fill_random(uint8_t *p, size_t n, uint32_t s) {
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        p[i] = (uint8_t)(s >> 24);
+    }
+}
+
+// A batch is the same bytes with 1 or 4 threads, and the same as applying
+// each image's list alone.
+START_TEST(test_batch_thread_independence) {
+    const int N = 37, H = 29, W = 33, C = 3;
+    size_t n = (size_t)H * W * C;
+    uint8_t *in = malloc(n * N), *o1 = malloc(n * N), *o4 = malloc(n * N), *one = malloc(n);
+    am_aug_list *l1 = malloc(sizeof(am_aug_list) * N), *l4 = malloc(sizeof(am_aug_list) * N);
+    ck_assert(in && o1 && o4 && one && l1 && l4);
+    fill_random(in, n * N, 99);
+    int saved = omp_get_max_threads();
+    for (int strong = 0; strong < 3; strong++) {
+        for (int t = 1; t <= 4; t += 3) {
+            omp_set_num_threads(t);
+            uint8_t *o = t == 1 ? o1 : o4;
+            am_aug_list *l = t == 1 ? l1 : l4;
+            if (strong) am_augment_strong_batch(o, l, in, N, H, W, C, strong == 1 ? AM_RA_USB : AM_RA_FIXMATCH, 5, 11, 1000);
+            else am_augment_weak_batch(o, l, in, N, H, W, C, 5, 11, 1000);
+        }
+        ck_assert_msg(memcmp(o1, o4, n * N) == 0, "batch differs between 1 and 4 threads (kind %d)", strong);
+        for (int i = 0; i < N; i++) {
+            am_aug_list s;
+            if (strong) am_augment_sample_strong(&s, strong == 1 ? AM_RA_USB : AM_RA_FIXMATCH, 5, 11, 1000 + (uint32_t)i, H, W);
+            else am_augment_sample_weak(&s, 5, 11, 1000 + (uint32_t)i, H, W);
+            ck_assert(lists_equal(&s, &l1[i]) && lists_equal(&s, &l4[i]));
+            am_augment_apply(one, NULL, in + n * i, &s, H, W, C);
+            ck_assert_msg(memcmp(one, o1 + n * i, n) == 0, "image %d: batch != single", i);
+        }
+    }
+    omp_set_num_threads(saved);
+    free(in); free(o1); free(o4); free(one); free(l1); free(l4);
+}
+END_TEST
+
+static int is_int(float v) { return v == floorf(v); }
+
+START_TEST(test_sampler_ranges_usb) {
+    const int H = 40, W = 64, M = 28000;
+    int count[AM_AUG_NUM_OPS] = {0}, flips = 0, bits_seen[9] = {0};
+    int ox_min = 99, ox_max = -99, oy_min = 99, oy_max = -99;
+    double cut_lo = 1, cut_hi = 0;
+    for (int i = 0; i < M; i++) {
+        am_aug_list l;
+        am_augment_sample_strong(&l, AM_RA_USB, 1234, 3, (uint32_t)i, H, W);
+        int k = 0;
+        ck_assert(l.op[k].op == AM_AUG_CROP_REFLECT);
+        float ox = l.op[k].m[0], oy = l.op[k].m[1];
+        ck_assert(is_int(ox) && is_int(oy) && fabsf(ox) <= W / 8 && fabsf(oy) <= H / 8);
+        if (ox < ox_min) ox_min = (int)ox;
+        if (ox > ox_max) ox_max = (int)ox;
+        if (oy < oy_min) oy_min = (int)oy;
+        if (oy > oy_max) oy_max = (int)oy;
+        k++;
+        if (l.op[k].op == AM_AUG_FLIP_X) { flips++; k++; }
+        ck_assert_int_eq(l.n, k + 4);
+        for (int j = 0; j < 3; j++, k++) {
+            const am_aug_op *o = &l.op[k];
+            ck_assert(o->op >= 0 && o->op < AM_AUG_NUM_RA);
+            count[o->op]++;
+            float v = o->m[0];
+            switch (o->op) {
+            case AM_AUG_COLOR: case AM_AUG_CONTRAST: case AM_AUG_BRIGHTNESS: case AM_AUG_SHARPNESS:
+                ck_assert(v >= 0.05f && v <= 0.95f); break;
+            case AM_AUG_POSTERIZE: ck_assert(is_int(v) && v >= 4 && v <= 7); bits_seen[(int)v]++; break;
+            case AM_AUG_ROTATE: ck_assert(v >= -30.0f && v <= 30.0f); break;
+            case AM_AUG_SHEAR_X: case AM_AUG_SHEAR_Y: case AM_AUG_TRANSLATE_X: case AM_AUG_TRANSLATE_Y:
+                ck_assert(v >= -0.3f && v <= 0.3f && o->m[1] == 0.0f); break;
+            case AM_AUG_SOLARIZE: ck_assert(v >= 0.0f && v <= 256.0f); break;
+            default: break;
+            }
+        }
+        const am_aug_op *c = &l.op[k];
+        ck_assert(c->op == AM_AUG_CUTOUT && c->m[3] < 0.0f);
+        ck_assert(c->m[0] >= 0.0f && c->m[0] < 0.5f);
+        ck_assert(c->m[1] >= 1.0f && c->m[1] <= (float)W && c->m[2] >= 1.0f && c->m[2] <= (float)H);
+        if (c->m[0] < cut_lo) cut_lo = c->m[0];
+        if (c->m[0] > cut_hi) cut_hi = c->m[0];
+    }
+    ck_assert(ox_min == -W / 8 && ox_max == W / 8 && oy_min == -H / 8 && oy_max == H / 8);
+    ck_assert_msg(fabs(flips / (double)M - 0.5) < 0.02, "flip rate %f", flips / (double)M);
+    for (int op = 0; op < AM_AUG_NUM_RA; op++) {
+        double p = count[op] / (3.0 * M);
+        ck_assert_msg(fabs(p - 1.0 / 14) < 0.01, "op %s chosen with p %f", am_aug_op_name(op), p);
+    }
+    for (int b = 4; b <= 7; b++) ck_assert(bits_seen[b] > 0);
+    ck_assert(cut_lo < 0.01 && cut_hi > 0.49);
+}
+END_TEST
+
+START_TEST(test_sampler_ranges_fixmatch) {
+    const int H = 32, W = 32, M = 20000;
+    long applied = 0;
+    int levels_seen[10] = {0};
+    for (int i = 0; i < M; i++) {
+        am_aug_list l;
+        am_augment_sample_strong(&l, AM_RA_FIXMATCH, 77, 0, (uint32_t)i, H, W);
+        int k = 1 + (l.op[1].op == AM_AUG_FLIP_X);
+        int nra = l.n - k - 1;
+        ck_assert(nra >= 0 && nra <= 2);
+        applied += nra;
+        for (int j = 0; j < nra; j++) {
+            const am_aug_op *o = &l.op[k + j];
+            float v = o->m[0];
+            switch (o->op) {
+            case AM_AUG_COLOR: case AM_AUG_CONTRAST: case AM_AUG_BRIGHTNESS: case AM_AUG_SHARPNESS: {
+                int L = (int)lround((v - 0.1) / 0.18);
+                ck_assert(L >= 1 && L <= 9 && fabsf(v - (float)(0.1 + 0.18 * L)) == 0.0f);
+                levels_seen[L]++;
+                break;
+            }
+            case AM_AUG_POSTERIZE: ck_assert(is_int(v) && v >= 1 && v <= 4); break;
+            case AM_AUG_ROTATE: ck_assert(is_int(v) && fabsf(v) >= 3 && fabsf(v) <= 27 && (int)fabsf(v) % 3 == 0); break;
+            case AM_AUG_SHEAR_X: case AM_AUG_SHEAR_Y: ck_assert(fabsf(v) >= 0.029f && fabsf(v) <= 0.271f); break;
+            case AM_AUG_SOLARIZE: ck_assert(is_int(v) && v >= 26 && v <= 231); break;
+            case AM_AUG_TRANSLATE_X: case AM_AUG_TRANSLATE_Y:
+                ck_assert(v == 0.0f && is_int(o->m[1]) && fabsf(o->m[1]) >= 1 && fabsf(o->m[1]) <= 9); break;
+            default: break;
+            }
+        }
+        const am_aug_op *c = &l.op[l.n - 1];
+        ck_assert(c->op == AM_AUG_CUTOUT && c->m[0] == 0.5f && c->m[3] == 127.0f);
+    }
+    ck_assert_msg(fabs(applied / (2.0 * M) - 0.5) < 0.02, "apply rate %f", applied / (2.0 * M));
+    for (int L = 1; L <= 9; L++) ck_assert(levels_seen[L] > 0);
+}
+END_TEST
+
+START_TEST(test_streams_independent) {
+    // The strong view's geometry does not repeat the weak view's.
+    int same = 0;
+    for (uint32_t i = 0; i < 500; i++) {
+        am_aug_list w, s;
+        am_augment_sample_weak(&w, 3, 4, i, 224, 224);
+        am_augment_sample_strong(&s, AM_RA_USB, 3, 4, i, 224, 224);
+        same += w.op[0].m[0] == s.op[0].m[0] && w.op[0].m[1] == s.op[0].m[1];
+    }
+    ck_assert_msg(same < 10, "weak and strong offsets agree %d times in 500", same);
+}
+END_TEST
+
+START_TEST(test_to_input) {
+    uint8_t v[256];
+    float x[256];
+    for (int i = 0; i < 256; i++) v[i] = (uint8_t)i;
+    am_augment_to_input(x, v, 256);
+    for (int i = 0; i < 256; i++) ck_assert(x[i] == (float)i / 255.0f);
+    ck_assert(x[0] == 0.0f && x[255] == 1.0f);
+}
+END_TEST
+
+START_TEST(test_nonfinite_and_identity) {
+    uint8_t in[5 * 4 * 3], out[5 * 4 * 3];
+    fill_random(in, sizeof in, 5);
+    am_aug_list l = {0};
+    l.n = 3;
+    l.op[0].op = AM_AUG_ROTATE;
+    l.op[0].m[0] = NAN;
+    l.op[1].op = AM_AUG_BRIGHTNESS;
+    l.op[1].m[0] = INFINITY;
+    l.op[2].op = AM_AUG_IDENTITY;
+    am_augment_apply(out, NULL, in, &l, 4, 5, 3);
+    ck_assert(memcmp(in, out, sizeof in) == 0);
+    double a[6];
+    ck_assert_int_eq(am_aug_rotate_plan(a, 90.0, 5, 4), 4);
+    ck_assert_int_eq(am_aug_rotate_plan(a, 90.0, 4, 4), 1);
+    ck_assert_int_eq(am_aug_rotate_plan(a, -90.0, 4, 4), 3);
+    ck_assert_int_eq(am_aug_rotate_plan(a, 540.0, 5, 4), 2);
+    ck_assert_int_eq(am_aug_rotate_plan(a, -720.0, 5, 4), 0);
+    ck_assert_str_eq(am_aug_op_name(AM_AUG_SHARPNESS), "Sharpness");
+}
+END_TEST
+
+// The integer form of SMOOTH equals Pillow's float sum on random and extreme
+// neighbourhoods (the proof is at am_aug_smooth_sum).
+START_TEST(test_smooth_integer_form) {
+    uint32_t r = 12345;
+    uint8_t p[9];
+    for (int t = 0; t < 2000000; t++) {
+        for (int i = 0; i < 9; i++) {
+            r = r * 1664525u + 1013904223u;
+            int mode = t % 4;
+            p[i] = mode == 0 ? (uint8_t)(r >> 24) : mode == 1 ? (uint8_t)((r >> 31) ? 255 : 0)
+                 : mode == 2 ? (uint8_t)(250 + (r >> 29)) : (uint8_t)(r >> 29);
+        }
+        // rows y-1, y, y+1 of a 3x3 window, one channel
+        uint8_t got = am_aug_smooth(p + 1, p + 4, p + 7, 1);
+        int s = p[0] + p[1] + p[2] + p[3] + 5 * p[4] + p[5] + p[6] + p[7] + p[8];
+        ck_assert_msg(got == am_aug_smooth_sum(s), "window %d: float %d integer %d", t, got, am_aug_smooth_sum(s));
+    }
+}
+END_TEST
+
+// am_aug_span against a brute-force scan.
+START_TEST(test_affine_span) {
+    uint32_t r = 777;
+    for (int t = 0; t < 200000; t++) {
+        r = r * 1664525u + 1013904223u;
+        int W = 1 + (int)(r >> 26);
+        r = r * 1664525u + 1013904223u;
+        int64_t f = (int64_t)(int32_t)r >> (8 + (r & 7));
+        if (t % 17 == 0) f = 0;
+        r = r * 1664525u + 1013904223u;
+        int64_t A = ((int64_t)(int32_t)r) >> 6;
+        int64_t lim = (int64_t)W << 16;
+        int lo = 0, hi = W;
+        am_aug_span(A, f, lim, &lo, &hi);
+        int blo = -1, bhi = -1;
+        for (int x = 0; x < W; x++) {
+            int64_t v = A + x * f;
+            if (v >= 0 && v < lim) {
+                if (blo < 0) blo = x;
+                bhi = x + 1;
+            }
+        }
+        if (blo < 0) ck_assert_msg(lo == hi, "case %d: expected empty, got [%d,%d)", t, lo, hi);
+        else ck_assert_msg(lo == blo && hi == bhi, "case %d: got [%d,%d) expected [%d,%d)", t, lo, hi, blo, bhi);
+    }
+}
+END_TEST
+
+Suite *suite_augment(void) {
+    Suite *s = suite_create("augment");
+    TCase *tc = tcase_create("augment");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_pillow_goldens);
+    tcase_add_test(tc, test_goldens_batched);
+    tcase_add_test(tc, test_sampler_determinism);
+    tcase_add_test(tc, test_batch_thread_independence);
+    tcase_add_test(tc, test_sampler_ranges_usb);
+    tcase_add_test(tc, test_sampler_ranges_fixmatch);
+    tcase_add_test(tc, test_streams_independent);
+    tcase_add_test(tc, test_to_input);
+    tcase_add_test(tc, test_nonfinite_and_identity);
+    tcase_add_test(tc, test_smooth_integer_form);
+    tcase_add_test(tc, test_affine_span);
+    suite_add_tcase(s, tc);
+    return s;
+}

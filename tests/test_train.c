@@ -1,0 +1,764 @@
+// FixMatch training: one trainer step against the PyTorch golden
+// (tests/ref/make_step_golden.py), the fused FixMatch loss against a double
+// reference with finite differences, SGD / AdamW / EMA against double
+// references, bit-exact resume from a checkpoint, and checkpoint errors.
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "am/error.h"
+#include "am/ops.h"
+#include "am/philox.h"
+#include "am/tfile.h"
+#include "am/train.h"
+#include "test.h"
+
+#define STEP_GOLDEN "golden/fixmatch_step.amg"
+#define SUB 8              // the golden keeps every SUB-th element of after-step tensors
+#define ULP (1.0 / 8388608.0)  // 2^-23, float32 relative rounding (two half-ulps)
+
+// ---- helpers ----------------------------------------------------------------
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static const float *gget(const am_tfile *g, const char *name, size_t n) {
+    const am_tentry *e = am_tfile_find(g, name);
+    ck_assert_msg(e != NULL, "golden lacks '%s'", name);
+    ck_assert_msg(e->n == n, "golden '%s' has %zu elements, expected %zu", name, e->n, n);
+    return e->data;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static double max_abs(const float *a, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    return m;
+}
+
+// Worst |got - ref| / tol over many elements, each with its own tolerance.
+typedef struct {
+    const char *what;
+    double worst, got, ref, tol;
+    size_t at;
+    char where[96];
+} judge;
+
+static void judge_add(judge *j, const char *where, size_t i, double got, double ref, double tol) {
+    double d = fabs(got - ref), e = d == 0.0 ? 0.0 : d / tol;
+    if (!(e <= j->worst)) {  // NaN lands here too
+        j->worst = e;
+        j->got = got;
+        j->ref = ref;
+        j->tol = tol;
+        j->at = i;
+        snprintf(j->where, sizeof j->where, "%s", where);
+    }
+}
+
+static int judge_ok(const judge *j) {
+    printf("  %s: worst %.1f%% of tolerance\n", j->what, 100.0 * j->worst);
+    fflush(stdout);
+    if (!(j->worst <= 1.0)) {
+        fprintf(stderr, "%s: %s element %zu got %.9g expected %.9g (tolerance %.3g, %.0f%%)\n", j->what,
+                j->where, j->at, j->got, j->ref, j->tol, 100.0 * j->worst);
+        return 0;
+    }
+    return 1;
+}
+
+// ---- (a) one trainer step against PyTorch -------------------------------------
+
+// Fills the live model (init:), the momentum buffers (vinit:, hashing
+// "v:<param>") and the EMA parameters (emainit:, hashing "ema:<param>") by the
+// golden rule of weights/FORMAT.md, as tests/ref/make_step_golden.py does.
+static void fill_from_golden(am_trainer *t, const am_tfile *g) {
+    am_model *m = &t->model;
+    char key[96], hname[96];
+    for (int i = 0; i < m->ntensors; i++) {
+        const am_tensor *e = &m->tensors[i];
+        snprintf(key, sizeof key, "init:%s", e->name);
+        const float *c = gget(g, key, 2);
+        golden_fill(am_model_data(m, e), e->n, e->name, c[0], c[1]);
+        if (e->family != AM_PARAM) continue;
+        ck_assert_msg(e->decay == (ends_with(e->name, ".conv") || ends_with(e->name, ".w")),
+                      "%s: weight decay flag %d", e->name, e->decay);
+        snprintf(key, sizeof key, "vinit:%s", e->name);
+        snprintf(hname, sizeof hname, "v:%s", e->name);
+        c = gget(g, key, 2);
+        golden_fill(t->v + e->offset, e->n, hname, c[0], c[1]);
+        snprintf(key, sizeof key, "emainit:%s", e->name);
+        snprintf(hname, sizeof hname, "ema:%s", e->name);
+        c = gget(g, key, 2);
+        golden_fill(t->ema.params + e->offset, e->n, hname, c[0], c[1]);
+    }
+}
+
+static float *dup_floats(const float *a, size_t n) {
+    float *b = xmalloc(sizeof(float) * n);
+    memcpy(b, a, sizeof(float) * n);
+    return b;
+}
+
+START_TEST(test_step_golden) {
+    am_tfile g;
+    ck_assert_msg(am_tfile_read(&g, STEP_GOLDEN, "AMGD") == 0, "%s", am_error());
+    const am_tentry *x = am_tfile_find(&g, "x");
+    ck_assert_ptr_nonnull(x);
+    int N = x->shape[0], S = x->shape[1], K = 2;
+    // The golden's hyper-parameters are the Python tool's defaults.
+    am_train_hparams hp = am_train_defaults();
+    hp.batch = 2;
+    hp.mu = 2;
+    hp.tau = gget(&g, "tau", 1)[0];
+    ck_assert(hp.lambda_u == gget(&g, "lambda_u", 1)[0]);
+    ck_assert(hp.lr == gget(&g, "lr", 1)[0]);
+    ck_assert(hp.momentum == gget(&g, "momentum", 1)[0]);
+    ck_assert(hp.wd == gget(&g, "wd", 1)[0]);
+    ck_assert(hp.ema == gget(&g, "ema_decay", 1)[0]);
+    ck_assert(hp.optimizer == AM_OPT_SGD && hp.nesterov && hp.schedule == AM_LR_CONSTANT && hp.T <= 0.0f);
+    ck_assert_int_eq(N, hp.batch * (1 + 2 * hp.mu));
+
+    am_trainer *t = xmalloc(sizeof *t);
+    ck_assert_int_eq(am_trainer_init(t, "lite0", x->shape[3], K, 1, &hp), 0);
+    fill_from_golden(t, &g);
+    t->model.dropout = 0.0f;
+    t->model.drop_connect = 0.0f;
+    size_t np = t->model.nparams, ns = t->model.nstats;
+    float *p0 = dup_floats(t->model.params, np), *v0 = dup_floats(t->v, np);
+    float *e0 = dup_floats(t->ema.params, np), *s0 = dup_floats(t->model.stats, ns);
+    const float *yf = gget(&g, "y", hp.batch);
+    int y[2] = {(int)yf[0], (int)yf[1]};
+
+    am_fixmatch_stats st = am_train_step(t, x->data, y, S);
+    ck_assert(t->step == 1);
+
+    double pct;
+    int ok = 1;
+    ok &= close_enough("logits", t->model.acts.logits, gget(&g, "logits", (size_t)N * K), (size_t)N * K, 1e-5,
+                       1e-4, &pct);
+    printf("  step logits: worst %.1f%% of tolerance\n", pct);
+    ok &= close_enough("loss", &st.loss, gget(&g, "loss", 1), 1, 1e-6, 1e-4, &pct);
+    ok &= close_enough("loss_x", &st.loss_x, gget(&g, "loss_x", 1), 1, 1e-6, 1e-4, &pct);
+    ok &= close_enough("loss_u", &st.loss_u, gget(&g, "loss_u", 1), 1, 1e-6, 1e-4, &pct);
+    ck_assert_msg(st.mask_rate == gget(&g, "mask_rate", 1)[0], "mask rate %g, PyTorch %g", st.mask_rate,
+                  gget(&g, "mask_rate", 1)[0]);
+    ck_assert_msg(st.mask_rate > 0.0f && st.mask_rate < 1.0f, "the golden's tau should split the mask");
+    printf("  step loss %.7g (x %.7g, u %.7g), mask rate %g, tau %.7g\n", st.loss, st.loss_x, st.loss_u,
+           st.mask_rate, hp.tau);
+
+    // Gradients (full) as tests/test_model.c judges them; running statistics,
+    // and the subsampled parameters, momentum buffers and EMA after the step,
+    // judged on the update (value - value before) with the gradient tolerance
+    // carried through the update formulas.
+    double lr = hp.lr, mom = hp.momentum, d = hp.ema, worst_grad = 0.0;
+    judge jp = {.what = "params after the step"}, jv = {.what = "momentum buffers after the step"};
+    judge je = {.what = "EMA params after the step"}, js = {.what = "running statistics after the forward"};
+    judge jc = {.what = "update from the C gradient vs the torch SGD/EMA formula (full tensors)"};
+    char key[96];
+    for (int i = 0; i < t->model.ntensors; i++) {
+        const am_tensor *e = &t->model.tensors[i];
+        if (e->family == AM_STAT) {
+            snprintf(key, sizeof key, "after:%s", e->name);
+            const float *ref = gget(&g, key, e->n), *got = t->model.stats + e->offset, *b = s0 + e->offset;
+            double amax = 0.0;
+            for (size_t k = 0; k < e->n; k++) amax = fmax(amax, fabs((double)ref[k] - b[k]));
+            for (size_t k = 0; k < e->n; k++) {
+                double dr = (double)ref[k] - b[k];
+                judge_add(&js, e->name, k, got[k], ref[k], ULP * (fabs(ref[k]) + fabs(b[k])) + 2e-4 * amax + 1e-3 * fabs(dr));
+            }
+            continue;
+        }
+        snprintf(key, sizeof key, "grad:%s", e->name);
+        const float *gref = gget(&g, key, e->n), *ggot = t->model.grads + e->offset;
+        double gmax = max_abs(gref, e->n);
+        if (ends_with(e->name, ".beta")) {
+            char gname[96];
+            snprintf(gname, sizeof gname, "grad:%.*s.gamma", (int)(strlen(e->name) - 5), e->name);
+            gmax = fmax(gmax, max_abs(gget(&g, gname, e->n), e->n));
+        }
+        ok &= close_enough(key, ggot, gref, e->n, 2e-4 * gmax, 1e-3, &pct);
+        worst_grad = fmax(worst_grad, pct);
+
+        size_t nsub = (e->n + SUB - 1) / SUB;
+        double wd = e->decay ? hp.wd : 0.0;
+        snprintf(key, sizeof key, "after:%s", e->name);
+        const float *pref = gget(&g, key, nsub);
+        snprintf(key, sizeof key, "vafter:%s", e->name);
+        const float *vref = gget(&g, key, nsub);
+        snprintf(key, sizeof key, "emaafter:%s", e->name);
+        const float *eref = gget(&g, key, nsub);
+        const float *P = t->model.params + e->offset, *V = t->v + e->offset, *E = t->ema.params + e->offset;
+        const float *P0 = p0 + e->offset, *V0 = v0 + e->offset, *E0 = e0 + e->offset;
+        for (size_t j = 0; j < nsub; j++) {
+            size_t k = j * SUB;
+            double gt = 2e-4 * gmax + 1e-3 * fabs(gref[k]);
+            double vt = ULP * (fabs(vref[j]) + mom * fabs(V0[k]) + wd * fabs(P0[k])) + gt;
+            double pt = ULP * (fabs(pref[j]) + fabs(P0[k])) + lr * (gt + mom * vt);
+            double et = ULP * (fabs(eref[j]) + fabs(E0[k])) + (1.0 - d) * pt;
+            judge_add(&jv, e->name, k, V[k], vref[j], vt);
+            judge_add(&jp, e->name, k, P[k], pref[j], pt);
+            judge_add(&je, e->name, k, E[k], eref[j], et);
+        }
+        // The optimiser and EMA applied to the C gradient reproduce torch's
+        // formulas to float32 rounding, on every element.
+        for (size_t k = 0; k < e->n; k++) {
+            double gg = (double)ggot[k] + wd * P0[k];
+            double v1 = mom * V0[k] + gg;
+            double p1 = P0[k] - lr * (gg + mom * v1);
+            double e1 = d * E0[k] + (1.0 - d) * P[k];
+            double vs = mom * fabs(V0[k]) + fabs(ggot[k]) + wd * fabs(P0[k]);
+            judge_add(&jc, e->name, k, V[k], v1, 8.0 * ULP * vs + 1e-30);
+            judge_add(&jc, e->name, k, P[k], p1, 8.0 * ULP * (fabs(P0[k]) + lr * (vs + mom * (fabs(v1) + vs))) + 1e-30);
+            judge_add(&jc, e->name, k, E[k], e1, 8.0 * ULP * (fabs(E0[k]) + fabs(P[k])) + 1e-30);
+        }
+    }
+    printf("  step gradients: worst %.1f%% of tolerance\n", worst_grad);
+    ck_assert_msg(ok, "logits, losses or gradients differ from PyTorch");
+    ok &= judge_ok(&js);
+    ok &= judge_ok(&jv);
+    ok &= judge_ok(&jp);
+    ok &= judge_ok(&je);
+    ok &= judge_ok(&jc);
+    ck_assert_msg(ok, "the state after the step differs from PyTorch");
+    ck_assert_msg(!memcmp(t->ema.stats, t->model.stats, sizeof(float) * ns),
+                  "EMA BN statistics are not a copy of the live model's");
+    free(p0);
+    free(v0);
+    free(e0);
+    free(s0);
+    am_trainer_free(t);
+    free(t);
+    am_tfile_free(&g);
+}
+END_TEST
+
+// ---- (b) the fused FixMatch loss against a double reference -----------------
+
+// L = mean_B CE(z_x, y) + lambda/U * sum_U mask * CE(z_s, target), the weak
+// rows giving mask = max softmax(z_w) >= tau and target = one-hot(first
+// argmax) (T <= 0) or softmax(z_w / T). Written from SPEC.md section 3.
+// d (may be NULL) gets dL/dz, zero on the weak rows.
+typedef struct { double loss, lx, lu, rate; } fm_ref;
+
+static double ce_soft(double *grad, const double *z, const double *target, int K, double scale) {
+    double m = z[0], s = 0.0, loss = 0.0;
+    for (int k = 1; k < K; k++) m = fmax(m, z[k]);
+    for (int k = 0; k < K; k++) s += exp(z[k] - m);
+    double lse = m + log(s);
+    for (int k = 0; k < K; k++) {
+        loss += target[k] * (lse - z[k]);
+        if (grad) grad[k] = scale * (exp(z[k] - lse) - target[k]);
+    }
+    return loss;
+}
+
+static fm_ref fixmatch_ref(double *d, const double *z, const int *y, int B, int U, int K, double tau,
+                           double lambda, double T) {
+    fm_ref r = {0};
+    double target[64], gbuf[64];
+    for (int i = 0; i < B; i++) {
+        for (int k = 0; k < K; k++) target[k] = k == y[i];
+        r.lx += ce_soft(d ? d + (size_t)i * K : gbuf, z + (size_t)i * K, target, K, 1.0 / B);
+    }
+    if (d) memset(d + (size_t)B * K, 0, sizeof(double) * U * K);
+    for (int i = 0; i < U; i++) {
+        const double *zw = z + (size_t)(B + i) * K, *zs = z + (size_t)(B + U + i) * K;
+        double m = zw[0], s = 0.0;
+        int arg = 0;
+        for (int k = 1; k < K; k++)
+            if (zw[k] > m) { m = zw[k]; arg = k; }
+        for (int k = 0; k < K; k++) s += exp(zw[k] - m);
+        int keep = 1.0 / s >= tau;
+        if (T > 0.0) {
+            double st = 0.0;
+            for (int k = 0; k < K; k++) st += exp((zw[k] - m) / T);
+            for (int k = 0; k < K; k++) target[k] = exp((zw[k] - m) / T) / st;
+        } else {
+            for (int k = 0; k < K; k++) target[k] = k == arg;
+        }
+        double *dz = d ? d + (size_t)(B + U + i) * K : gbuf;
+        double l = ce_soft(dz, zs, target, K, keep ? lambda / U : 0.0);
+        r.lu += keep ? l : 0.0;
+        r.rate += keep;
+    }
+    r.lx = B ? r.lx / B : 0.0;
+    r.lu = U ? r.lu / U : 0.0;
+    r.rate = U ? r.rate / U : 0.0;
+    r.loss = r.lx + lambda * r.lu;
+    return r;
+}
+
+// Weak row kinds: 0 confident (one logit 6 above the rest), 1 uncertain (all
+// in [-0.5, 0.5]), 2 tie (two equal maxima at 4, the rest in [-1, 0]; for
+// K = 2 both logits equal), 3 confident in another class.
+static void make_logits(float *z, int B, int U, int K, uint64_t seed) {
+    int rows = B + 2 * U;
+    for (int i = 0; i < rows * K; i++) z[i] = 6.0f * am_rand_u01(seed, 0, 0, (uint32_t)i) - 3.0f;
+    for (int i = 0; i < U; i++) {
+        float *w = z + (size_t)(B + i) * K;
+        int kind = i % 4, c = (int)(am_rand_u32(seed, 1, 0, (uint32_t)i) % (uint32_t)K);
+        for (int k = 0; k < K; k++) {
+            float u = am_rand_u01(seed, 2, 0, (uint32_t)(i * K + k));
+            w[k] = kind == 1 ? u - 0.5f : kind == 2 ? -u : 2.0f * u - 1.0f;
+        }
+        if (kind == 0) w[c] = 6.0f + w[c];
+        if (kind == 3) w[(c + 1) % K] = 6.0f;
+        if (kind == 2) {
+            if (K == 2) w[0] = w[1] = 0.75f;
+            else { w[c] = 4.0f; w[(c + 1 + c % (K - 1)) % K] = 4.0f; }
+        }
+    }
+}
+
+static void fixmatch_case(int B, int U, int K, float tau, float lambda, float T, uint64_t seed) {
+    int rows = B + 2 * U;
+    size_t n = (size_t)rows * K;
+    float *z = xmalloc(sizeof(float) * n), *dz = xmalloc(sizeof(float) * n);
+    double *zd = xmalloc(sizeof(double) * n), *dref = xmalloc(sizeof(double) * n);
+    int y[16];
+    ck_assert(B <= 16);
+    make_logits(z, B, U, K, seed);
+    for (int i = 0; i < B; i++) y[i] = (int)(am_rand_u32(seed, 3, 0, (uint32_t)i) % (uint32_t)K);
+    for (size_t i = 0; i < n; i++) { zd[i] = z[i]; dz[i] = 123.0f; }
+    am_fixmatch_stats st = fixmatch_forward_backward(dz, z, y, B, U, K, tau, lambda, T);
+    fm_ref r = fixmatch_ref(dref, zd, y, B, U, K, tau, lambda, T);
+    char what[128];
+    snprintf(what, sizeof what, "fixmatch B=%d U=%d K=%d tau=%g lambda=%g T=%g", B, U, K, tau, lambda, T);
+    ck_assert_msg(st.mask_rate == (float)r.rate, "%s: mask rate %g, reference %g", what, st.mask_rate, r.rate);
+    ck_assert_msg(fabs(st.loss_x - r.lx) <= 1e-6 + 1e-5 * fabs(r.lx), "%s: loss_x %.9g vs %.9g", what, st.loss_x, r.lx);
+    ck_assert_msg(fabs(st.loss_u - r.lu) <= 1e-6 + 1e-5 * fabs(r.lu), "%s: loss_u %.9g vs %.9g", what, st.loss_u, r.lu);
+    ck_assert_msg(fabs(st.loss - r.loss) <= 1e-6 + 1e-5 * fabs(r.loss), "%s: loss %.9g vs %.9g", what, st.loss, r.loss);
+    // Weak rows: exactly zero gradient (assigned over the 123 fill).
+    for (size_t i = (size_t)B * K; i < (size_t)(B + U) * K; i++)
+        ck_assert_msg(dz[i] == 0.0f, "%s: weak-row gradient [%zu] = %g", what, i, dz[i]);
+    // Labelled and strong rows: the analytic reference and central
+    // differences of the double loss (weak rows held fixed).
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (i >= (size_t)B * K && i < (size_t)(B + U) * K) continue;
+        double h = 1e-6, keep = zd[i];
+        zd[i] = keep + h;
+        double lp = fixmatch_ref(NULL, zd, y, B, U, K, tau, lambda, T).loss;
+        zd[i] = keep - h;
+        double lm = fixmatch_ref(NULL, zd, y, B, U, K, tau, lambda, T).loss;
+        zd[i] = keep;
+        double fd = (lp - lm) / (2.0 * h);
+        ck_assert_msg(fabs(fd - dref[i]) <= 1e-7 + 1e-6 * fabs(dref[i]), "%s: reference gradient [%zu] %.12g vs FD %.12g",
+                      what, i, dref[i], fd);
+        double tol = 1e-7 + 1e-5 * fabs(fd);
+        double e = fabs(dz[i] - fd) / tol;
+        ck_assert_msg(e <= 1.0, "%s: dlogits[%zu] = %.9g, finite differences %.9g", what, i, dz[i], fd);
+        worst = fmax(worst, e);
+    }
+    printf("  %s: mask rate %.3g, gradient worst %.1f%% of tolerance\n", what, r.rate, 100.0 * worst);
+    fflush(stdout);
+    free(z);
+    free(dz);
+    free(zd);
+    free(dref);
+}
+
+START_TEST(test_fixmatch_loss) {
+    // K = 2, hard labels: confident rows above tau, uncertain and tie rows below.
+    fixmatch_case(3, 8, 2, 0.95f, 1.0f, 0.0f, 11);
+    // tau = 0.5: a K = 2 tie has max probability exactly 0.5 and is kept,
+    // with the first class as its target.
+    fixmatch_case(3, 8, 2, 0.5f, 1.0f, 0.0f, 12);
+    // K = 10: tie rows (two maxima) kept at tau 0.4 (first index wins),
+    // uncertain rows dropped; another lambda.
+    fixmatch_case(4, 8, 10, 0.4f, 0.7f, 0.0f, 13);
+    fixmatch_case(4, 8, 10, 0.95f, 1.0f, 0.0f, 14);
+    // Soft targets softmax(z_w / T), T = 0.5.
+    fixmatch_case(3, 8, 2, 0.95f, 1.0f, 0.5f, 15);
+    fixmatch_case(4, 8, 10, 0.4f, 1.0f, 0.5f, 16);
+    // Edge cases: no unlabelled rows, no labelled rows.
+    fixmatch_case(4, 0, 2, 0.95f, 1.0f, 0.0f, 17);
+    fixmatch_case(0, 4, 10, 0.4f, 1.0f, 0.0f, 18);
+
+    // The tie rule by hand: K = 2 tie at tau 0.5 -> target class 0; K = 10
+    // maxima at classes 3 and 7 -> target 3.
+    float z2[6] = {0.0f, 0.0f, 1.25f, 1.25f, 0.3f, -0.2f}, d2[6];
+    int y0 = 0;
+    am_fixmatch_stats st = fixmatch_forward_backward(d2, z2, &y0, 1, 1, 2, 0.5f, 1.0f, 0.0f);
+    ck_assert(st.mask_rate == 1.0f);
+    ck_assert(d2[4] < 0.0f && d2[5] > 0.0f);  // pushed towards class 0
+    float z10[20] = {0}, d10[20];
+    z10[3] = z10[7] = 9.0f;  // weak row (B = 0, U = 1)
+    for (int k = 0; k < 10; k++) z10[10 + k] = 0.1f * k;
+    st = fixmatch_forward_backward(d10, z10, NULL, 0, 1, 10, 0.45f, 1.0f, 0.0f);
+    ck_assert(st.mask_rate == 1.0f);
+    for (int k = 0; k < 10; k++) ck_assert_msg((d10[10 + k] < 0.0f) == (k == 3), "class %d: %g", k, d10[10 + k]);
+    // Mask rate 0: the unlabelled loss and its gradient vanish.
+    st = fixmatch_forward_backward(d10, z10, NULL, 0, 1, 10, 0.9f, 1.0f, 0.0f);
+    ck_assert(st.mask_rate == 0.0f && st.loss_u == 0.0f && st.loss == 0.0f);
+    for (int k = 0; k < 20; k++) ck_assert(d10[k] == 0.0f);
+}
+END_TEST
+
+// ---- (c) optimisers and EMA against double references -----------------------
+
+#define OPT_N 45
+
+static void opt_data(float *theta, float *g, uint8_t *decay, uint64_t seed, int step) {
+    for (int i = 0; i < OPT_N; i++) {
+        if (theta) theta[i] = 2.0f * am_rand_u01(seed, 0, 0, (uint32_t)i) - 1.0f;
+        g[i] = i % 7 == 5 ? 0.0f : 2.0f * am_rand_u01(seed, 1, (uint64_t)step, (uint32_t)i) - 1.0f;
+        if (decay) decay[i] = i % 3 != 0;
+    }
+}
+
+static void sgd_case(int nesterov) {
+    float theta[OPT_N], v[OPT_N], g[OPT_N];
+    double td[OPT_N], vd[OPT_N];
+    uint8_t decay[OPT_N];
+    const float lr = 0.1f, mom = 0.9f, wd = 0.05f;
+    opt_data(theta, g, decay, 21, 0);
+    for (int i = 0; i < OPT_N; i++) {
+        v[i] = 0.0f;
+        td[i] = theta[i];
+        vd[i] = 0.0;
+    }
+    double worst = 0.0;
+    for (int step = 0; step < 5; step++) {
+        opt_data(NULL, g, NULL, 21, step);
+        sgd_update(theta, v, g, decay, OPT_N, lr, mom, wd, nesterov);
+        for (int i = 0; i < OPT_N; i++) {
+            double gg = (double)g[i] + (decay[i] ? (double)wd * td[i] : 0.0);
+            vd[i] = (double)mom * vd[i] + gg;
+            td[i] -= (double)lr * (nesterov ? gg + (double)mom * vd[i] : vd[i]);
+            double et = fabs(theta[i] - td[i]) / (1e-6 + 1e-5 * fabs(td[i]));
+            double ev = fabs(v[i] - vd[i]) / (1e-6 + 1e-5 * fabs(vd[i]));
+            ck_assert_msg(et <= 1.0 && ev <= 1.0, "sgd nesterov=%d step %d element %d: theta %.9g/%.9g v %.9g/%.9g",
+                          nesterov, step, i, theta[i], td[i], v[i], vd[i]);
+            worst = fmax(worst, fmax(et, ev));
+        }
+    }
+    printf("  sgd nesterov=%d, 5 steps: worst %.1f%% of tolerance\n", nesterov, 100.0 * worst);
+}
+
+START_TEST(test_sgd) {
+    sgd_case(1);
+    sgd_case(0);
+    // The decay mask: zero gradient and momentum, so only weight decay moves a
+    // parameter, and only where decay[i] = 1.
+    float theta[4] = {0.5f, 0.5f, -2.0f, -2.0f}, v[4] = {0}, g[4] = {0};
+    uint8_t decay[4] = {1, 0, 1, 0};
+    sgd_update(theta, v, g, decay, 4, 0.1f, 0.9f, 0.01f, 1);
+    ck_assert(theta[1] == 0.5f && theta[3] == -2.0f && v[1] == 0.0f && v[3] == 0.0f);
+    ck_assert(theta[0] < 0.5f && theta[2] > -2.0f && v[0] != 0.0f);
+    // lr 1, mom 0.5, wd 0, v 4, g 1: v <- 0.5*4 + 1 = 3; Nesterov theta <- 3 -
+    // (1 + 0.5*3) = 0.5, plain theta <- 3 - 3 = 0.
+    float t1 = 3.0f, v1 = 4.0f, g1 = 1.0f;
+    uint8_t d1 = 1;
+    sgd_update(&t1, &v1, &g1, &d1, 1, 1.0f, 0.5f, 0.0f, 1);
+    ck_assert(v1 == 3.0f && t1 == 0.5f);
+    t1 = 3.0f;
+    v1 = 4.0f;
+    sgd_update(&t1, &v1, &g1, &d1, 1, 1.0f, 0.5f, 0.0f, 0);
+    ck_assert(v1 == 3.0f && t1 == 0.0f);
+}
+END_TEST
+
+START_TEST(test_adamw) {
+    float theta[OPT_N], m[OPT_N], s[OPT_N], g[OPT_N];
+    double td[OPT_N], md[OPT_N], sd[OPT_N];
+    uint8_t decay[OPT_N];
+    const float lr = 0.01f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.05f;
+    opt_data(theta, g, decay, 31, 0);
+    for (int i = 0; i < OPT_N; i++) {
+        m[i] = s[i] = 0.0f;
+        td[i] = theta[i];
+        md[i] = sd[i] = 0.0;
+    }
+    double worst = 0.0;
+    for (int step = 1; step <= 6; step++) {
+        opt_data(NULL, g, NULL, 31, step);
+        adamw_update(theta, m, s, g, decay, OPT_N, lr, b1, b2, eps, wd, step);
+        double c1 = 1.0 - pow(b1, step), c2 = 1.0 - pow(b2, step);
+        for (int i = 0; i < OPT_N; i++) {
+            md[i] = b1 * md[i] + (1.0 - b1) * g[i];
+            sd[i] = b2 * sd[i] + (1.0 - b2) * (double)g[i] * g[i];
+            if (decay[i]) td[i] -= (double)lr * wd * td[i];
+            td[i] -= (double)lr * (md[i] / c1) / (sqrt(sd[i] / c2) + eps);
+            double et = fabs(theta[i] - td[i]) / (1e-6 + 1e-5 * fabs(td[i]));
+            double em = fabs(m[i] - md[i]) / (1e-7 + 1e-5 * fabs(md[i]));
+            double es = fabs(s[i] - sd[i]) / (1e-9 + 1e-5 * fabs(sd[i]));
+            ck_assert_msg(et <= 1.0 && em <= 1.0 && es <= 1.0, "adamw step %d element %d: theta %.9g/%.9g m %.9g/%.9g s %.9g/%.9g",
+                          step, i, theta[i], td[i], m[i], md[i], s[i], sd[i]);
+            worst = fmax(worst, fmax(et, fmax(em, es)));
+        }
+    }
+    printf("  adamw, 6 steps: worst %.1f%% of tolerance\n", 100.0 * worst);
+    // Decoupled decay only where decay[i] = 1: a zero gradient leaves the
+    // other elements exactly in place.
+    float t2[2] = {1.0f, 1.0f}, m2[2] = {0}, s2[2] = {0}, g2[2] = {0};
+    uint8_t d2[2] = {1, 0};
+    adamw_update(t2, m2, s2, g2, d2, 2, 0.1f, b1, b2, eps, 0.5f, 1);
+    ck_assert(t2[1] == 1.0f && fabsf(t2[0] - 0.95f) < 1e-7f);
+}
+END_TEST
+
+START_TEST(test_ema_and_lr) {
+    float e[OPT_N], th[OPT_N], g[OPT_N];
+    opt_data(e, g, NULL, 41, 0);
+    opt_data(th, g, NULL, 42, 0);
+    double ed[OPT_N];
+    for (int i = 0; i < OPT_N; i++) ed[i] = e[i];
+    for (int step = 0; step < 3; step++) {
+        ema_update(e, th, OPT_N, 0.99f);
+        for (int i = 0; i < OPT_N; i++) {
+            ed[i] = (double)0.99f * ed[i] + (1.0 - (double)0.99f) * th[i];
+            ck_assert_msg(fabs(e[i] - ed[i]) <= 4e-7, "ema step %d element %d: %.9g vs %.9g", step, i, e[i], ed[i]);
+        }
+    }
+    float one = 2.0f, zero = 5.0f;
+    ema_update(&one, &zero, 1, 1.0f);
+    ck_assert(one == 2.0f);
+    ema_update(&one, &zero, 1, 0.0f);
+    ck_assert(one == 5.0f);
+    // Learning-rate schedules: constant, and lr cos(7 pi k / (16 K)).
+    am_train_hparams hp = am_train_defaults();
+    ck_assert(am_train_lr(&hp, 0) == hp.lr && am_train_lr(&hp, 150) == hp.lr);
+    hp.schedule = AM_LR_COSINE;
+    hp.total_steps = 100;
+    ck_assert(am_train_lr(&hp, 0) == hp.lr);
+    ck_assert(fabs(am_train_lr(&hp, 100) - hp.lr * cos(7.0 * M_PI / 16.0)) < 1e-9);
+    ck_assert(fabs(am_train_lr(&hp, 40) - hp.lr * cos(7.0 * M_PI * 40.0 / 1600.0)) < 1e-9);
+}
+END_TEST
+
+// ---- (d) resume from a checkpoint is bit-identical --------------------------
+
+#define RES_SEED 7
+#define RES_DATA 0xDA7Au
+#define RES_S 32
+
+static am_trainer *resume_trainer(uint64_t seed) {
+    am_train_hparams hp = am_train_defaults();
+    hp.batch = 2;
+    hp.mu = 1;
+    hp.tau = 0.6f;  // with a fresh model some unlabelled rows pass, some do not
+    am_trainer *t = xmalloc(sizeof *t);
+    ck_assert_int_eq(am_trainer_init(t, "lite0", 3, 2, seed, &hp), 0);
+    am_trainer_sync_ema(t);
+    ck_assert(t->model.dropout > 0.0f && t->model.drop_connect > 0.0f);
+    return t;
+}
+
+// Steps [t->step, to): input batches and labels drawn from Philox keyed by the step.
+static void resume_steps(am_trainer *t, uint64_t to, am_fixmatch_stats *log) {
+    int rows = t->hp.batch * (1 + 2 * t->hp.mu);
+    size_t n = (size_t)rows * RES_S * RES_S * 3;
+    float *x = xmalloc(sizeof(float) * n);
+    int y[2];
+    while (t->step < to) {
+        uint64_t k = t->step;
+        for (size_t i = 0; i < n; i++) x[i] = am_rand_u01(RES_DATA, 0, k, (uint32_t)i);
+        for (int i = 0; i < t->hp.batch; i++) y[i] = (int)(am_rand_u32(RES_DATA, 1, k, (uint32_t)i) & 1u);
+        log[k] = am_train_step(t, x, y, RES_S);
+    }
+    free(x);
+}
+
+static char *tmp_path(const char *tag) {
+    char *p = xmalloc(64);
+    snprintf(p, 64, "/tmp/am_%s_XXXXXX", tag);
+    int fd = mkstemp(p);
+    ck_assert(fd >= 0);
+    close(fd);
+    return p;
+}
+
+START_TEST(test_resume_bit_identical) {
+    am_fixmatch_stats la[20], lb[20];
+    am_trainer *a = resume_trainer(RES_SEED);
+    resume_steps(a, 20, la);
+
+    am_trainer *b = resume_trainer(RES_SEED);
+    resume_steps(b, 10, lb);
+    char *path = tmp_path("ckpt");
+    const char *text = "arch lite0\nlabels: a.png,anomaly\n";
+    ck_assert_msg(am_checkpoint_save(b, path, text) == 0, "%s", am_error());
+    am_trainer_free(b);
+    free(b);
+    // A fresh trainer with another seed: the checkpoint restores weights,
+    // optimiser state, EMA, statistics, the step and the seed.
+    am_trainer *c = resume_trainer(RES_SEED + 1000);
+    char *got = NULL;
+    ck_assert_msg(am_checkpoint_load(c, path, &got) == 0, "%s", am_error());
+    ck_assert_str_eq(got, text);
+    free(got);
+    ck_assert(c->step == 10 && c->seed == RES_SEED);
+    resume_steps(c, 20, lb);
+
+    size_t np = a->model.nparams, ns = a->model.nstats;
+    for (int k = 0; k < 20; k++)
+        ck_assert_msg(!memcmp(&la[k], &lb[k], sizeof la[k]), "step %d: loss %.9g vs %.9g, mask %g vs %g", k,
+                      la[k].loss, lb[k].loss, la[k].mask_rate, lb[k].mask_rate);
+    ck_assert_msg(!memcmp(a->model.params, c->model.params, sizeof(float) * np), "params differ after resume");
+    ck_assert_msg(!memcmp(a->model.stats, c->model.stats, sizeof(float) * ns), "BN statistics differ after resume");
+    ck_assert_msg(!memcmp(a->ema.params, c->ema.params, sizeof(float) * np), "EMA params differ after resume");
+    ck_assert_msg(!memcmp(a->ema.stats, c->ema.stats, sizeof(float) * ns), "EMA statistics differ after resume");
+    ck_assert_msg(!memcmp(a->v, c->v, sizeof(float) * np * 2), "optimiser state differs after resume");
+    ck_assert(a->step == 20 && c->step == 20);
+    // The run did something: weights moved, some unlabelled rows were used.
+    float mr = 0.0f;
+    for (int k = 0; k < 20; k++) mr += la[k].mask_rate;
+    ck_assert(mr > 0.0f);
+    printf("  resume: 20 steps straight == 10 + checkpoint + 10 (bit-identical), mean mask rate %.2f, last loss %.5g\n",
+           mr / 20, la[19].loss);
+    am_trainer_free(a);
+    am_trainer_free(c);
+    free(a);
+    free(c);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
+// ---- (e) checkpoint errors ---------------------------------------------------
+
+static unsigned char *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = xmalloc((size_t)n);
+    ck_assert(fread(b, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void write_all(const char *path, const unsigned char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert(fwrite(b, 1, n, f) == n);
+    fclose(f);
+}
+
+static void expect_load_error(am_trainer *t, const char *path, const char *a, const char *b) {
+    size_t np = t->model.nparams;
+    float *before = dup_floats(t->model.params, np);
+    uint64_t step = t->step;
+    ck_assert_int_eq(am_checkpoint_load(t, path, NULL), -1);
+    ck_assert_msg(strstr(am_error(), path) && strstr(am_error(), a) && (!b || strstr(am_error(), b)),
+                  "message '%s' lacks the path, '%s' or '%s'", am_error(), a, b ? b : "");
+    printf("  load error: %s\n", am_error());
+    ck_assert_msg(!memcmp(before, t->model.params, sizeof(float) * np) && t->step == step,
+                  "a failed load changed the trainer");
+    free(before);
+}
+
+START_TEST(test_checkpoint_errors) {
+    am_train_hparams hp = am_train_defaults();
+    hp.batch = 2;
+    hp.mu = 1;
+    am_trainer *t = xmalloc(sizeof *t);
+    ck_assert_int_eq(am_trainer_init(t, "lite0", 3, 2, 5, &hp), 0);
+    t->step = 3;
+    char *good = tmp_path("ckgood"), *bad = tmp_path("ckbad");
+    ck_assert_msg(am_checkpoint_save(t, good, "cfg") == 0, "%s", am_error());
+    size_t n;
+    unsigned char *b = read_all(good, &n);
+    ck_assert(n > 1000);
+    am_trainer *u = xmalloc(sizeof *u);
+    ck_assert_int_eq(am_trainer_init(u, "lite0", 3, 2, 6, &hp), 0);
+
+    // Truncated (in the data and inside the header), one flipped byte.
+    write_all(bad, b, n - 1000);
+    expect_load_error(u, bad, "truncated", NULL);
+    write_all(bad, b, 30);
+    expect_load_error(u, bad, "truncated", NULL);
+    b[n / 2] ^= 0x10;
+    write_all(bad, b, n);
+    b[n / 2] ^= 0x10;
+    expect_load_error(u, bad, "checksum", NULL);
+    // Wrong magic, other version.
+    b[0] = 'X';
+    write_all(bad, b, n);
+    b[0] = 'A';
+    expect_load_error(u, bad, "not an am checkpoint", NULL);
+    b[4] = 2;
+    write_all(bad, b, n);
+    b[4] = 1;
+    expect_load_error(u, bad, "version 2", NULL);
+    // Missing file.
+    unlink(bad);
+    expect_load_error(u, bad, "cannot open", NULL);
+    // Another architecture.
+    am_trainer *w = xmalloc(sizeof *w);
+    ck_assert_int_eq(am_trainer_init(w, "b0", 3, 2, 5, &hp), 0);
+    expect_load_error(w, good, "lite0", "b0");
+    am_trainer_free(w);
+    free(w);
+    // The intact file still loads, text included.
+    char *text = NULL;
+    ck_assert_msg(am_checkpoint_load(u, good, &text) == 0, "%s", am_error());
+    ck_assert_str_eq(text, "cfg");
+    free(text);
+    ck_assert(u->step == 3 && u->seed == 5 && !memcmp(u->model.params, t->model.params, sizeof(float) * t->model.nparams));
+
+    // Failed saves leave the previous checkpoint loadable and unchanged.
+    ck_assert_int_eq(am_checkpoint_save(t, "/nonexistent-dir/ck.amck", NULL), -1);
+    ck_assert_msg(strstr(am_error(), "/nonexistent-dir/ck.amck"), "%s", am_error());
+    if (access("/dev/full", W_OK) == 0) {
+        char link[96];
+        snprintf(link, sizeof link, "%s.tmp.%d", good, (int)getpid());
+        ck_assert_int_eq(symlink("/dev/full", link), 0);
+        t->step = 99;
+        t->model.params[0] += 1.0f;
+        ck_assert_int_eq(am_checkpoint_save(t, good, "newer"), -1);
+        ck_assert_msg(strstr(am_error(), good), "message '%s' does not name the checkpoint", am_error());
+        printf("  save error: %s\n", am_error());
+        struct stat sb;
+        ck_assert_msg(lstat(link, &sb) != 0, "the temporary file was left behind");
+        size_t n2;
+        unsigned char *b2 = read_all(good, &n2);
+        ck_assert_msg(n2 == n && !memcmp(b, b2, n), "the previous checkpoint changed");
+        free(b2);
+        ck_assert_msg(am_checkpoint_load(u, good, NULL) == 0, "%s", am_error());
+        ck_assert(u->step == 3);
+        unlink(link);
+    }
+    free(b);
+    am_trainer_free(t);
+    am_trainer_free(u);
+    free(t);
+    free(u);
+    unlink(good);
+    unlink(bad);
+    free(good);
+    free(bad);
+}
+END_TEST
+
+Suite *suite_train(void) {
+    Suite *s = suite_create("train");
+    TCase *tc = tcase_create("math");
+    tcase_add_test(tc, test_fixmatch_loss);
+    tcase_add_test(tc, test_sgd);
+    tcase_add_test(tc, test_adamw);
+    tcase_add_test(tc, test_ema_and_lr);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("trainer");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_step_golden);
+    tcase_add_test(tc, test_resume_bit_identical);
+    tcase_add_test(tc, test_checkpoint_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
