@@ -230,6 +230,19 @@ START_TEST(test_batch_thread_independence) {
             else am_augment_weak_batch(o, l, in, N, H, W, C, 5, 11, 1000);
         }
         ck_assert_msg(memcmp(o1, o4, n * N) == 0, "batch differs between 1 and 4 threads (kind %d)", strong);
+        // The fused model input, with and without the uint8 views kept.
+        float *x = malloc(sizeof(float) * n * N), *xr = malloc(sizeof(float) * n * N);
+        ck_assert(x && xr);
+        am_augment_to_input(xr, o1, n * N);
+        for (int keep = 0; keep < 2; keep++) {
+            memset(o4, 0, n * N);
+            if (strong) am_augment_strong_input(x, keep ? o4 : NULL, NULL, in, N, H, W, C, strong == 1 ? AM_RA_USB : AM_RA_FIXMATCH, 5, 11, 1000);
+            else am_augment_weak_input(x, keep ? o4 : NULL, NULL, in, N, H, W, C, 5, 11, 1000);
+            ck_assert_msg(memcmp(x, xr, sizeof(float) * n * N) == 0, "fused input differs (kind %d)", strong);
+            if (keep) ck_assert(memcmp(o1, o4, n * N) == 0);
+        }
+        free(x);
+        free(xr);
         for (int i = 0; i < N; i++) {
             am_aug_list s;
             if (strong) am_augment_sample_strong(&s, strong == 1 ? AM_RA_USB : AM_RA_FIXMATCH, 5, 11, 1000 + (uint32_t)i, H, W);
@@ -357,6 +370,85 @@ START_TEST(test_to_input) {
     am_augment_to_input(x, v, 256);
     for (int i = 0; i < 256; i++) ck_assert(x[i] == (float)i / 255.0f);
     ck_assert(x[0] == 0.0f && x[255] == 1.0f);
+    // Large enough for the streaming-store path, at an unaligned address.
+    size_t n = (size_t)4500000;
+    uint8_t *big = malloc(n);
+    float *xb = malloc(sizeof(float) * (n + 1));
+    ck_assert(big && xb);
+    fill_random(big, n, 17);
+    am_augment_to_input(xb + 1, big, n);
+    for (size_t i = 0; i < n; i++)
+        if (xb[1 + i] != (float)big[i] / 255.0f) ck_abort_msg("element %zu: %g for %d", i, xb[1 + i], big[i]);
+    free(big);
+    free(xb);
+}
+END_TEST
+
+// The per-pixel forms in kernels/augment_math.h that a GPU kernel would use
+// agree with the CPU's row-wise paths: the fixed-point affine source pixel,
+// the float solarize test, and both blend forms for every byte pair.
+START_TEST(test_per_pixel_forms) {
+    const int H = 23, W = 31, C = 3;
+    uint8_t in[23 * 31 * 3], out[23 * 31 * 3], ref[23 * 31 * 3];
+    fill_random(in, sizeof in, 3);
+    const float angles[] = {17.3f, -29.9f, 90.0f, 3.0f, -0.7f};
+    for (int k = 0; k < 5; k++) {
+        am_aug_list l = {0};
+        l.n = 1;
+        l.op[0].op = AM_AUG_ROTATE;
+        l.op[0].m[0] = angles[k];
+        am_augment_apply(out, NULL, in, &l, H, W, C);
+        double a[6];
+        ck_assert_int_eq(am_aug_rotate_plan(a, angles[k], W, H), 4);
+        ck_assert_int_eq(am_aug_affine_path(a, W, H), AM_AFF_FIXED);
+        int32_t f[6];
+        am_aug_affine_fixed(f, a);
+        memset(ref, 0, sizeof ref);
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                int sx, sy;
+                if (am_aug_affine_fixed_src(f, x, y, W, H, &sx, &sy))
+                    memcpy(ref + ((size_t)y * W + x) * C, in + ((size_t)sy * W + sx) * C, C);
+            }
+        ck_assert_msg(memcmp(out, ref, sizeof out) == 0, "rotate %g: per-pixel form differs", angles[k]);
+    }
+    const float thr[] = {0.0f, 0.5f, 1.0f, 77.25f, 128.0f, 254.9f, 255.0f, 255.5f, 256.0f, -3.0f};
+    for (int k = 0; k < 10; k++)
+        for (int v = 0; v < 256; v++) {
+            int lvl = am_aug_solarize_level(thr[k]);
+            ck_assert(am_aug_solarize((uint8_t)v, thr[k]) == (v < lvl ? v : 255 - v));
+        }
+    const float fs[] = {0.0f, 0.05f, 0.37f, 0.5f, 0.95f, 1.0f, 1.28f, 1.72f, -0.4f, 3.0e6f};
+    for (int k = 0; k < 10; k++)
+        for (int a = 0; a < 256; a++)
+            for (int b = 0; b < 256; b++)
+                ck_assert(am_aug_blend((uint8_t)a, (uint8_t)b, fs[k]) == am_aug_blend_i((uint8_t)a, (uint8_t)b, fs[k]));
+}
+END_TEST
+
+// The fused input of a batch large enough for streaming stores.
+START_TEST(test_fused_input_large) {
+    const int N = 40, S = 224, C = 3;
+    size_t n = (size_t)S * S * C;
+    uint8_t *in = malloc(n * N), *out = malloc(n * N);
+    float *x = malloc(sizeof(float) * n * N);
+    ck_assert(in && out && x);
+    fill_random(in, n * N, 23);
+    am_augment_strong_input(x, out, NULL, in, N, S, S, C, AM_RA_USB, 9, 2, 0);
+    for (size_t i = 0; i < n * N; i++)
+        if (x[i] != (float)out[i] / 255.0f) ck_abort_msg("element %zu: %g for %d", i, x[i], out[i]);
+    uint8_t *one = malloc(n);
+    ck_assert(one);
+    for (int i = 0; i < N; i += 13) {
+        am_aug_list l;
+        am_augment_sample_strong(&l, AM_RA_USB, 9, 2, (uint32_t)i, S, S);
+        am_augment_apply(one, NULL, in + n * i, &l, S, S, C);
+        ck_assert(memcmp(one, out + n * i, n) == 0);
+    }
+    free(one);
+    free(in);
+    free(out);
+    free(x);
 }
 END_TEST
 
@@ -442,6 +534,8 @@ Suite *suite_augment(void) {
     tcase_add_test(tc, test_sampler_ranges_fixmatch);
     tcase_add_test(tc, test_streams_independent);
     tcase_add_test(tc, test_to_input);
+    tcase_add_test(tc, test_fused_input_large);
+    tcase_add_test(tc, test_per_pixel_forms);
     tcase_add_test(tc, test_nonfinite_and_identity);
     tcase_add_test(tc, test_smooth_integer_form);
     tcase_add_test(tc, test_affine_span);

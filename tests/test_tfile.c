@@ -67,6 +67,8 @@ START_TEST(test_bad_files) {
     unlink(path);
     ck_assert_int_eq(am_tfile_read(&f, path, "AMWT"), -1);
     ck_assert_ptr_nonnull(strstr(am_error(), "cannot open"));
+    ck_assert_int_eq(am_tfile_read(&f, "/tmp", "AMWT"), -1);
+    ck_assert_ptr_nonnull(strstr(am_error(), "not a regular file"));
 }
 END_TEST
 

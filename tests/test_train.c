@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "am/error.h"
@@ -144,10 +146,15 @@ START_TEST(test_step_golden) {
     am_fixmatch_stats st = am_train_step(t, x->data, y, S);
     ck_assert(t->step == 1);
 
+    // Logits: at 32 px the float32 forward drifts from float64 by up to ~1e-4
+    // at the head (batch statistics over 10 and 40 values per channel;
+    // PyTorch's own float32 forward drifts as much), so they are judged like
+    // the gradients, against the largest logit.
     double pct;
     int ok = 1;
-    ok &= close_enough("logits", t->model.acts.logits, gget(&g, "logits", (size_t)N * K), (size_t)N * K, 1e-5,
-                       1e-4, &pct);
+    const float *zref = gget(&g, "logits", (size_t)N * K);
+    ok &= close_enough("logits", t->model.acts.logits, zref, (size_t)N * K, 2e-4 * max_abs(zref, (size_t)N * K),
+                       1e-3, &pct);
     printf("  step logits: worst %.1f%% of tolerance\n", pct);
     ok &= close_enough("loss", &st.loss, gget(&g, "loss", 1), 1, 1e-6, 1e-4, &pct);
     ok &= close_enough("loss_x", &st.loss_x, gget(&g, "loss_x", 1), 1, 1e-6, 1e-4, &pct);
@@ -549,7 +556,7 @@ static am_trainer *resume_trainer(uint64_t seed) {
     am_train_hparams hp = am_train_defaults();
     hp.batch = 2;
     hp.mu = 1;
-    hp.tau = 0.6f;  // with a fresh model some unlabelled rows pass, some do not
+    hp.tau = 0.6f;  // unlabelled rows pass the threshold (checked below)
     am_trainer *t = xmalloc(sizeof *t);
     ck_assert_int_eq(am_trainer_init(t, "lite0", 3, 2, seed, &hp), 0);
     am_trainer_sync_ema(t);
@@ -746,6 +753,48 @@ START_TEST(test_checkpoint_errors) {
 }
 END_TEST
 
+// A directory given as the checkpoint (a user's `--resume runs/`) is a bad
+// file like any other: -1 and a message naming it, not a fatal exit. The
+// load runs in a child process so that a fatal exit cannot end the runner.
+START_TEST(test_checkpoint_load_directory) {
+    am_train_hparams hp = am_train_defaults();
+    hp.batch = 2;
+    hp.mu = 1;
+    am_trainer *t = xmalloc(sizeof *t);
+    ck_assert_int_eq(am_trainer_init(t, "lite0", 3, 2, 5, &hp), 0);
+    char dir[] = "/tmp/am_ckdir_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        int rc = am_checkpoint_load(t, dir, NULL);
+        const char *msg = rc == -1 ? am_error() : "returned 0";
+        if (write(fds[1], msg, strlen(msg)) < 0) _exit(4);
+        _exit(rc == -1 ? 0 : 3);
+    }
+    close(fds[1]);
+    char msg[512] = {0};
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof msg - 1 && (r = read(fds[0], msg + len, sizeof msg - 1 - len)) > 0) len += (size_t)r;
+    close(fds[0]);
+    int status = 0;
+    ck_assert(waitpid(pid, &status, 0) == pid);
+    rmdir(dir);
+    am_trainer_free(t);
+    free(t);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "am_checkpoint_load('%s'), a directory, ended the process (exit status %d) instead of returning -1",
+                  dir, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    ck_assert_msg(strstr(msg, dir), "message '%s' does not name '%s'", msg, dir);
+}
+END_TEST
+
 Suite *suite_train(void) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("math");
@@ -759,6 +808,7 @@ Suite *suite_train(void) {
     tcase_add_test(tc, test_step_golden);
     tcase_add_test(tc, test_resume_bit_identical);
     tcase_add_test(tc, test_checkpoint_errors);
+    tcase_add_test(tc, test_checkpoint_load_directory);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -103,7 +103,9 @@ void am_augment_sample_strong(am_aug_list *list, am_ra_variant variant, uint64_t
                               uint64_t step, uint32_t index, int H, int W);
 
 // Applies `list` to one image: in (H,W,C) -> out (H,W,C). work is scratch of
-// H*W*C bytes (NULL: allocated here). out, work and in must not overlap.
+// H*W*C bytes (NULL: allocated here when needed). out, work and in must not
+// overlap. Identity, zero translations and ops with a non-finite parameter
+// are skipped; an unknown op id is a fatal error.
 void am_augment_apply(uint8_t *out, uint8_t *work, const uint8_t *in, const am_aug_list *list,
                       int H, int W, int C);
 // The same over a batch: in (N,H,W,C) -> out (N,H,W,C), image n with lists[n];

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -37,9 +38,12 @@ int am_tfile_read(am_tfile *f, const char *path, const char *magic) {
     memset(f, 0, sizeof *f);
     FILE *fp = fopen(path, "rb");
     if (!fp) return am_seterr("cannot open '%s': %s", path, strerror(errno));
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
+    struct stat st;
+    if (fstat(fileno(fp), &st) || !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        return am_seterr("'%s' is not a regular file", path);
+    }
+    long size = (long)st.st_size;
     if (size < HEADER_BYTES + 4) {
         fclose(fp);
         return am_seterr("'%s' is %ld bytes, too short for an am tensor file (is it truncated?)", path, size);

@@ -2,6 +2,7 @@
 // one image, and the batch over images (OpenMP). The per-pixel arithmetic is
 // kernels/augment_math.h, so the CUDA kernels compute the same bytes.
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,9 @@
 #include "am/error.h"
 #include "am/philox.h"
 #include "../../kernels/augment_math.h"
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 static const char *const op_names[AM_AUG_NUM_OPS] = {
     "Identity", "AutoContrast", "Equalize", "Rotate", "Solarize", "Color", "Contrast",
@@ -589,9 +593,34 @@ void am_augment_batch(uint8_t *out, const uint8_t *in, const am_aug_list *lists,
     }
 }
 
-// The uint8 -> float model input of n bytes (one image, one thread).
-static void to_input(float *restrict x, const uint8_t *restrict img, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)img[i] / 255.0f;
+// Float outputs beyond this many bytes are written with streaming stores
+// (they do not fit in the cache anyway, and skip the read-for-ownership).
+#define STREAM_BYTES ((size_t)16 << 20)
+
+// The uint8 -> float model input of n bytes (one image or chunk, one
+// thread); stream: non-temporal stores where the CPU has them (the caller
+// ends with am_stream_fence before other threads read x).
+static void to_input(float *restrict x, const uint8_t *restrict img, size_t n, int stream) {
+    size_t i = 0;
+#ifdef __AVX2__
+    if (stream) {
+        for (; i < n && ((uintptr_t)(x + i) & 31); i++) x[i] = (float)img[i] / 255.0f;
+        const __m256 d = _mm256_set1_ps(255.0f);
+        for (; i + 8 <= n; i += 8) {
+            __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(img + i))));
+            _mm256_stream_ps(x + i, _mm256_div_ps(v, d));  // IEEE division: the same values
+        }
+    }
+#else
+    (void)stream;
+#endif
+    for (; i < n; i++) x[i] = (float)img[i] / 255.0f;
+}
+
+static void stream_fence(void) {
+#ifdef __AVX2__
+    _mm_sfence();
+#endif
 }
 
 // Samples and applies each image's list; x, when given, gets the model input
@@ -600,6 +629,7 @@ static void sample_and_apply(float *x, uint8_t *out, am_aug_list *lists, const u
                              int H, int W, int C, int strong, am_ra_variant variant, uint64_t seed,
                              uint64_t step, uint32_t index0) {
     size_t n = (size_t)H * W * C;
+    int stream = n * sizeof(float) * (size_t)N > STREAM_BYTES;
     #pragma omp parallel
     {
         uint8_t *work = AM_MALLOC(n), *img = out ? NULL : AM_MALLOC(n);
@@ -611,8 +641,9 @@ static void sample_and_apply(float *x, uint8_t *out, am_aug_list *lists, const u
             if (lists) lists[i] = l;
             uint8_t *o = out ? out + n * i : img;
             am_augment_apply(o, work, in + n * i, &l, H, W, C);
-            if (x) to_input(x + n * i, o, n);
+            if (x) to_input(x + n * i, o, n, stream);
         }
+        if (x && stream) stream_fence();
         free(work);
         free(img);
     }
@@ -645,9 +676,14 @@ void am_augment_strong_input(float *x, uint8_t *out, am_aug_list *lists, const u
 void am_augment_to_input(float *x, const uint8_t *img, size_t n) {
     const size_t chunk = 65536;
     ptrdiff_t nchunks = (ptrdiff_t)((n + chunk - 1) / chunk);
-    #pragma omp parallel for schedule(static)
-    for (ptrdiff_t k = 0; k < nchunks; k++) {
-        size_t i = (size_t)k * chunk, m = n - i < chunk ? n - i : chunk;
-        to_input(x + i, img + i, m);
+    int stream = n * sizeof(float) > STREAM_BYTES;
+    #pragma omp parallel
+    {
+        #pragma omp for schedule(static)
+        for (ptrdiff_t k = 0; k < nchunks; k++) {
+            size_t i = (size_t)k * chunk, m = n - i < chunk ? n - i : chunk;
+            to_input(x + i, img + i, m, stream);
+        }
+        if (stream) stream_fence();
     }
 }

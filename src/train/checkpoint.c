@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -15,18 +16,25 @@
 
 #define CK_VERSION 1
 
-typedef struct { FILE *f; uLong crc; int ok; } writer;
+typedef struct { FILE *f; uLong crc; int ok, err; } writer;
 
 static void put(writer *w, const void *p, size_t n) {
     if (!w->ok || !n) return;
     w->crc = crc32(w->crc, p, (uInt)n);
     w->ok = fwrite(p, 1, n, w->f) == n;
+    if (!w->ok) w->err = errno;
+}
+
+// Records the first failure's errno.
+static void check(writer *w, int ok) {
+    if (!ok && w->ok) w->err = errno;
+    w->ok = w->ok && ok;
 }
 
 int am_checkpoint_save(const am_trainer *t, const char *path, const char *text) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    writer w = {fopen(tmp, "wb"), crc32(0L, Z_NULL, 0), 1};
+    writer w = {fopen(tmp, "wb"), crc32(0L, Z_NULL, 0), 1, 0};
     if (!w.f) return am_seterr("cannot create '%s': %s", tmp, strerror(errno));
     const am_model *m = &t->model;
     uint32_t version = CK_VERSION, tlen = text ? (uint32_t)strlen(text) : 0;
@@ -48,14 +56,13 @@ int am_checkpoint_save(const am_trainer *t, const char *path, const char *text) 
     put(&w, t->ema.stats, sizeof(float) * ns);
     put(&w, t->v, sizeof(float) * np * 2);
     uint32_t crc = (uint32_t)w.crc;
-    w.ok = w.ok && fwrite(&crc, 4, 1, w.f) == 1;
-    w.ok = (fflush(w.f) == 0) && w.ok;
-    w.ok = (fsync(fileno(w.f)) == 0) && w.ok;
-    w.ok = (fclose(w.f) == 0) && w.ok;
+    put(&w, &crc, 4);
+    check(&w, fflush(w.f) == 0);
+    check(&w, fsync(fileno(w.f)) == 0);
+    check(&w, fclose(w.f) == 0);
     if (!w.ok) {
-        int e = errno;
         unlink(tmp);
-        return am_seterr("writing checkpoint '%s' failed (%s); the previous checkpoint is intact", path, strerror(e));
+        return am_seterr("writing checkpoint '%s' failed (%s); the previous checkpoint is intact", path, strerror(w.err));
     }
     if (rename(tmp, path)) {
         unlink(tmp);
@@ -67,9 +74,12 @@ int am_checkpoint_save(const am_trainer *t, const char *path, const char *text) 
 int am_checkpoint_load(am_trainer *t, const char *path, char **text) {
     FILE *f = fopen(path, "rb");
     if (!f) return am_seterr("cannot open checkpoint '%s': %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
+    struct stat st;
+    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return am_seterr("'%s' is not a regular file: give the checkpoint file (e.g. run/checkpoint.amck)", path);
+    }
+    long size = (long)st.st_size;
     if (size < 60) { fclose(f); return am_seterr("'%s' is too short to be a checkpoint (truncated?)", path); }
     unsigned char *b = AM_MALLOC((size_t)size);
     size_t got = fread(b, 1, (size_t)size, f);

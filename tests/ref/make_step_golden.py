@@ -9,9 +9,21 @@ make_goldens.py.
 
 Batch: B=2 labelled, mu=2 -> U=4 unlabelled images in a weak and a strong view.
 The views are fixed random tensors (augmentation is fed in as data): x
-[10,32,32,3] NHWC, uniform [0,1) from numpy default_rng(2024), rows 0-1
+[10,32,32,3] NHWC, uniform [0,1) from numpy default_rng(X_SEED), rows 0-1
 labelled (y=[0,1]), rows 2-5 weak, rows 6-9 strong (strong row 6+i is the
 other view of weak row 2+i). One training-mode forward over all 10 rows.
+
+Choice of X_SEED. At 32 px with batch-statistics BN over 10 images the last
+stages see 40 or 10 values per channel, and a float32 forward drifts from the
+float64 one by ~1e-5 (block 10) to ~2e-4 (head). A ReLU6 input that close to 0
+or 6 takes the other branch in float32, which changes the gradient of its whole
+channel by a few percent: then no float32 engine (PyTorch's included) can match
+the float64 gradients to 2e-4. X_SEED is a seed whose inputs keep every ReLU6
+input of the layers with <= 160 values per channel away from the kinks: no
+branch differs between a float32 and the float64 PyTorch forward, and the
+closest one is more than KINK_MARGIN times the layer's float32 RMS error away.
+The script checks this (kink_margin) and stops otherwise; `--scan N` lists
+the seeds below N with their margins.
 
 Loss: Lx = mean CE(labelled); q = softmax(weak logits) without gradient;
 mask = max q >= tau; Lu = mean over U of mask * CE(strong, argmax q);
@@ -53,6 +65,7 @@ Generated with torch 2.11.0, numpy 2.4.6 (tests/ref/requirements.txt), Python
   .venv-ref/bin/python tests/ref/make_step_golden.py
 """
 
+import argparse
 import os
 import sys
 
@@ -71,6 +84,9 @@ B, MU = 2, 2
 U = MU * B
 CLASSES = 2
 SUB = 8  # after-step tensors keep every SUB-th element
+X_SEED = 77
+KINK_MARGIN = 1.5
+SMALL_M = 160  # layers with at most this many values per channel are checked
 
 
 def f32(v):
@@ -89,14 +105,74 @@ def decays(name):
     return name.endswith(".conv") or name.endswith(".w")
 
 
+def make_model(dtype=torch.float64):
+    model = mg.build_lite0(image_size=SIZE, num_classes=CLASSES, dropout_rate=0.0,
+                           drop_connect_rate=0.0).double()
+    entries, init_tensors = mg.fill_init(model)
+    return model.to(dtype), entries, init_tensors
+
+
+def make_x(seed):
+    return np.random.default_rng(seed).random((B + 2 * U, SIZE, SIZE, 3)).astype(np.float32)
+
+
+def kink_margin(seed, models=None):
+    """(flips, margin) over the ReLU6 inputs (outputs of every BN but the
+    projection's) of layers with <= SMALL_M values per channel: how many take
+    another branch in a float32 forward than in the float64 one, and the
+    smallest distance to 0 or 6 in units of the layer's float32 RMS error."""
+    if models is None:
+        models = [make_model(dt)[0].train() for dt in (torch.float64, torch.float32)]
+    recs = []
+    handles = []
+    for model in models:
+        rec = []
+        for name, m in model.named_modules():
+            if isinstance(m, torch.nn.BatchNorm2d) and not name.endswith("_bn2"):
+                handles.append(m.register_forward_hook(
+                    lambda mod, i, o, rec=rec: rec.append(o.detach().double())))
+        recs.append(rec)
+    x = make_x(seed)
+    with torch.no_grad():
+        for model in models:
+            xt = torch.from_numpy(x).to(next(model.parameters()).dtype)
+            model(xt.permute(0, 3, 1, 2).contiguous())
+    for h in handles:
+        h.remove()
+    flips, margin = 0, float("inf")
+    for a, b in zip(*recs):
+        if a.shape[0] * a.shape[2] * a.shape[3] > SMALL_M:
+            continue
+        rms = ((a - b) ** 2).mean().sqrt().item()
+        flips += int(((a > 0) != (b > 0)).sum() + ((a > 6) != (b > 6)).sum())
+        gap = torch.minimum(a.abs(), (a - 6).abs()).min().item()
+        margin = min(margin, gap / rms)
+    return flips, margin
+
+
+def scan(n):
+    models = [make_model(dt)[0].train() for dt in (torch.float64, torch.float32)]
+    for seed in range(n):
+        flips, margin = kink_margin(seed, models)
+        print(f"seed {seed:4d}: {flips} branch flips, margin {margin:.3g}"
+              f"{'  ok' if flips == 0 and margin > KINK_MARGIN else ''}", flush=True)
+
+
 def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scan", type=int, metavar="N", help="list the input seeds below N and stop")
+    args = ap.parse_args()
     if torch.__version__.split("+")[0] != "2.11.0":
         print(f"note: goldens were made with torch 2.11.0, this is {torch.__version__}")
     torch.manual_seed(0)
-    model = mg.build_lite0(image_size=SIZE, num_classes=CLASSES, dropout_rate=0.0,
-                           drop_connect_rate=0.0).double()
+    if args.scan:
+        scan(args.scan)
+        return
+    flips, margin = kink_margin(X_SEED)
+    print(f"x seed {X_SEED}: {flips} ReLU6 branch flips float32 vs float64, margin {margin:.3g}")
+    assert flips == 0 and margin > KINK_MARGIN, "pick another X_SEED (--scan)"
+    model, entries, init_tensors = make_model()
     mg.check_model(model, SIZE)
-    entries, init_tensors = mg.fill_init(model)
     params = dict(model.named_parameters())
     buffers = dict(model.named_buffers())
     trainable = [(name, kind, key) for name, kind, key in entries if key in params]
@@ -106,7 +182,7 @@ def main():
     init_of = {n[len("init:"):]: a for n, a in init_tensors}
 
     # Inputs: labelled, weak, strong views.
-    x = np.random.default_rng(2024).random((B + 2 * U, SIZE, SIZE, 3)).astype(np.float32)
+    x = make_x(X_SEED)
     y = np.array([0, 1])
     xt = torch.from_numpy(x.astype(np.float64)).permute(0, 3, 1, 2).contiguous()
     yt = torch.from_numpy(y).long()
