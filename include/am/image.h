@@ -3,6 +3,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Larger images (16384 x 16384) are refused by the decoders with an error:
+// a corrupt or hostile header cannot make the run exit on a failed allocation.
+#define AM_IMAGE_MAX_PIXELS ((uint64_t)1 << 28)
+
 // Reads a PNG (8/16-bit, gray/RGB/alpha/palette) as `channels` (1 or 3)
 // interleaved uint8 channels; gray is replicated to RGB, alpha is dropped,
 // 16-bit samples are scaled to 8 bits. Returns a malloc'd buffer (H,W,channels)

@@ -71,6 +71,10 @@ int am_tfile_read(am_tfile *f, const char *path, const char *magic) {
         return fail(f, buf, am_seterr("'%s' has a corrupt tensor table (%u tensors)", path, nt));
     f->ntensors = (int)nt;
     f->t = AM_CALLOC(sizeof(am_tentry) * (nt ? nt : 1));
+    // Floats the file has room for: every shape is checked against it, so that
+    // no element count can overflow (a shape of 2^31 x 2^31 read as ints once
+    // gave 2^62 elements, 0 bytes after the multiply by 4).
+    const size_t room = ((size_t)size - HEADER_BYTES - (size_t)nt * ENTRY_BYTES - 4) / 4;
     size_t total = 0;
     for (uint32_t i = 0; i < nt; i++) {
         const unsigned char *e = buf + HEADER_BYTES + (size_t)i * ENTRY_BYTES;
@@ -82,9 +86,15 @@ int am_tfile_read(am_tfile *f, const char *path, const char *magic) {
         t->n = 1;
         for (int d = 0; d < 4; d++) {
             t->shape[d] = (int)rd32(e + 68 + 4 * d);
-            if (d < t->ndim) t->n *= (size_t)t->shape[d];
+            if (d >= t->ndim) continue;
+            if (t->shape[d] < 0 || (t->shape[d] && t->n > room / (size_t)t->shape[d]))
+                return fail(f, buf, am_seterr("'%s': tensor '%s' has a corrupt shape (dimension %d is %d)", path,
+                                              t->name, d, t->shape[d]));
+            t->n *= (size_t)t->shape[d];
         }
         total += t->n;
+        if (total > room)
+            return fail(f, buf, am_seterr("'%s' is %ld bytes, too short for the tensors its table describes", path, size));
     }
     size_t expect = HEADER_BYTES + (size_t)nt * ENTRY_BYTES + total * 4 + 4;
     if (expect != (size_t)size)

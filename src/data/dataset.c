@@ -64,7 +64,9 @@ int am_dataset_list(am_dataset *d, const char *source, int recursive) {
         char line[4096];
         while (fgets(line, sizeof line, f)) {
             line[strcspn(line, "\r\n")] = 0;
-            if (line[0] && line[0] != '#') push(&v, line);
+            const char *q = line;  // blank, whitespace-only and comment lines are skipped
+            while (isspace((unsigned char)*q)) q++;
+            if (*q && *q != '#') push(&v, line);
         }
         fclose(f);
     }
@@ -113,7 +115,14 @@ static char *trim(char *s) {
     while (isspace((unsigned char)*s)) s++;
     char *e = s + strlen(s);
     while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
-    if (e - s >= 2 && s[0] == '"' && e[-1] == '"') { e[-1] = 0; s++; }
+    return s;
+}
+
+// A field: trimmed, then one pair of surrounding double quotes removed.
+static char *field(char *s) {
+    s = trim(s);
+    size_t n = strlen(s);
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') { s[n - 1] = 0; s++; }
     return s;
 }
 
@@ -127,19 +136,24 @@ int am_dataset_apply_labels(am_dataset *d, const char *csv, am_label_stats *st) 
     qsort_r(order, (size_t)d->n, sizeof(int), cmp_name, d);
     char *seen = AM_CALLOC((size_t)d->n + 1);
     char line[8192];
-    int lineno = 0, rc = 0;
+    int lineno = 0, rc = 0, first_row = 1;
     while (fgets(line, sizeof line, f)) {
         lineno++;
         line[strcspn(line, "\r\n")] = 0;
-        char *p = trim(line);
+        // A spreadsheet's UTF-8 byte-order mark.
+        char *p = trim(lineno == 1 && !strncmp(line, "\xEF\xBB\xBF", 3) ? line + 3 : line);
         if (!*p || *p == '#') continue;
         char *comma = strchr(p, ',');
         if (!comma) { rc = am_seterr("%s:%d: expected 'filename,label', got '%s'", csv, lineno, p); break; }
         *comma = 0;
-        char *name = trim(p), *label = trim(comma + 1);
+        char *name = field(p), *label = comma + 1;
         char *next = strchr(label, ',');
-        if (next) { *next = 0; label = trim(label); }
-        if (lineno == 1 && !strcasecmp(name, "filename")) continue;
+        if (next) *next = 0;
+        label = field(label);
+        // The header, if any, is the first row (after comments and blank lines).
+        int header = first_row && !strcasecmp(name, "filename");
+        first_row = 0;
+        if (header) continue;
         int lab;
         if (!strcasecmp(label, "normal")) lab = AM_NORMAL;
         else if (!strcasecmp(label, "anomaly")) lab = AM_ANOMALY;

@@ -53,6 +53,13 @@ uint8_t *am_jpeg_read(const char *path, int channels, int *w, int *h) {
         snprintf(e.msg, sizeof e.msg, "CMYK JPEGs are not supported: convert to RGB");
         longjmp(e.jump, 1);
     }
+    if ((uint64_t)d.image_width * d.image_height > AM_IMAGE_MAX_PIXELS) {
+        am_seterr("JPEG '%s' is %ux%u pixels, too large (at most %llu pixels)", path, (unsigned)d.image_width,
+                  (unsigned)d.image_height, (unsigned long long)AM_IMAGE_MAX_PIXELS);
+        jpeg_destroy_decompress(&d);
+        fclose(f);
+        return NULL;
+    }
     d.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&d);
     size_t stride = (size_t)d.output_width * d.output_components;

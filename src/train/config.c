@@ -2,6 +2,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +90,8 @@ int am_config_set(am_config *c, const char *key, const char *value) {
         return 0;
     case T_INT: case T_SWITCH: {
         long v = strtol(value, &end, 10);
-        if (errno || end == value || *end) return am_seterr("option '%s' needs an integer, got '%s'", o->name, value);
+        if (errno || end == value || *end || v < INT_MIN || v > INT_MAX)
+            return am_seterr("option '%s' needs an integer, got '%s'", o->name, value);
         *(int *)p = (int)v;
         return 0;
     }
@@ -100,7 +103,8 @@ int am_config_set(am_config *c, const char *key, const char *value) {
     }
     default: {
         float v = strtof(value, &end);
-        if (errno || end == value || *end) return am_seterr("option '%s' needs a number, got '%s'", o->name, value);
+        if (errno || end == value || *end || !isfinite(v))
+            return am_seterr("option '%s' needs a number, got '%s'", o->name, value);
         *(float *)p = v;
         return 0;
     }

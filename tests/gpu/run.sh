@@ -11,6 +11,13 @@
 # cuDNN and cuBLAS: the toolkit's own (CUDA_HOME) or the system's when present,
 # else the ones inside PyTorch's nvidia wheels (site-packages/nvidia/*), found
 # through python3. NVIDIA_TF32_OVERRIDE=0 keeps fp32 exact.
+#
+# OpenBLAS (OpenMP build), libpng, libjpeg, zlib: the system's development
+# packages when a test program compiles, links and runs against them; else the
+# .deb files in tests/gpu/debs (made by tests/gpu/fetch_debs.sh on a machine
+# with apt, carried to the GPU machine), unpacked into build-cuda/sysroot and
+# used from there: OpenBLAS linked shared with an rpath, libpng, libjpeg and
+# zlib linked statically. Nothing is installed. See tests/gpu/README.md.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 B=build-cuda
@@ -26,8 +33,10 @@ fail=0
 # stage NAME SECONDS CMD...: runs CMD with a time limit, log in $out/NAME.log.
 stage() {
     local name=$1 limit=$2; shift 2
-    local t0=$(date +%s)
-    echo "== $name (limit ${limit}s): $*"
+    local t0=$(date +%s) shown=("$@")
+    # The command as shown: without a leading `env VAR=...` (amenv's paths are printed once above).
+    while [ ${#shown[@]} -gt 1 ] && [[ ${shown[0]} == env || ${shown[0]} == [A-Z_]*=* ]]; do shown=("${shown[@]:1}"); done
+    echo "== $name (limit ${limit}s): ${shown[*]}"
     timeout "$limit" "$@" > "$out/$name.log" 2>&1
     local rc=$? dt=$(( $(date +%s) - t0 )) res=ok
     if [ $rc -eq 124 ]; then res="TIMEOUT"; elif [ $rc -ne 0 ]; then res="FAIL (rc $rc)"; fi
@@ -67,32 +76,116 @@ export LD_LIBRARY_PATH="$libdir:$CUDA_HOME/lib64:${LD_LIBRARY_PATH:-}"
 echo "nvcc: $nvcc_path; cuDNN header: $cudnn_h; nvidia wheels: ${nvroot:-none}"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | tee "$out/gpu.txt"
 
+# ---- host libraries: OpenBLAS, libpng, libjpeg, zlib ---------------------------
+# amenv: the environment of the build and of our own binaries (not of PyTorch):
+# plain `env` with the system packages, the sysroot's paths with the carried .debs.
+cc=${CC:-gcc}
+amenv=(env)
+probe_c=$B/libs_probe.c
+cat > "$probe_c" <<'EOF'
+#include <stdio.h>
+#include <cblas.h>
+#include <jpeglib.h>
+#include <png.h>
+#include <zlib.h>
+int main(void) {
+    float a = 2, b = 3, c = 0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
+    struct jpeg_error_mgr jerr;
+    jpeg_std_error(&jerr);
+    printf("OpenBLAS %s (parallel %d), libpng %s, libjpeg %d, zlib %s\n", openblas_get_config(),
+           openblas_get_parallel(), png_get_libpng_ver(NULL), JPEG_LIB_VERSION, zlibVersion());
+    return c == 6 ? 0 : 1;
+}
+EOF
+# probe_libs OPENBLAS_DIR LDFLAGS: compiles, links (as the Makefile does) and runs the probe under amenv.
+probe_libs() {
+    "${amenv[@]}" "$cc" -std=c11 -D_GNU_SOURCE -fopenmp -Wall -Werror $2 "$probe_c" -o "$B/libs_probe" \
+        ${1:+-L$1 -Wl,-rpath,$1} -lopenblas -lpng -ljpeg -lz -lm && "${amenv[@]}" "$B/libs_probe"
+}
+# extract_deb DEB DIR: dpkg -x, else ar + tar (a .deb is an ar archive holding data.tar.*).
+extract_deb() {
+    if command -v dpkg >/dev/null; then dpkg -x "$1" "$2"; return; fi
+    local t rc deb
+    deb=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+    t=$(mktemp -d) || return 1
+    (cd "$t" && ar x "$deb") &&
+    { tar -xf "$t"/data.tar.* -C "$2" 2>/dev/null ||
+      $py -c 'import sys, tarfile as T; T.open(sys.argv[1]).extractall(sys.argv[2], **({"filter": "tar"} if hasattr(T, "tar_filter") else {}))' "$t"/data.tar.* "$2"; }
+    rc=$?; rm -rf "$t"; return $rc
+}
+sys_ob=${OPENBLAS_DIR:-$(ls -d "/usr/lib/$("$cc" -dumpmachine 2>/dev/null)/openblas-openmp" 2>/dev/null)}
+if libs=$(probe_libs "$sys_ob" "" 2>&1); then
+    libs="system packages: $libs"
+    echo "libraries: $libs"
+    rows+=("| libraries | ok (system packages) | 0s |")
+else
+    echo "libraries: the system packages fail the probe (compile, link, run):"
+    printf '%s\n' "$libs" | tail -n 4 | sed 's/^/    /'
+    debs=(tests/gpu/debs/*.deb)
+    if [ ! -e "${debs[0]}" ]; then
+        echo "run.sh: OpenBLAS (OpenMP build), libpng, libjpeg or zlib development files are missing here"
+        echo "        and tests/gpu/debs/ holds no .deb files. Run tests/gpu/fetch_debs.sh on a machine with"
+        echo "        apt, then carry the folder: run(command=\"tests/gpu/run.sh \$OUT\", carry=[\"tests/gpu/debs\"])."
+        rows+=("| libraries | FAIL (no system packages, no tests/gpu/debs) | 0s |")
+        printf '%s\n' "| stage | result | time |" "|---|---|---|" "${rows[@]}"
+        exit 1
+    fi
+    sr=$PWD/$B/sysroot
+    how=$(command -v dpkg >/dev/null && echo "dpkg -x" || echo "ar + tar, no dpkg")
+    rm -rf "$sr" && mkdir -p "$sr" || exit 1
+    for f in "${debs[@]}"; do
+        extract_deb "$f" "$sr" || { echo "run.sh: could not unpack $f ($how)"; exit 1; }
+    done
+    ob=$(ls -d "$sr"/usr/lib/*/openblas-openmp 2>/dev/null | head -n 1)
+    [ -n "$ob" ] || { echo "run.sh: no usr/lib/*/openblas-openmp in the unpacked .debs (rerun tests/gpu/fetch_debs.sh)"; exit 1; }
+    trip=$(basename "$(dirname "$ob")")
+    sl=$sr/usr/lib/$trip
+    # No libX.so for these in the sysroot, so the linker takes libX.a: no runtime .so needed.
+    rm -f "$sl"/libpng.so "$sl"/libpng16.so "$sl"/libjpeg.so "$sl"/libz.so
+    # DT_RPATH (not RUNPATH), so that libopenblas.so.0 finds libgfortran.so.5 there too.
+    ldx="-L$sl -Wl,-rpath,$sl -Wl,--disable-new-dtags"
+    amenv=(env "C_INCLUDE_PATH=$sr/usr/include/$trip/openblas-openmp:$sr/usr/include/$trip:$sr/usr/include${C_INCLUDE_PATH:+:$C_INCLUDE_PATH}"
+           "LIBRARY_PATH=$ob:$sl${LIBRARY_PATH:+:$LIBRARY_PATH}" "LD_LIBRARY_PATH=$ob:$sl:$LD_LIBRARY_PATH"
+           "LDFLAGS=$ldx${LDFLAGS:+ $LDFLAGS}")
+    libs=$(probe_libs "$ob" "$ldx" 2>&1) || {
+        printf '%s\n' "$libs" | tail -n 8
+        echo "run.sh: the probe fails against the carried .debs too (unpacked into $sr)"; exit 1; }
+    libs="carried .debs (${#debs[@]} unpacked with $how into $sr): $libs"
+    echo "libraries: $libs"
+    mkob="OPENBLAS_DIR=$ob"
+    printf '    %s\n' "${amenv[@]:1}" "make $mkob"
+    rows+=("| libraries | ok (carried .debs, $how) | 0s |")
+fi
+
 # ---- build -------------------------------------------------------------------
-mk="make -j$(nproc) BUILD=$B GPU_ARCH=sm_90 CUDA_HOME=$CUDA_HOME CUDNN_H=$cudnn_h CUDNN_LIB=$libdir"
+# Under amenv: with the carried .debs, LDFLAGS (-L, rpath) reaches make through the environment.
+mk="make -j$(nproc) BUILD=$B GPU_ARCH=sm_90 CUDA_HOME=$CUDA_HOME CUDNN_H=$cudnn_h CUDNN_LIB=$libdir ${mkob:-}"
 build() {
+    rm -f am_bench   # one ./am_bench for every BUILD dir: relink it against $B (CUDA), never reuse a CPU-only one
     $mk status "$B/libam.a" am_bench || return 1
     gcc -std=c11 -D_GNU_SOURCE -O2 -g -fopenmp -Wall -Wextra -Werror -Iinclude -I"$CUDA_HOME/include" \
-        -I"$(dirname "$cudnn_h")" ${extra_inc:+-I$extra_inc} -DAM_HAVE_CUDA tests/gpu/test_gpu.c "$B/libam.a" \
-        -o "$B/test_gpu" $($mk -s -f Makefile -f - print-ldlibs <<<'print-ldlibs: ; @echo $(LDLIBS)')
+        -I"$(dirname "$cudnn_h")" ${extra_inc:+-I$extra_inc} -DAM_HAVE_CUDA ${LDFLAGS:-} tests/gpu/test_gpu.c \
+        "$B/libam.a" -o "$B/test_gpu" $($mk -s -f Makefile -f - print-ldlibs <<<'print-ldlibs: ; @echo $(LDLIBS)')
 }
 export B CUDA_HOME cudnn_h extra_inc mk
 export -f build
-stage build 170 bash -c build || { printf '%s\n' "| stage | result | time |" "|---|---|---|" "${rows[@]}"; exit 1; }
+stage build 170 "${amenv[@]}" bash -c build || { printf '%s\n' "| stage | result | time |" "|---|---|---|" "${rows[@]}"; exit 1; }
 
 # ---- correctness ---------------------------------------------------------------
-stage test_gpu 120 "$B/test_gpu"
+stage test_gpu 120 "${amenv[@]}" "$B/test_gpu"
 if command -v compute-sanitizer >/dev/null; then
-    stage sanitizer 75 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/test_gpu" --quick
+    stage sanitizer 75 "${amenv[@]}" compute-sanitizer --tool memcheck --error-exitcode 9 "$B/test_gpu" --quick
 else
     rows+=("| sanitizer | skipped (no compute-sanitizer) | 0s |")
 fi
 
 # ---- benchmarks ----------------------------------------------------------------
-stage am_infer_224 60 ./am_bench infer --device cuda --size 224 --batch 256 --precision fp32 bf16 --json
+stage am_infer_224 60 "${amenv[@]}" ./am_bench infer --device cuda --size 224 --batch 256 --precision fp32 bf16 --json
 cp "$out/am_infer_224.log" "$out/am_infer_224.json"
-stage am_infer_64 40 ./am_bench infer --device cuda --size 64 --batch 1024 --precision bf16 --json
+stage am_infer_64 40 "${amenv[@]}" ./am_bench infer --device cuda --size 64 --batch 1024 --precision bf16 --json
 cp "$out/am_infer_64.log" "$out/am_infer_64.json"
-stage am_train 40 ./am_bench train --device cuda --size 224 --precision fp32 bf16 --iters 10 --json
+stage am_train 40 "${amenv[@]}" ./am_bench train --device cuda --size 224 --precision fp32 bf16 --iters 10 --json
 cp "$out/am_train.log" "$out/am_train.json"
 stage torch 110 env PYTHONUNBUFFERED=1 $py bench/torch_gpu_bench.py --device cuda --mode infer --size 224 \
     --batch 256 --precision bf16 --compile eager compile --iters 10 --json
@@ -102,8 +195,14 @@ stage torch_train 50 env PYTHONUNBUFFERED=1 $py bench/torch_gpu_bench.py --devic
 cp "$out/torch_train.log" "$out/torch_train.json"
 
 # ---- summary (last) ------------------------------------------------------------
+# Also written to OUTDIR/summary.md; the logs and JSON are then packed into
+# OUTDIR/logs.tar.gz (the device tool brings back at most 8 files from $OUT).
+{
 echo
 echo "## GPU script summary ($(( $(date +%s) - t_start ))s)"
+cat "$out/gpu.txt"
+echo "nvcc: $("$nvcc_path" --version | grep -o 'release [0-9.]*' | head -n 1); cuDNN header: $cudnn_h"
+echo "libraries: $libs"
 grep -E "^(test_gpu:|FAIL)" "$out/test_gpu.log" 2>/dev/null | tail -n 15
 $py - "$out" <<'PY'
 import glob, json, os, sys
@@ -137,4 +236,7 @@ echo
 echo "| stage | result | time |"
 echo "|---|---|---|"
 printf '%s\n' "${rows[@]}"
+} 2>&1 | tee "$out/summary.md"
+(cd "$out" && tar -czf logs.tar.gz gpu.txt ./*.log ./*.json 2>/dev/null && rm -f gpu.txt ./*.log ./*.json) ||
+    echo "run.sh: could not pack the logs in $out"
 exit $fail

@@ -142,7 +142,8 @@ def fill_init(model):
     return entries, init_tensors
 
 
-def make_train_golden(arch, build):
+def make_train_golden(arch, build, stride):
+    """stride > 1 keeps every stride-th gradient element (grad_stride tensor)."""
     model = build(image_size=SIZE, num_classes=CLASSES, dropout_rate=0.0,
                   drop_connect_rate=0.0).double()
     check_model(model, SIZE)
@@ -166,7 +167,8 @@ def make_train_golden(arch, build):
         if key in params:
             g = params[key].grad
             assert g is not None, key
-            grads.append((f"grad:{name}", amtf.to_ours(kind, g.numpy())))
+            full = amtf.to_ours(kind, g.numpy())
+            grads.append((f"grad:{name}", np.ascontiguousarray(full.reshape(-1)[::stride]) if stride > 1 else full))
         elif name.endswith(".mean") or name.endswith(".var"):
             after.append((f"after:{name}", buffers[key].numpy().copy()))
         else:
@@ -176,7 +178,7 @@ def make_train_golden(arch, build):
     with torch.no_grad():
         eval_logits = model(xt)
 
-    tensors = [("x", x), ("y", y.astype(np.float32))] + init_tensors
+    tensors = [("x", x), ("y", y.astype(np.float32)), ("grad_stride", np.array([stride], np.float32))] + init_tensors
     tensors += [("logits", logits.detach().numpy()), ("loss", loss.detach().numpy().reshape(1))]
     tensors += grads + after + [("eval_logits", eval_logits.numpy())]
     out = os.path.join(GOLDEN, f"{arch}_train.amg")
@@ -261,8 +263,8 @@ def main():
     os.makedirs(GOLDEN, exist_ok=True)
     if args.make_samples:
         make_samples()
-    make_train_golden("lite0", build_lite0)
-    make_train_golden("b0", build_b0)
+    make_train_golden("lite0", build_lite0, 1)
+    make_train_golden("b0", build_b0, 4)
     make_pretrained_golden()
 
 

@@ -54,9 +54,11 @@ e.g. the momentum buffer of stem.conv is golden_fill(..., "v:stem.conv", 0, 0.01
 
 Tensors stored: tau, lambda_u, lr, momentum, wd, ema_decay [1]; x; y [2];
 init:*, vinit:*, emainit:*; logits [10,2]; loss, loss_x, loss_u, mask_rate [1];
-grad:<param> for every trainable parameter (our names and layouts, full);
+grad:<param> for every trainable parameter (our names and layouts, every 32nd
+element like the after-step tensors below: the full gradients are checked by
+the model goldens of make_goldens.py);
 after:<bn>.mean/.var (full running statistics after the forward); and, every
-8th element (flat row-major index % 8 == 0, stored 1-D [ceil(n/8)]) of
+32nd element (flat row-major index % 32 == 0, stored 1-D [ceil(n/32)]) of
 after:<param> (params after the step), vafter:<param> (momentum buffers after
 the step) and emaafter:<param> (EMA parameters after the step).
 
@@ -83,7 +85,7 @@ SIZE = 32
 B, MU = 2, 2
 U = MU * B
 CLASSES = 2
-SUB = 8  # after-step tensors keep every SUB-th element
+SUB = 32  # gradients and after-step tensors keep every SUB-th element
 X_SEED = 77
 KINK_MARGIN = 1.5
 SMALL_M = 160  # layers with at most this many values per channel are checked
@@ -226,16 +228,16 @@ def main():
     loss = loss_x + LAMBDA_U * loss_u
     loss.backward()
 
+    def sub(a):
+        return np.ascontiguousarray(a.reshape(-1)[::SUB])
+
     grads, after_stats = [], []
     for name, kind, key in trainable:
-        grads.append((f"grad:{name}", amtf.to_ours(kind, params[key].grad.numpy())))
+        grads.append((f"grad:{name}", sub(amtf.to_ours(kind, params[key].grad.numpy()))))
     for name, kind, key in stats:
         after_stats.append((f"after:{name}", buffers[key].numpy().copy()))
 
     opt.step()
-
-    def sub(a):
-        return np.ascontiguousarray(a.reshape(-1)[::SUB])
 
     after_p, after_v, after_e = [], [], []
     with torch.no_grad():

@@ -1,0 +1,45 @@
+// libFuzzer harness: JPEG decoding (am_image_read, which picks the decoder by
+// content) at 1 and 3 channels, then the Pillow-exact resize of what decoded.
+// The input goes to a per-process temporary file (/dev/shm or /tmp): the decoders read paths.
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "am/image.h"
+
+static char path[64];
+
+// /dev/shm when there is one: a file write per input is much cheaper there.
+static const char *tmpdir(void) { return access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"; }
+
+static void cleanup(void) { unlink(path); }
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    snprintf(path, sizeof path, "%s/am_fuzz_jpeg_%d", tmpdir(), (int)getpid());
+    atexit(cleanup);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    if (size && fwrite(data, 1, size, f) != size) abort();
+    fclose(f);
+    for (int channels = 1; channels <= 3; channels += 2) {
+        int w = 0, h = 0;
+        uint8_t *px = am_image_read(path, channels, &w, &h);
+        if (!px) continue;
+        if (w < 1 || h < 1) abort();  // a decoded image always has pixels
+        // Touch the last pixel: the buffer must hold h*w*channels bytes.
+        volatile uint8_t last = px[(size_t)w * h * channels - 1];
+        (void)last;
+        uint8_t small[8 * 5 * 3], up[3 * 11 * 3];
+        am_resize_bilinear(small, 8, 5, px, w, h, channels);
+        am_resize_bilinear(up, 3, 11, px, w, h, channels);
+        free(px);
+    }
+    return 0;
+}
