@@ -10,6 +10,7 @@ Suite *suite_tfile(void);
 Suite *suite_ops(void);
 Suite *suite_model(void);
 Suite *suite_data(void);
+Suite *suite_batches(void);
 Suite *suite_dataset(void);
 Suite *suite_metrics(void);
 Suite *suite_plot(void);

@@ -10,6 +10,7 @@ int main(void) {
     srunner_add_suite(sr, suite_ops());
     srunner_add_suite(sr, suite_model());
     srunner_add_suite(sr, suite_data());
+    srunner_add_suite(sr, suite_batches());
     srunner_add_suite(sr, suite_dataset());
     srunner_add_suite(sr, suite_metrics());
     srunner_add_suite(sr, suite_plot());

@@ -52,10 +52,10 @@ void am_batcher_free(am_batcher *b) {
     memset(b, 0, sizeof *b);
 }
 
-// Slot layout: x floats | labels | raw (B+U images) | augmented (B+2U images).
+// Slot layout: x floats | labels | raw (B+U decoded images).
 size_t am_train_slot_bytes(const am_batcher *b) {
     size_t img = (size_t)b->S * b->S * b->C, rows = (size_t)b->B + 2 * b->U;
-    return ALIGN(sizeof(float) * rows * img) + ALIGN(sizeof(int) * b->B) + ALIGN(img * (b->B + b->U)) + ALIGN(img * rows);
+    return ALIGN(sizeof(float) * rows * img) + ALIGN(sizeof(int) * b->B) + ALIGN(img * (b->B + b->U));
 }
 
 float *am_train_slot_x(void *slot) { return slot; }
@@ -93,10 +93,10 @@ static void load_pool(am_batcher *b, uint8_t *dst, uint64_t k, uint32_t j) {
 void am_train_fill(void *ctx, uint64_t k, void *slot) {
     am_batcher *b = ctx;
     size_t img = (size_t)b->S * b->S * b->C;
-    int B = b->B, U = b->U, rows = B + 2 * U;
+    int B = b->B, U = b->U;
     int *labels = am_train_slot_labels(b, slot);
     uint8_t *raw = (uint8_t *)labels + ALIGN(sizeof(int) * B);
-    uint8_t *aug = raw + ALIGN(img * (B + U));
+    float *x = am_train_slot_x(slot);
     int classes[2], ncls = 0;
     for (int c = 0; c < 2; c++) if (b->nlab[c]) classes[ncls++] = c;
     for (int j = 0; j < B; j++) {
@@ -107,10 +107,9 @@ void am_train_fill(void *ctx, uint64_t k, void *slot) {
     }
     #pragma omp parallel for num_threads(b->threads) schedule(dynamic)
     for (int j = 0; j < U; j++) load_pool(b, raw + img * (B + j), k, (uint32_t)j);
-    am_augment_weak_batch(aug, NULL, raw, B + U, b->S, b->S, b->C, b->seed, k, 0);
-    am_augment_strong_batch(aug + img * (B + U), NULL, raw + img * B, U, b->S, b->S, b->C, b->variant,
+    am_augment_weak_input(x, NULL, NULL, raw, B + U, b->S, b->S, b->C, b->seed, k, 0);
+    am_augment_strong_input(x + img * (B + U), NULL, NULL, raw + img * B, U, b->S, b->S, b->C, b->variant,
                             b->seed, k, (uint32_t)B);
-    am_augment_to_input(am_train_slot_x(slot), aug, img * rows);
 }
 
 size_t am_score_slot_bytes(const am_batcher *b) {
