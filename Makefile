@@ -46,7 +46,7 @@ BINS := am_classify am_bench am_train am_demo
 TSRC := $(wildcard tests/test_*.c)
 TOBJ := $(TSRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test asan setup clean status demo
+.PHONY: all test asan setup clean status demo fuzz
 all: status $(BINS)
 
 status:
@@ -97,6 +97,12 @@ demo: status $(BINS)
 	./am_train --images demo/images --labels demo/labels.csv --truth demo/truth.csv --out demo/run \
 	        --iters $(DEMO_ITERS) --seed 42
 	@echo "demo: data in demo/ (preview.png), results in demo/run/ (scores.csv, top_candidates.png, roc.png, pr.png, score_hist.png)"
+
+# libFuzzer harnesses (tests/fuzz/run.sh, clang): FUZZ_SECONDS each, FUZZ to
+# pick harnesses (png jpeg csv config tfile), FUZZ_JOBS=2 for two at a time.
+FUZZ_SECONDS ?= 180
+fuzz:
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ)
 
 clean:
 	rm -rf build build-asan $(BINS)

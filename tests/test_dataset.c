@@ -531,7 +531,8 @@ START_TEST(test_tfile_shape_overflow) {
 END_TEST
 
 // A valid PNG header claiming a huge image: an error, not a fatal
-// out-of-memory exit of the whole run.
+// out-of-memory exit of the whole run (libpng's PNG_IMAGE_SIZE also wraps at
+// 2^32 there: 100000 x 100000 x 3 asked for 4230196224 bytes).
 START_TEST(test_png_huge_dimensions) {
     // Signature, IHDR 100000 x 100000 8-bit RGB, an empty IDAT, IEND.
     unsigned char b[8 + 25 + 12 + 12] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
@@ -564,6 +565,34 @@ START_TEST(test_png_huge_dimensions) {
 }
 END_TEST
 
+// The same for a JPEG: the test JPEG with its frame header set to 60000 x
+// 60000 (10.8 GB of pixels).
+START_TEST(test_jpeg_huge_dimensions) {
+    FILE *f = fopen("data/gray_q75.jpg", "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char b[4096];
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    ck_assert(n > 0 && n < sizeof b);
+    size_t sof = 0;
+    for (size_t i = 2; i + 9 < n && !sof; i++)
+        if (b[i] == 0xFF && (b[i + 1] == 0xC0 || b[i + 1] == 0xC2)) sof = i;
+    ck_assert_msg(sof, "no SOF marker");
+    b[sof + 5] = 0xEA, b[sof + 6] = 0x60;  // height 60000 (big-endian)
+    b[sof + 7] = 0xEA, b[sof + 8] = 0x60;  // width
+    char path[] = "/tmp/am_fz_jpg_XXXXXX";
+    close(mkstemp(path));
+    write_bytes(path, b, n);
+    int w, h;
+    for (int channels = 1; channels <= 3; channels += 2) {
+        ck_assert_ptr_null(am_image_read(path, channels, &w, &h));
+        ck_assert_msg(strstr(am_error(), path) && strstr(am_error(), "60000x60000") && strstr(am_error(), "too large"),
+                      "'%s'", am_error());
+    }
+    unlink(path);
+}
+END_TEST
+
 Suite *suite_dataset(void) {
     Suite *s = suite_create("dataset");
     TCase *tc = tcase_create("list");
@@ -584,6 +613,7 @@ Suite *suite_dataset(void) {
     tc = tcase_create("fuzz_regressions");
     tcase_add_test(tc, test_tfile_shape_overflow);
     tcase_add_test(tc, test_png_huge_dimensions);
+    tcase_add_test(tc, test_jpeg_huge_dimensions);
     suite_add_tcase(s, tc);
     return s;
 }

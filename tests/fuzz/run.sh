@@ -71,7 +71,7 @@ run_one() {
     echo "fuzz: $h for ${SECS}s (log $OUT/fuzz_$h.log)"
     ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1 \
         "$OUT/fuzz_$h" "$corpus" "$seed" -max_total_time="$SECS" -max_len="$(maxlen "$h")" \
-        -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$art" \
+        -timeout=25 -rss_limit_mb=2048 -use_value_profile=1 -print_final_stats=1 -artifact_prefix="$art" \
         >"$OUT/fuzz_$h.log" 2>&1
     echo $? >"$OUT/fuzz_$h.rc"
 }
