@@ -18,6 +18,9 @@ cd "$(dirname "$0")/../.." || exit 1
 SECS=${1:-180}
 shift $(( $# > 0 ? 1 : 0 ))
 HARNESSES=${*:-png jpeg csv config tfile}
+# png and jpeg share one harness (am_image_read picks the decoder) with
+# separate seed corpora.
+source_of() { case $1 in png | jpeg) echo image ;; *) echo "$1" ;; esac; }
 JOBS=${FUZZ_JOBS:-1}
 CC=${FUZZ_CC:-clang}
 OUT=build-fuzz
@@ -59,7 +62,7 @@ for h in $HARNESSES; do
     src=$(sources "$h") || { echo "fuzz: unknown harness '$h'" >&2; exit 1; }
     echo "fuzz: building $OUT/fuzz_$h"
     # shellcheck disable=SC2086
-    $CC $CFLAGS tests/fuzz/fuzz_"$h".c $src -o "$OUT/fuzz_$h" -lpng -ljpeg -lz -lm || exit 1
+    $CC $CFLAGS "tests/fuzz/fuzz_$(source_of "$h").c" $src -o "$OUT/fuzz_$h" -lpng -ljpeg -lz -lm || exit 1
 done
 
 run_one() {

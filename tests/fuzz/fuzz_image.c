@@ -1,4 +1,4 @@
-// libFuzzer harness: PNG decoding (am_image_read, which picks the decoder by
+// libFuzzer harness: image decoding (am_image_read, which picks the decoder by
 // content) at 1 and 3 channels, then the Pillow-exact resize of what decoded.
 // The input goes to a per-process temporary file (/dev/shm or /tmp): the decoders read paths.
 #include <stdint.h>
@@ -18,7 +18,7 @@ static void cleanup(void) { unlink(path); }
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    snprintf(path, sizeof path, "%s/am_fuzz_png_%d", tmpdir(), (int)getpid());
+    snprintf(path, sizeof path, "%s/am_fuzz_image_%d", tmpdir(), (int)getpid());
     atexit(cleanup);
     return 0;
 }
