@@ -74,6 +74,26 @@ START_TEST(test_jpeg_matches_pillow) {
 }
 END_TEST
 
+// PNG variants: palette with transparency and RGBA as Pillow's convert("RGB")
+// (alpha dropped, not composited); 16-bit gray scaled by round(v / 257).
+START_TEST(test_png_variants) {
+    static const char *files[] = {"data/png_palette_trns.png", "data/png_rgba.png", "data/png_gray16.png"};
+    size_t n;
+    unsigned char *b = slurp("golden/png.bin", &n), *p = b + 8;
+    ck_assert(!memcmp(b, "AMPN", 4) && u32(b + 4) == 3);
+    for (int i = 0; i < 3; i++) {
+        int w = (int)u32(p), h = (int)u32(p + 4), gw, gh;
+        uint8_t *px = am_image_read(files[i], 3, &gw, &gh);
+        ck_assert_msg(px != NULL, "%s", am_error());
+        ck_assert(gw == w && gh == h);
+        ck_assert_msg(same_bytes(files[i], px, p + 8, w, h, 3), "%s differs from the expected pixels", files[i]);
+        free(px);
+        p += 8 + (size_t)w * h * 3;
+    }
+    free(b);
+}
+END_TEST
+
 START_TEST(test_png_gray_replicated) {
     int w, h, w1, h1;
     uint8_t *rgb = am_image_read("../data/samples/coffee.png", 3, &w, &h);
@@ -124,6 +144,7 @@ Suite *suite_data(void) {
     TCase *tc = tcase_create("images");
     tcase_add_test(tc, test_resize_matches_pillow);
     tcase_add_test(tc, test_jpeg_matches_pillow);
+    tcase_add_test(tc, test_png_variants);
     tcase_add_test(tc, test_png_gray_replicated);
     tcase_add_test(tc, test_bad_images);
     suite_add_tcase(s, tc);
