@@ -9,22 +9,17 @@
 #include <unistd.h>
 
 #include "am/config.h"
+#include "fuzz_file.h"
 
-static char path[64], path2[64];
+static char path2[64];  // the written-back configuration
 
-// /dev/shm when there is one: a file write per input is much cheaper there.
-static const char *tmpdir(void) { return access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"; }
-
-static void cleanup(void) {
-    unlink(path);
-    unlink(path2);
-}
+static void cleanup(void) { unlink(path2); }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    snprintf(path, sizeof path, "%s/am_fuzz_config_%d", tmpdir(), (int)getpid());
-    snprintf(path2, sizeof path2, "%s/am_fuzz_config2_%d", tmpdir(), (int)getpid());
+    fuzz_file_init("config");
+    snprintf(path2, sizeof path2, "%s/am_fuzz_config2_%d", fuzz_tmpdir(), (int)getpid());
     atexit(cleanup);
     return 0;
 }
@@ -49,10 +44,7 @@ static char *text_of(const am_config *c, size_t *n) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    if (size && fwrite(data, 1, size, f) != size) abort();
-    fclose(f);
+    const char *path = fuzz_file_write(data, size);
     static am_config c, back;
     am_config_defaults(&c);
     int rc = am_config_read_file(&c, path);
@@ -66,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc || has_hash(&c)) return 0;
     size_t n1, n2;
     char *t1 = text_of(&c, &n1);
-    f = fopen(path2, "wb");
+    FILE *f = fopen(path2, "wb");
     if (!f) abort();
     fwrite(t1, 1, n1, f);
     fclose(f);

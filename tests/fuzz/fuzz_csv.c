@@ -9,23 +9,17 @@
 
 #include "am/dataset.h"
 #include "am/log.h"
+#include "fuzz_file.h"
 
-static char path[64];
 static am_dataset ds;
 static char *paths[] = {"imgs/a.png", "imgs/b.png", "x/c.jpg", "x/y/d.jpeg", "e.PNG", "imgs/f g.png"};
 static const char *names[sizeof paths / sizeof paths[0]];
 static int label[sizeof paths / sizeof paths[0]];
 
-// /dev/shm when there is one: a file write per input is much cheaper there.
-static const char *tmpdir(void) { return access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"; }
-
-static void cleanup(void) { unlink(path); }
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    snprintf(path, sizeof path, "%s/am_fuzz_csv_%d", tmpdir(), (int)getpid());
-    atexit(cleanup);
+    fuzz_file_init("csv");
     am_log_set_level(AM_LOG_ERROR);  // no warning lines per input
     ds.n = (int)(sizeof paths / sizeof paths[0]);
     ds.paths = paths;
@@ -39,10 +33,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    if (size && fwrite(data, 1, size, f) != size) abort();
-    fclose(f);
+    const char *path = fuzz_file_write(data, size);
     for (int i = 0; i < ds.n; i++) label[i] = AM_UNLABELLED;
     am_label_stats st;
     int rc = am_dataset_apply_labels(&ds, path, &st);

@@ -7,27 +7,18 @@
 #include <unistd.h>
 
 #include "am/image.h"
+#include "fuzz_file.h"
 
-static char path[64];
-
-// /dev/shm when there is one: a file write per input is much cheaper there.
-static const char *tmpdir(void) { return access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"; }
-
-static void cleanup(void) { unlink(path); }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    snprintf(path, sizeof path, "%s/am_fuzz_image_%d", tmpdir(), (int)getpid());
-    atexit(cleanup);
+    fuzz_file_init("image");
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    if (size && fwrite(data, 1, size, f) != size) abort();
-    fclose(f);
+    const char *path = fuzz_file_write(data, size);
     for (int channels = 1; channels <= 3; channels += 2) {
         int w = 0, h = 0;
         uint8_t *px = am_image_read(path, channels, &w, &h);

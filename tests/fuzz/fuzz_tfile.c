@@ -13,21 +13,15 @@
 
 #include "am/tfile.h"
 #include "am/train.h"
+#include "fuzz_file.h"
 
-static char path[64];
 static am_trainer tr;
 static float params[3], stats[2], ema_params[3], ema_stats[2], opt[6];
-
-// /dev/shm when there is one: a file write per input is much cheaper there.
-static const char *tmpdir(void) { return access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"; }
-
-static void cleanup(void) { unlink(path); }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    snprintf(path, sizeof path, "%s/am_fuzz_tfile_%d", tmpdir(), (int)getpid());
-    atexit(cleanup);
+    fuzz_file_init("tfile");
     strcpy(tr.model.arch.name, "tiny");
     strcpy(tr.ema.arch.name, "tiny");
     tr.model.nparams = tr.ema.nparams = 3;
@@ -40,16 +34,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-static void put(const uint8_t *data, size_t size) {
-    FILE *f = fopen(path, "wb");
-    if (!f) abort();
-    if (size && fwrite(data, 1, size, f) != size) abort();
-    fclose(f);
-}
+static void put(const uint8_t *data, size_t size) { fuzz_file_write(data, size); }
 
 static void try_read(void) {
     am_tfile t;
-    if (am_tfile_read(&t, path, "AMWT") == 0) {
+    if (am_tfile_read(&t, fuzz_path, "AMWT") == 0) {
         volatile float sink = 0;
         for (int i = 0; i < t.ntensors; i++) {
             const am_tentry *e = &t.t[i];
@@ -63,7 +52,7 @@ static void try_read(void) {
         am_tfile_free(&t);
     }
     char *text = NULL;
-    if (am_checkpoint_load(&tr, path, &text) == 0) {
+    if (am_checkpoint_load(&tr, fuzz_path, &text) == 0) {
         if (!text) abort();
         free(text);
     }
