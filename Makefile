@@ -45,9 +45,12 @@ OBJ  := $(SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
 BINS := am_classify am_bench am_train am_demo
 TSRC := $(wildcard tests/test_*.c)
 TOBJ := $(TSRC:%.c=$(BUILD)/%.o)
+# The GPU check (tests/gpu/*.c): built wherever the CUDA objects are, run by tests/gpu/run.sh.
+GPU_TOBJ := $(if $(USE_CUDA),$(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/gpu/*.c)),)
+GPU_TEST := $(if $(USE_CUDA),$(BUILD)/test_gpu,)
 
 .PHONY: all test asan setup clean status demo fuzz
-all: status $(BINS)
+all: status $(BINS) $(GPU_TEST)
 
 status:
 	@echo "am build: CUDA $(if $(NVCC),✓ $(NVCC),✗ (nvcc not found))$(if $(filter 0,$(CUDA)), [off: CUDA=0],)"
@@ -70,6 +73,9 @@ $(BUILD)/libam.a: $(OBJ)
 	ar rcs $@ $^
 
 am_classify: $(BUILD)/src/cli/am_classify.o $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/test_gpu: $(GPU_TOBJ) $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/test_am: $(TOBJ) $(BUILD)/libam.a
@@ -107,7 +113,7 @@ fuzz:
 clean:
 	rm -rf build build-asan $(BINS)
 
--include $(OBJ:.o=.d) $(TOBJ:.o=.d) $(BINS:%=$(BUILD)/src/cli/%.d)
+-include $(OBJ:.o=.d) $(TOBJ:.o=.d) $(GPU_TOBJ:.o=.d) $(BINS:%=$(BUILD)/src/cli/%.d)
 
 am_bench: $(BUILD)/src/cli/am_bench.o $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

@@ -163,10 +163,7 @@ fi
 mk="make -j$(nproc) BUILD=$B GPU_ARCH=sm_90 CUDA_HOME=$CUDA_HOME CUDNN_H=$cudnn_h CUDNN_LIB=$libdir ${mkob:-}"
 build() {
     rm -f am_bench   # one ./am_bench for every BUILD dir: relink it against $B (CUDA), never reuse a CPU-only one
-    $mk status "$B/libam.a" am_bench || return 1
-    gcc -std=c11 -D_GNU_SOURCE -O2 -g -fopenmp -Wall -Wextra -Werror -Iinclude -I"$CUDA_HOME/include" \
-        -I"$(dirname "$cudnn_h")" ${extra_inc:+-I$extra_inc} -DAM_HAVE_CUDA ${LDFLAGS:-} tests/gpu/test_gpu.c \
-        "$B/libam.a" -o "$B/test_gpu" $($mk -s -f Makefile -f - print-ldlibs <<<'print-ldlibs: ; @echo $(LDLIBS)')
+    $mk status am_bench "$B/test_gpu"
 }
 export B CUDA_HOME cudnn_h extra_inc mk
 export -f build

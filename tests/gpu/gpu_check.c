@@ -1,0 +1,118 @@
+// Helpers of the GPU check (tests/gpu/gpu_check.h).
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "am/error.h"
+#include "../../kernels/bf16_math.h"
+#include "gpu_check.h"
+
+int g_fail, g_checks;
+am_gpu_ctx C;
+
+static uint64_t g_rng = 0x1234567;
+double urand(double lo, double hi) {
+    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return lo + (hi - lo) * (double)(z >> 11) * 0x1p-53;
+}
+
+// Host buffers: random floats, rounded to bf16 when the check runs in bf16 so
+// that both sides start from the same values.
+float *h_rand(size_t n, double lo, double hi, int dt) {
+    float *p = AM_MALLOC(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (float)urand(lo, hi);
+        if (dt == AM_BF16) p[i] = am_bf16_round(p[i]);
+    }
+    return p;
+}
+
+float *h_copy(const float *a, size_t n) {
+    float *p = AM_MALLOC(sizeof(float) * (n ? n : 1));
+    memcpy(p, a, sizeof(float) * n);
+    return p;
+}
+
+// Device buffer of n elements of type dt holding h (or NaN when h is NULL).
+void *d_put(const float *h, size_t n, int dt) {
+    size_t es = am_dt_size(dt);
+    void *d;
+    AM_CUDA(cudaMalloc(&d, es * (n ? n : 1)));
+    AM_CUDA(cudaMemset(d, 0xFF, es * (n ? n : 1)));
+    if (!h) return d;
+    if (dt == AM_F32) {
+        AM_CUDA(cudaMemcpy(d, h, 4 * n, cudaMemcpyHostToDevice));
+    } else {
+        uint16_t *t = AM_MALLOC(2 * (n ? n : 1));
+        for (size_t i = 0; i < n; i++) t[i] = am_f32_to_bf16(h[i]);
+        AM_CUDA(cudaMemcpy(d, t, 2 * n, cudaMemcpyHostToDevice));
+        free(t);
+    }
+    return d;
+}
+
+float *d_get(const void *d, size_t n, int dt) {
+    AM_CUDA(cudaDeviceSynchronize());
+    float *h = AM_MALLOC(sizeof(float) * (n ? n : 1));
+    if (dt == AM_F32) {
+        AM_CUDA(cudaMemcpy(h, d, 4 * n, cudaMemcpyDeviceToHost));
+    } else {
+        uint16_t *t = AM_MALLOC(2 * (n ? n : 1));
+        AM_CUDA(cudaMemcpy(t, d, 2 * n, cudaMemcpyDeviceToHost));
+        for (size_t i = 0; i < n; i++) h[i] = am_bf16_to_f32(t[i]);
+        free(t);
+    }
+    return h;
+}
+
+// |got - ref| <= tol * (max|ref| + |ref|) for every element; NaN fails.
+void check(const char *what, const float *got, const float *ref, size_t n, double tol) {
+    double mx = 0.0, worst = 0.0;
+    size_t wi = 0;
+    for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(ref[i]));
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double lim = tol * (mx + fabs(ref[i])) + 1e-30;
+        double e = fabs((double)got[i] - ref[i]);
+        if (!(e <= lim)) bad = 1;
+        double pct = isnan(got[i]) ? INFINITY : 100.0 * e / lim;
+        if (pct > worst || isnan(got[i])) { worst = pct; wi = i; }
+    }
+    g_checks++;
+    if (bad) g_fail++;
+    printf("%-4s %-46s n=%-8zu worst %7.2f%% of tol %.0e", bad ? "FAIL" : "ok", what, n, worst, tol);
+    if (bad) printf("  [%zu] got %.7g ref %.7g", wi, got[wi], ref[wi]);
+    printf("\n");
+}
+
+// Normwise: |got - ref|_2 <= tol |ref|_2 (NaN fails). info=1: reported, never fails.
+double check_norm(const char *what, const float *got, const float *ref, size_t n, double tol, int info) {
+    double e2 = 0.0, r2 = 0.0;
+    int nan = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(got[i]) || isinf(got[i])) nan = 1;
+        double d = (double)got[i] - ref[i];
+        e2 += d * d;
+        r2 += (double)ref[i] * ref[i];
+    }
+    double rel = nan ? INFINITY : sqrt(e2) / (sqrt(r2) + 1e-30);
+    int bad = !(rel <= tol) && !info;
+    g_checks += !info;
+    g_fail += bad;
+    printf("%-4s %-46s n=%-8zu rel err %.3g (tol %.0e)\n", info ? "info" : bad ? "FAIL" : "ok", what, n, rel, tol);
+    return rel;
+}
+
+double tol_of(int dt, double f32) { return dt == AM_BF16 ? 2e-2 : f32; }
+const char *dtn(int dt) { return dt == AM_BF16 ? "bf16" : "fp32"; }
+
+void check_pass(const char *what, int ok, const char *detail) {
+    g_checks++;
+    if (!ok) g_fail++;
+    printf("%-4s %s%s%s\n", ok ? "ok" : "FAIL", what, ok ? "" : "  ", ok ? "" : detail);
+}

@@ -1,0 +1,32 @@
+// Shared by the GPU check's files (tests/gpu/*.c): the device context, random
+// host inputs, NaN-poisoned device buffers, the comparisons and the tally of
+// checks, and the check groups that main() in test_gpu.c runs.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#include "am/gpu.h"
+
+extern am_gpu_ctx C;
+#define ST (C.stream)
+extern int g_fail, g_checks;
+
+double urand(double lo, double hi);
+// n random floats in [lo, hi), rounded to bf16 when dt is AM_BF16 (both sides
+// then start from the same values).
+float *h_rand(size_t n, double lo, double hi, int dt);
+float *h_copy(const float *a, size_t n);
+// Device buffer of n elements of type dt holding h (or NaN when h is NULL).
+void *d_put(const float *h, size_t n, int dt);
+// Synchronises, then copies n elements of type dt back as floats.
+float *d_get(const void *d, size_t n, int dt);
+// |got - ref| <= tol * (max|ref| + |ref|) for every element; NaN fails.
+void check(const char *what, const float *got, const float *ref, size_t n, double tol);
+// Normwise: |got - ref|_2 <= tol |ref|_2 (NaN fails). info=1: reported, never fails.
+double check_norm(const char *what, const float *got, const float *ref, size_t n, double tol, int info);
+// Counts one check and prints its line: ok, or FAIL with `detail`.
+void check_pass(const char *what, int ok, const char *detail);
+double tol_of(int dt, double f32);
+const char *dtn(int dt);
+
+
