@@ -7,6 +7,10 @@
 //   make bench/augment_bench && bench/augment_bench [--size S]... [--threads T]...
 //        [--batch N] [--seconds s] [--variant usb|fixmatch]
 //   bench/augment_bench --grid out.png [--size S] [--views K] [--variant V] [IMAGE...]
+//   bench/augment_bench --device cuda [--size S]... [--batch N] [--seconds s] [--variant V]
+// --device cuda times the batched kernel (kernels/augment.cu) writing the
+// bf16 model input, and the host's share (sampling and planning the lists,
+// one thread) apart.
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,11 @@
 #include "am/image.h"
 #include "am/ops.h"
 #include "am/plot.h"
+#ifdef AM_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include "am/kernels.h"
+#endif
 
 // Pixel (x, y, c) of synthetic image i (bench/augment_vs_pil.py: same formula).
 static uint8_t synth(int i, int x, int y, int c) {
@@ -121,16 +130,103 @@ static int grid(const char *path, int S, int views, am_ra_variant variant, char 
     return rc ? 1 : 0;
 }
 
+#ifdef AM_HAVE_CUDA
+// Images per second of the GPU kernel alone (*kernel, CUDA events) and of
+// sampling + planning on the host, one thread (*host), for one view.
+static void gpu_run(int strong, am_ra_variant variant, const uint8_t *in, int N, int S, double seconds,
+                    double *kernel, double *host) {
+    size_t nb = (size_t)S * S * 3;
+    uint8_t *dIn, *dWork;
+    uint16_t *dX;
+    am_aug_plan *dPlans, *plans = malloc(sizeof(am_aug_plan) * N);
+    AM_CHECK(plans != NULL, "out of memory");
+    AM_CUDA(cudaMalloc((void **)&dIn, nb * N));
+    AM_CUDA(cudaMalloc((void **)&dX, 2 * nb * N));
+    AM_CUDA(cudaMalloc((void **)&dWork, cu_augment_work_bytes(N, S, S, 3)));
+    AM_CUDA(cudaMalloc((void **)&dPlans, sizeof(am_aug_plan) * N));
+    AM_CUDA(cudaMemcpy(dIn, in, nb * N, cudaMemcpyHostToDevice));
+    cudaEvent_t e0, e1;
+    AM_CUDA(cudaEventCreate(&e0));
+    AM_CUDA(cudaEventCreate(&e1));
+    double plan_s = 0.0, gpu_s = 0.0, t0 = omp_get_wtime();
+    long images = 0;
+    for (uint64_t step = 0; step < 3 || omp_get_wtime() - t0 < seconds; step++) {
+        double h0 = omp_get_wtime();
+        for (int i = 0; i < N; i++) {
+            am_aug_list l;
+            if (strong) am_augment_sample_strong(&l, variant, 1, step, (uint32_t)i, S, S);
+            else am_augment_sample_weak(&l, 1, step, (uint32_t)i, S, S);
+            am_aug_plan_make(&plans[i], &l, S, S, 3);
+        }
+        double h1 = omp_get_wtime();
+        AM_CUDA(cudaMemcpy(dPlans, plans, sizeof(am_aug_plan) * N, cudaMemcpyHostToDevice));
+        AM_CUDA(cudaEventRecord(e0, 0));
+        cu_augment_batch(dX, NULL, dIn, dPlans, dWork, N, S, S, 3, S, S, 0, 0, AM_BF16, NULL);
+        AM_CUDA(cudaEventRecord(e1, 0));
+        AM_CUDA(cudaEventSynchronize(e1));
+        float ms = 0.0f;
+        AM_CUDA(cudaEventElapsedTime(&ms, e0, e1));
+        if (step < 2) continue;  // warm-up
+        plan_s += h1 - h0;
+        gpu_s += ms * 1e-3;
+        images += N;
+    }
+    *kernel = images / gpu_s;
+    *host = images / plan_s;
+    AM_CUDA(cudaEventDestroy(e0));
+    AM_CUDA(cudaEventDestroy(e1));
+    cudaFree(dIn); cudaFree(dX); cudaFree(dWork); cudaFree(dPlans);
+    free(plans);
+}
+#endif
+
+// The GPU table: kernel img/s and the host's sampling + planning img/s.
+static int gpu_bench(const int *sizes, int nsizes, int batch, double seconds, am_ra_variant variant) {
+#ifdef AM_HAVE_CUDA
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        fprintf(stderr, "augment_bench: no CUDA device here\n");
+        return 1;
+    }
+    printf("am augmentation on the GPU, RGB, %s RandAugment: one launch per batch writing the bf16 model input\n",
+           variant == AM_RA_FIXMATCH ? "FixMatch" : "USB");
+    printf("| size | batch | view | GPU kernel img/s | host sample + plan img/s (1 thread) |\n|---|---|---|---|---|\n");
+    for (int si = 0; si < nsizes; si++) {
+        int S = sizes[si], N = batch ? batch : (S <= 96 ? 1024 : 256);
+        size_t n = (size_t)N * S * S * 3;
+        uint8_t *in = malloc(n);
+        if (!in) return 1;
+        for (int i = 0; i < N; i++)
+            for (int y = 0; y < S; y++)
+                for (int xx = 0; xx < S; xx++)
+                    for (int c = 0; c < 3; c++) in[(((size_t)i * S + y) * S + xx) * 3 + c] = synth(i, xx, y, c);
+        for (int strong = 0; strong < 2; strong++) {
+            double k, h;
+            gpu_run(strong, variant, in, N, S, seconds, &k, &h);
+            printf("| %d | %d | %s | %.0f | %.0f |\n", S, N, strong ? "strong" : "weak", k, h);
+            fflush(stdout);
+        }
+        free(in);
+    }
+    return 0;
+#else
+    (void)sizes; (void)nsizes; (void)batch; (void)seconds; (void)variant;
+    fprintf(stderr, "augment_bench: this build has no CUDA backend (rebuild with nvcc and cuDNN on the PATH)\n");
+    return 1;
+#endif
+}
+
 int main(int argc, char **argv) {
     int sizes[8] = {64, 224}, nsizes = 0, threads[8] = {1, 2}, nthreads = 0, batch = 0;
     double seconds = 2.0;
     am_ra_variant variant = AM_RA_USB;
-    const char *grid_path = NULL;
+    const char *grid_path = NULL, *device = "cpu";
     int views = 4, nfiles = 0;
     char *files[64];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--grid") && i + 1 < argc) grid_path = argv[++i];
         else if (!strcmp(argv[i], "--views") && i + 1 < argc) views = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else if (argv[i][0] != '-' && nfiles < 64) files[nfiles++] = argv[i];
         else if (!strcmp(argv[i], "--size") && i + 1 < argc && nsizes < 8) sizes[nsizes++] = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc && nthreads < 8) threads[nthreads++] = atoi(argv[++i]);
@@ -142,14 +238,20 @@ int main(int argc, char **argv) {
         } else {
             fprintf(stderr, "usage: %s [--size S]... [--threads T]... [--batch N] [--seconds s] "
                             "[--variant usb|fixmatch]\n"
-                            "       %s --grid out.png [--size S] [--views K] [--variant V] [IMAGE...]\n",
-                    argv[0], argv[0]);
+                            "       %s --grid out.png [--size S] [--views K] [--variant V] [IMAGE...]\n"
+                            "       %s --device cuda [--size S]... [--batch N] [--seconds s] [--variant V]\n",
+                    argv[0], argv[0], argv[0]);
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
     if (grid_path) return grid(grid_path, nsizes ? sizes[0] : 160, views < 1 ? 1 : views > 8 ? 8 : views,
                                variant, files, nfiles);
     if (!nsizes) nsizes = 2;
+    if (!strcmp(device, "cuda")) return gpu_bench(sizes, nsizes, batch, seconds, variant);
+    if (strcmp(device, "cpu")) {
+        fprintf(stderr, "augment_bench: --device must be cpu or cuda\n");
+        return 2;
+    }
     if (!nthreads) nthreads = 2;
     printf("am augmentation, RGB, %s RandAugment; img/s of the float model input (am_augment_*_input)\n",
            variant == AM_RA_FIXMATCH ? "FixMatch" : "USB");

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "am/augment.h"
 #include "am/hd.h"
 
 AM_HD static inline float am_aug_fmul(float a, float b) {
@@ -308,4 +309,126 @@ AM_HD static inline int am_aug_cutout_rect(float frac, float cx, float cy, int W
     if (ix0 > ix1 || iy0 > iy1) return 0;
     *x0 = ix0; *y0 = iy0; *x1 = ix1; *y1 = iy1;
     return 1;
+}
+
+// ---- plan steps, one output byte at a time -------------------------------------
+// What the CUDA kernel computes for each byte of each am_aug_step, and what
+// tests/test_augment.c checks against the CPU's row-wise code.
+
+// Blend in whichever form is exact for f (see am_aug_blend_i).
+AM_HD static inline uint8_t am_aug_blend_any(uint8_t a, uint8_t b, float f) {
+    return fabsf(f) <= AM_AUG_BLEND_I_MAX ? am_aug_blend_i(a, b, f) : am_aug_blend(a, b, f);
+}
+
+// One coordinate table of the separable affine (AM_AFF_SCALE): tab[i] the
+// source index of output index i, or -1 outside [0, n); the coordinate
+// starts at off + d/2 and accumulates d per index, in double, as Pillow's
+// loop does (columns: off a2, d a0, n W; rows: off a5, d a4, n H).
+AM_HD static inline void am_aug_scale_table(int *tab, double off, double d, int n) {
+    double o = am_aug_dadd(off, am_aug_dmul(d, 0.5));
+    for (int i = 0; i < n; i++) {
+        int k = am_aug_coord(o);
+        tab[i] = k < n ? k : -1;
+        o = am_aug_dadd(o, d);
+    }
+}
+
+// Source pixel of output (x, y) on the double path (AM_AFF_FLOAT): the
+// coordinates accumulate a1, a4 per row from the first row's start, then a0,
+// a3 per column, in the order of Pillow's loops. 0 when outside.
+AM_HD static inline int am_aug_affine_float_src(const double a[6], int x, int y, int W, int H, int *sx, int *sy) {
+    double xo = am_aug_dadd(am_aug_dadd(a[2], am_aug_dmul(a[1], 0.5)), am_aug_dmul(a[0], 0.5));
+    double yo = am_aug_dadd(am_aug_dadd(a[5], am_aug_dmul(a[4], 0.5)), am_aug_dmul(a[3], 0.5));
+    for (int j = 0; j < y; j++) {
+        xo = am_aug_dadd(xo, a[1]);
+        yo = am_aug_dadd(yo, a[4]);
+    }
+    for (int i = 0; i < x; i++) {
+        xo = am_aug_dadd(xo, a[0]);
+        yo = am_aug_dadd(yo, a[3]);
+    }
+    int u = am_aug_coord(xo);
+    if (u < 0 || u >= W) return 0;
+    int v = am_aug_coord(yo);
+    if (v < 0 || v >= H) return 0;
+    *sx = u;
+    *sy = v;
+    return 1;
+}
+
+// What a step needs besides its parameters, made once per image before its
+// bytes: look-up tables (AutoContrast, Equalize), the grey level (Contrast),
+// the affine's path with its fixed-point coefficients or its coordinate
+// tables (xtab W ints, ytab H ints, filled by am_aug_scale_table).
+typedef struct {
+    uint8_t lut[3][256];
+    int level;
+    int path;
+    int32_t fx[6];
+    const int *xtab, *ytab;
+} am_aug_prep;
+
+// The histogram a step reads (AM_AUGK_AUTOCONTRAST, _EQUALIZE: per channel;
+// _CONTRAST: the luma, in channel 0), 0 when it reads none.
+AM_HD static inline int am_aug_step_needs_hist(int kind) {
+    return kind == AM_AUGK_AUTOCONTRAST || kind == AM_AUGK_EQUALIZE || kind == AM_AUGK_CONTRAST;
+}
+
+// The value pixel p (C bytes) adds to histogram channel c of a step.
+AM_HD static inline int am_aug_hist_value(int kind, const uint8_t *p, int c, int C) {
+    if (kind == AM_AUGK_CONTRAST && C == 3) return am_aug_luma(p[0], p[1], p[2]);
+    return p[c];
+}
+
+// From the histograms: channel c's look-up table or the grey level.
+AM_HD static inline void am_aug_prep_channel(am_aug_prep *p, int kind, int c, const uint32_t hist[256]) {
+    if (kind == AM_AUGK_AUTOCONTRAST) am_aug_autocontrast_lut(p->lut[c], hist);
+    else if (kind == AM_AUGK_EQUALIZE) am_aug_equalize_lut(p->lut[c], hist);
+    else if (kind == AM_AUGK_CONTRAST && c == 0) p->level = am_aug_contrast_mean(hist);
+}
+
+// Byte (x, y, c) of step s applied to src (H,W,C).
+AM_HD static inline uint8_t am_aug_step_value(const am_aug_step *s, const am_aug_prep *p, const uint8_t *src,
+                                              int x, int y, int c, int H, int W, int C) {
+    const size_t row = (size_t)W * C;
+    const uint8_t *px = src + row * y + (size_t)x * C;
+    uint8_t v = px[c];
+    int sx = 0, sy = 0;
+    switch (s->kind) {
+    case AM_AUGK_AUTOCONTRAST:
+    case AM_AUGK_EQUALIZE: return p->lut[c][v];
+    case AM_AUGK_CONTRAST: return am_aug_blend_any((uint8_t)p->level, v, s->f);
+    case AM_AUGK_BRIGHTNESS: return am_aug_blend_any(0, v, s->f);
+    case AM_AUGK_COLOR: return am_aug_blend_any(am_aug_luma(px[0], px[1], px[2]), v, s->f);
+    case AM_AUGK_SHARPNESS: {
+        if (x == 0 || y == 0 || x == W - 1 || y == H - 1) return v;
+        const uint8_t *up = px - row + c, *mid = px + c, *dn = px + row + c;
+        int sum = up[-C] + up[0] + up[C] + mid[-C] + 5 * mid[0] + mid[C] + dn[-C] + dn[0] + dn[C];
+        return am_aug_blend_any(am_aug_smooth_sum(sum), v, s->f);
+    }
+    case AM_AUGK_SOLARIZE: return v < s->i[0] ? v : (uint8_t)(255 - v);
+    case AM_AUGK_POSTERIZE: return am_aug_posterize(v, s->i[0]);
+    case AM_AUGK_AFFINE: {
+        int in;
+        if (p->path == AM_AFF_SCALE) {
+            sx = p->xtab[x];
+            sy = p->ytab[y];
+            in = sx >= 0 && sy >= 0;
+        } else if (p->path == AM_AFF_FIXED) {
+            in = am_aug_affine_fixed_src(p->fx, x, y, W, H, &sx, &sy);
+        } else {
+            in = am_aug_affine_float_src(s->a, x, y, W, H, &sx, &sy);
+        }
+        return in ? src[row * sy + (size_t)sx * C + c] : 0;
+    }
+    case AM_AUGK_TRANSPOSE: am_aug_rot_src(s->i[0], x, y, W, H, &sx, &sy); break;
+    case AM_AUGK_CUTOUT:
+        return x >= s->i[0] && x <= s->i[2] && y >= s->i[1] && y <= s->i[3] ? (uint8_t)s->i[4 + c] : v;
+    case AM_AUGK_CROP_FLIP:
+        sx = am_aug_reflect((s->i[2] ? W - 1 - x : x) + s->i[0], W);
+        sy = am_aug_reflect(y + s->i[1], H);
+        break;
+    default: return v;
+    }
+    return src[row * sy + (size_t)sx * C + c];
 }

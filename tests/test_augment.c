@@ -139,6 +139,113 @@ START_TEST(test_pillow_goldens) {
 }
 END_TEST
 
+static void fill_random(uint8_t *p, size_t n, uint32_t s) {
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        p[i] = (uint8_t)(s >> 24);
+    }
+}
+
+// The CUDA kernel's form, run on the CPU: the plan's steps one after another,
+// each byte from am_aug_step_value after the per-image preparation
+// (histograms, look-up tables, affine tables), exactly as kernels/augment.cu
+// does it with a thread block per image.
+static void kernel_form(uint8_t *out, const uint8_t *in, const am_aug_list *l, int H, int W, int C) {
+    size_t n = (size_t)H * W * C;
+    am_aug_plan plan;
+    am_aug_plan_make(&plan, l, H, W, C);
+    uint8_t *a = malloc(n), *b = malloc(n);
+    int *tab = malloc(sizeof(int) * ((size_t)W + H));
+    ck_assert(a && b && tab);
+    memcpy(a, in, n);
+    for (int j = 0; j < plan.n; j++) {
+        const am_aug_step *s = &plan.s[j];
+        am_aug_prep p;
+        memset(&p, 0, sizeof p);
+        if (am_aug_step_needs_hist(s->kind)) {
+            static uint32_t hist[3][256];
+            memset(hist, 0, sizeof hist);
+            int nch = s->kind == AM_AUGK_CONTRAST ? 1 : C;
+            for (size_t q = 0; q < (size_t)H * W; q++)
+                for (int c = 0; c < nch; c++) hist[c][am_aug_hist_value(s->kind, a + q * C, c, C)]++;
+            for (int c = 0; c < nch; c++) am_aug_prep_channel(&p, s->kind, c, hist[c]);
+        }
+        if (s->kind == AM_AUGK_AFFINE) {
+            p.path = am_aug_affine_path(s->a, W, H);
+            am_aug_affine_fixed(p.fx, s->a);
+            am_aug_scale_table(tab, s->a[2], s->a[0], W);
+            am_aug_scale_table(tab + W, s->a[5], s->a[4], H);
+            p.xtab = tab;
+            p.ytab = tab + W;
+        }
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < C; c++) b[((size_t)y * W + x) * C + c] = am_aug_step_value(s, &p, a, x, y, c, H, W, C);
+        uint8_t *t = a;
+        a = b;
+        b = t;
+    }
+    memcpy(out, a, n);
+    free(a);
+    free(b);
+    free(tab);
+}
+
+START_TEST(test_kernel_form_goldens) {
+    golden g;
+    golden_load(&g);
+    int bad = 0;
+    for (int k = 0; k < g.ncase; k++) {
+        const gcase *c = &g.cases[k];
+        const gimage *im = &g.img[c->image];
+        uint8_t *out = malloc((size_t)im->H * im->W * im->C);
+        ck_assert_ptr_nonnull(out);
+        kernel_form(out, im->px, &c->list, im->H, im->W, im->C);
+        bad += !same_bytes(c, im, out, "kernel form");
+        free(out);
+    }
+    golden_free(&g);
+    ck_assert_msg(bad == 0, "%d golden cases differ in the kernel's form", bad);
+}
+END_TEST
+
+// The kernel's form against am_augment_apply on sampled strong and weak
+// lists at odd sizes, and on the affine's double path (huge shears) and the
+// exact transposes.
+START_TEST(test_kernel_form_sampled) {
+    const int sizes[][3] = {{1, 1, 3}, {2, 2, 1}, {3, 5, 3}, {17, 9, 1}, {31, 31, 3}, {64, 64, 3}, {40, 23, 3}};
+    for (int z = 0; z < 7; z++) {
+        int H = sizes[z][0], W = sizes[z][1], C = sizes[z][2];
+        size_t n = (size_t)H * W * C;
+        uint8_t *in = malloc(n), *ref = malloc(n), *got = malloc(n);
+        ck_assert(in && ref && got);
+        fill_random(in, n, 100 + (uint32_t)z);
+        for (uint32_t i = 0; i < 60; i++) {
+            am_aug_list l;
+            if (i % 3 == 0) am_augment_sample_weak(&l, 8, 1, i, H, W);
+            else am_augment_sample_strong(&l, i % 3 == 1 ? AM_RA_USB : AM_RA_FIXMATCH, 8, 1, i, H, W);
+            am_augment_apply(ref, NULL, in, &l, H, W, C);
+            kernel_form(got, in, &l, H, W, C);
+            ck_assert_msg(memcmp(ref, got, n) == 0, "size %dx%dx%d list %u differs", H, W, C, i);
+        }
+        const int ops[] = {AM_AUG_SHEAR_X, AM_AUG_SHEAR_Y, AM_AUG_ROTATE, AM_AUG_ROTATE, AM_AUG_ROTATE};
+        const float mags[] = {4000.0f, -5000.0f, 90.0f, 180.0f, 270.0f};
+        for (int k = 0; k < 5; k++) {
+            am_aug_list l = {0};
+            l.n = 1;
+            l.op[0].op = ops[k];
+            l.op[0].m[0] = mags[k];
+            am_augment_apply(ref, NULL, in, &l, H, W, C);
+            kernel_form(got, in, &l, H, W, C);
+            ck_assert_msg(memcmp(ref, got, n) == 0, "size %dx%dx%d op %d %g differs", H, W, C, ops[k], mags[k]);
+        }
+        free(in);
+        free(ref);
+        free(got);
+    }
+}
+END_TEST
+
 // The golden cases of each image as one batch, through am_augment_batch.
 START_TEST(test_goldens_batched) {
     golden g;
@@ -203,13 +310,6 @@ START_TEST(test_sampler_determinism) {
     ck_assert(differ_idx == 200 && differ_step == 200 && differ_seed == 200);
 }
 END_TEST
-
-static void fill_random(uint8_t *p, size_t n, uint32_t s) {
-    for (size_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        p[i] = (uint8_t)(s >> 24);
-    }
-}
 
 // A batch is the same bytes with 1 or 4 threads, and the same as applying
 // each image's list alone.
@@ -528,6 +628,8 @@ Suite *suite_augment(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_pillow_goldens);
     tcase_add_test(tc, test_goldens_batched);
+    tcase_add_test(tc, test_kernel_form_goldens);
+    tcase_add_test(tc, test_kernel_form_sampled);
     tcase_add_test(tc, test_sampler_determinism);
     tcase_add_test(tc, test_batch_thread_independence);
     tcase_add_test(tc, test_sampler_ranges_usb);

@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "am/augment.h"
+#include "am/hd.h"
+
 enum { AM_F32 = 0, AM_BF16 = 1 };
 
 // Size of one activation element.
@@ -112,3 +115,18 @@ void cu_add_bf16_to_f32(float *acc, const uint16_t *x, size_t n, void *stream);
 // asymmetric padding as a plain convolution.
 void cu_pad_input(void *out, const float *in, int N, int H, int W, int C,
                   int pt, int pb, int pl, int pr, int dt, void *stream);
+
+// Augmentation of a batch (am_augment_apply over am_aug_plan_make's plans),
+// one launch: in (N,H,W,C) uint8, plans (N); writes out (N,H,W,C) uint8 when
+// out is not NULL and x = out / 255 (N,Hp,Wp,C) of type dt, image n at rows
+// pt.., columns pl.., when x is not NULL (the rest of x is not touched).
+// work: cu_augment_work_bytes(N, H, W, C) bytes.
+void cu_augment_batch(void *x, uint8_t *out, const uint8_t *in, const am_aug_plan *plans,
+                      uint8_t *work, int N, int H, int W, int C, int Hp, int Wp, int pt, int pl,
+                      int dt, void *stream);
+AM_HD static inline size_t am_aug_round256(size_t b) { return (b + 255) & ~(size_t)255; }
+// Two image buffers and the affine's W + H coordinates per image.
+AM_HD static inline size_t cu_augment_work_bytes(int N, int H, int W, int C) {
+    size_t nb = (size_t)H * W * C;
+    return (size_t)N * (2 * am_aug_round256(nb) + am_aug_round256(sizeof(int) * ((size_t)W + H)));
+}

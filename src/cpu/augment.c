@@ -261,13 +261,8 @@ static void op_posterize(uint8_t *restrict out, const uint8_t *restrict in, size
     for (size_t i = 0; i < n; i++) out[i] = am_aug_posterize(in[i], bits);
 }
 
-static void op_solarize(uint8_t *restrict out, const uint8_t *restrict in, size_t n, float t) {
-    int ti = am_aug_solarize_level(t);
-    if (ti == 256) {
-        memcpy(out, in, n);
-        return;
-    }
-    uint8_t tb = (uint8_t)ti;
+static void op_solarize(uint8_t *restrict out, const uint8_t *restrict in, size_t n, int level) {
+    uint8_t tb = (uint8_t)level;
     for (size_t i = 0; i < n; i++) out[i] = in[i] < tb ? in[i] : (uint8_t)(255 - in[i]);
 }
 
@@ -366,31 +361,24 @@ static void op_affine(uint8_t *out, const uint8_t *in, const double a[6], int H,
     int path = am_aug_affine_path(a, W, H);
     if (path == AM_AFF_SCALE) {
         int stack[ROW_STACK / sizeof(int)];
-        int *tab = row_scratch(stack, sizeof(int) * (size_t)W);
-        double xo = a[2] + a[0] * 0.5, yo = a[5] + a[4] * 0.5;
-        int xmin = W, xmax = 0;
-        for (int x = 0; x < W; x++) {
-            int xi = am_aug_coord(xo);
-            tab[x] = 0;
-            if (xi >= 0 && xi < W) {
-                xmax = x + 1;
-                if (x < xmin) xmin = x;
-                tab[x] = xi;
-            }
-            xo += a[0];
-        }
+        int *tab = row_scratch(stack, sizeof(int) * ((size_t)W + H)), *ytab = tab + W;
+        am_aug_scale_table(tab, a[2], a[0], W);
+        am_aug_scale_table(ytab, a[5], a[4], H);
+        int xmin = 0, xmax = W;  // the valid columns are one run (a0 has one sign)
+        while (xmin < W && tab[xmin] < 0) xmin++;
+        while (xmax > xmin && tab[xmax - 1] < 0) xmax--;
         int contiguous = 1;  // tab[x] = tab[xmin] + (x - xmin): rows are memcpy
         for (int x = xmin; x < xmax && contiguous; x++) contiguous = tab[x] == tab[xmin] + (x - xmin);
         for (int y = 0; y < H; y++) {
-            int yi = am_aug_coord(yo);
-            yo += a[4];
-            if (yi < 0 || yi >= H || xmin >= xmax) continue;
+            int yi = ytab[y];
+            if (yi < 0 || xmin >= xmax) continue;
             const uint8_t *s = in + row * yi;
             uint8_t *o = out + row * y;
             if (contiguous) {
                 memcpy(o + (size_t)xmin * C, s + (size_t)tab[xmin] * C, (size_t)(xmax - xmin) * C);
             } else {
-                for (int x = xmin; x < xmax; x++) copy_px(o + (size_t)x * C, s + (size_t)tab[x] * C, C);
+                for (int x = xmin; x < xmax; x++)
+                    if (tab[x] >= 0) copy_px(o + (size_t)x * C, s + (size_t)tab[x] * C, C);
             }
         }
         row_scratch_free(tab, stack);
@@ -436,37 +424,24 @@ static void op_affine(uint8_t *out, const uint8_t *in, const double a[6], int H,
     }
 }
 
-static void op_rotate(uint8_t *out, const uint8_t *in, double angle, int H, int W, int C) {
-    double a[6];
-    int kind = am_aug_rotate_plan(a, angle, W, H);
+// The exact transposes: kind 1, 2, 3 = 90, 180, 270 degrees.
+static void op_transpose(uint8_t *out, const uint8_t *in, int kind, int H, int W, int C) {
     size_t row = (size_t)W * C;
-    if (kind == 0) {
-        memcpy(out, in, row * H);
-    } else if (kind == 4) {
-        op_affine(out, in, a, H, W, C);
-    } else {
-        for (int y = 0; y < H; y++)
-            for (int x = 0; x < W; x++) {
-                int sx, sy;
-                am_aug_rot_src(kind, x, y, W, H, &sx, &sy);
-                copy_px(out + row * y + (size_t)x * C, in + row * sy + (size_t)sx * C, C);
-            }
-    }
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int sx, sy;
+            am_aug_rot_src(kind, x, y, W, H, &sx, &sy);
+            copy_px(out + row * y + (size_t)x * C, in + row * sy + (size_t)sx * C, C);
+        }
 }
 
-static void op_cutout(uint8_t *out, const uint8_t *in, const float m[4], int H, int W, int C) {
+// Fills the inclusive rectangle i0..i3 with i4..i6 (out may be in).
+static void op_cutout(uint8_t *out, const uint8_t *in, const int32_t *r, int H, int W, int C) {
     size_t row = (size_t)W * C;
     if (out != in) memcpy(out, in, row * H);
-    int x0, y0, x1, y1;
-    if (!am_aug_cutout_rect(m[0], m[1], m[2], W, H, &x0, &y0, &x1, &y1)) return;
-    uint8_t fill[3] = {125, 123, 114};
-    if (C == 1) fill[0] = am_aug_luma(125, 123, 114);
-    if (m[3] >= 0.0f) {
-        float g = m[3] > 255.0f ? 255.0f : m[3];
-        fill[0] = fill[1] = fill[2] = (uint8_t)g;
-    }
-    for (int y = y0; y <= y1; y++)
-        for (int x = x0; x <= x1; x++) copy_px(out + row * y + (size_t)x * C, fill, C);
+    uint8_t fill[3] = {(uint8_t)r[4], (uint8_t)r[5], (uint8_t)r[6]};
+    for (int y = r[1]; y <= r[3]; y++)
+        for (int x = r[0]; x <= r[2]; x++) copy_px(out + row * y + (size_t)x * C, fill, C);
 }
 
 // Reflect-pad translate by (ox, oy), then, when flip, mirror horizontally:
@@ -493,89 +468,130 @@ static void op_crop_flip(uint8_t *out, const uint8_t *in, int ox, int oy, int fl
     row_scratch_free(tab, stack);
 }
 
-// Whether an op changes anything: identity, no-op translations and ops with
-// non-finite parameters are skipped.
-static int op_active(const am_aug_op *o) {
-    AM_CHECK(o->op >= 0 && o->op < AM_AUG_NUM_OPS, "unknown augmentation op id");
-    for (int i = 0; i < 4; i++)
-        if (!isfinite(o->m[i])) return 0;
-    switch (o->op) {
-    case AM_AUG_IDENTITY: return 0;
-    case AM_AUG_CROP_REFLECT: return o->m[0] != 0.0f || o->m[1] != 0.0f;
-    default: return 1;
+// ---- plans ------------------------------------------------------------------------
+
+static am_aug_step *plan_push(am_aug_plan *p, int kind) {
+    am_aug_step *s = &p->s[p->n++];
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    return s;
+}
+
+static void plan_affine(am_aug_plan *p, double a0, double a1, double a2, double a3, double a4, double a5) {
+    am_aug_step *s = plan_push(p, AM_AUGK_AFFINE);
+    s->a[0] = a0; s->a[1] = a1; s->a[2] = a2;
+    s->a[3] = a3; s->a[4] = a4; s->a[5] = a5;
+}
+
+void am_aug_plan_make(am_aug_plan *plan, const am_aug_list *list, int H, int W, int C) {
+    AM_CHECK(list->n >= 0 && list->n <= AM_AUG_MAX_OPS, "bad augmentation op list");
+    plan->n = 0;
+    plan->pad_ = 0;
+    for (int i = 0; i < list->n; i++) {
+        const am_aug_op *o = &list->op[i];
+        const float *m = o->m;
+        AM_CHECK(o->op >= 0 && o->op < AM_AUG_NUM_OPS, "unknown augmentation op id");
+        if (!isfinite(m[0]) || !isfinite(m[1]) || !isfinite(m[2]) || !isfinite(m[3])) continue;
+        am_aug_step *s, *last = plan->n ? &plan->s[plan->n - 1] : NULL;
+        switch (o->op) {
+        case AM_AUG_AUTOCONTRAST: plan_push(plan, AM_AUGK_AUTOCONTRAST); break;
+        case AM_AUG_EQUALIZE: plan_push(plan, AM_AUGK_EQUALIZE); break;
+        case AM_AUG_CONTRAST: plan_push(plan, AM_AUGK_CONTRAST)->f = m[0]; break;
+        case AM_AUG_BRIGHTNESS: plan_push(plan, AM_AUGK_BRIGHTNESS)->f = m[0]; break;
+        case AM_AUG_COLOR: if (C == 3) plan_push(plan, AM_AUGK_COLOR)->f = m[0]; break;
+        case AM_AUG_SHARPNESS: if (H >= 3 && W >= 3) plan_push(plan, AM_AUGK_SHARPNESS)->f = m[0]; break;
+        case AM_AUG_SOLARIZE: {
+            int level = am_aug_solarize_level(m[0]);
+            if (level < 256) plan_push(plan, AM_AUGK_SOLARIZE)->i[0] = level;
+            break;
+        }
+        case AM_AUG_POSTERIZE:
+            plan_push(plan, AM_AUGK_POSTERIZE)->i[0] = (int)(m[0] < 1.0f ? 1.0f : m[0] > 8.0f ? 8.0f : m[0]);
+            break;
+        case AM_AUG_ROTATE: {
+            double a[6];
+            int kind = am_aug_rotate_plan(a, (double)m[0], W, H);
+            if (kind == 4) plan_affine(plan, a[0], a[1], a[2], a[3], a[4], a[5]);
+            else if (kind) plan_push(plan, AM_AUGK_TRANSPOSE)->i[0] = kind;
+            break;
+        }
+        case AM_AUG_SHEAR_X: plan_affine(plan, 1.0, (double)m[0], 0.0, 0.0, 1.0, 0.0); break;
+        case AM_AUG_SHEAR_Y: plan_affine(plan, 1.0, 0.0, 0.0, (double)m[0], 1.0, 0.0); break;
+        case AM_AUG_TRANSLATE_X: plan_affine(plan, 1.0, 0.0, (double)m[0] * (double)W + (double)m[1], 0.0, 1.0, 0.0); break;
+        case AM_AUG_TRANSLATE_Y: plan_affine(plan, 1.0, 0.0, 0.0, 0.0, 1.0, (double)m[0] * (double)H + (double)m[1]); break;
+        case AM_AUG_CUTOUT: {
+            int r[4];
+            if (!am_aug_cutout_rect(m[0], m[1], m[2], W, H, &r[0], &r[1], &r[2], &r[3])) break;
+            s = plan_push(plan, AM_AUGK_CUTOUT);
+            memcpy(s->i, r, sizeof r);
+            int fill[3] = {125, 123, 114};
+            if (C == 1) fill[0] = am_aug_luma(125, 123, 114);
+            if (m[3] >= 0.0f) fill[0] = fill[1] = fill[2] = (int)(m[3] > 255.0f ? 255.0f : m[3]);
+            s->i[4] = fill[0]; s->i[5] = fill[1]; s->i[6] = fill[2];
+            break;
+        }
+        case AM_AUG_CROP_REFLECT:
+            if (m[0] == 0.0f && m[1] == 0.0f) break;
+            s = plan_push(plan, AM_AUGK_CROP_FLIP);
+            s->i[0] = (int)m[0];
+            s->i[1] = (int)m[1];
+            break;
+        case AM_AUG_FLIP_X:
+            if (last && last->kind == AM_AUGK_CROP_FLIP && !last->i[2]) last->i[2] = 1;
+            else plan_push(plan, AM_AUGK_CROP_FLIP)->i[2] = 1;
+            break;
+        default: break;  // Identity
+        }
     }
 }
 
-static void apply_op(uint8_t *out, const uint8_t *in, const am_aug_op *o, int H, int W, int C) {
+static void apply_step(uint8_t *out, const uint8_t *in, const am_aug_step *s, int H, int W, int C) {
     size_t npix = (size_t)H * W, n = npix * C;
-    const float *m = o->m;
-    switch (o->op) {
-    case AM_AUG_AUTOCONTRAST: op_autocontrast_equalize(out, in, npix, C, 0); break;
-    case AM_AUG_EQUALIZE: op_autocontrast_equalize(out, in, npix, C, 1); break;
-    case AM_AUG_ROTATE: op_rotate(out, in, (double)m[0], H, W, C); break;
-    case AM_AUG_SOLARIZE: op_solarize(out, in, n, m[0]); break;
-    case AM_AUG_POSTERIZE: op_posterize(out, in, n, (int)(m[0] < 1.0f ? 1.0f : m[0] > 8.0f ? 8.0f : m[0])); break;
-    case AM_AUG_COLOR: op_color(out, in, H, W, C, m[0]); break;
-    case AM_AUG_CONTRAST: op_contrast(out, in, H, W, C, m[0]); break;
-    case AM_AUG_BRIGHTNESS: op_blend_const(out, in, n, 0, m[0]); break;
-    case AM_AUG_SHARPNESS: op_sharpness(out, in, H, W, C, m[0]); break;
-    case AM_AUG_SHEAR_X: case AM_AUG_SHEAR_Y: case AM_AUG_TRANSLATE_X: case AM_AUG_TRANSLATE_Y: {
-        double a[6] = {1.0, 0.0, 0.0, 0.0, 1.0, 0.0};
-        if (o->op == AM_AUG_SHEAR_X) a[1] = (double)m[0];
-        else if (o->op == AM_AUG_SHEAR_Y) a[3] = (double)m[0];
-        else if (o->op == AM_AUG_TRANSLATE_X) a[2] = (double)m[0] * (double)W + (double)m[1];
-        else a[5] = (double)m[0] * (double)H + (double)m[1];
-        op_affine(out, in, a, H, W, C);
-        break;
-    }
-    case AM_AUG_CUTOUT: op_cutout(out, in, m, H, W, C); break;
-    case AM_AUG_CROP_REFLECT: op_crop_flip(out, in, (int)m[0], (int)m[1], 0, H, W, C); break;
-    case AM_AUG_FLIP_X: op_crop_flip(out, in, 0, 0, 1, H, W, C); break;
-    default: memcpy(out, in, n); break;
+    switch (s->kind) {
+    case AM_AUGK_AUTOCONTRAST: op_autocontrast_equalize(out, in, npix, C, 0); break;
+    case AM_AUGK_EQUALIZE: op_autocontrast_equalize(out, in, npix, C, 1); break;
+    case AM_AUGK_CONTRAST: op_contrast(out, in, H, W, C, s->f); break;
+    case AM_AUGK_BRIGHTNESS: op_blend_const(out, in, n, 0, s->f); break;
+    case AM_AUGK_COLOR: op_color(out, in, H, W, C, s->f); break;
+    case AM_AUGK_SHARPNESS: op_sharpness(out, in, H, W, C, s->f); break;
+    case AM_AUGK_SOLARIZE: op_solarize(out, in, n, s->i[0]); break;
+    case AM_AUGK_POSTERIZE: op_posterize(out, in, n, s->i[0]); break;
+    case AM_AUGK_AFFINE: op_affine(out, in, s->a, H, W, C); break;
+    case AM_AUGK_TRANSPOSE: op_transpose(out, in, s->i[0], H, W, C); break;
+    case AM_AUGK_CUTOUT: op_cutout(out, in, s->i, H, W, C); break;
+    case AM_AUGK_CROP_FLIP: op_crop_flip(out, in, s->i[0], s->i[1], s->i[2], H, W, C); break;
+    default: am_fatal(__FILE__, __LINE__, "apply_step", "unknown augmentation step kind");
     }
 }
 
 void am_augment_apply(uint8_t *out, uint8_t *work, const uint8_t *in, const am_aug_list *list,
                       int H, int W, int C) {
     AM_CHECK(C == 1 || C == 3, "augmentation needs 1 or 3 channels");
-    AM_CHECK(H > 0 && W > 0 && list->n >= 0 && list->n <= AM_AUG_MAX_OPS, "bad image size or op list");
+    AM_CHECK(H > 0 && W > 0, "bad image size");
     size_t n = (size_t)H * W * C;
-    // Steps: the active ops; a flip right after a reflect-pad translate is
-    // done in the same pass. A Cutout after another step works in place.
-    am_aug_op step[AM_AUG_MAX_OPS];
-    int flip[AM_AUG_MAX_OPS], k = 0, moves = 0;
-    for (int i = 0; i < list->n; i++) {
-        const am_aug_op *o = &list->op[i];
-        if (!op_active(o)) continue;
-        if (o->op == AM_AUG_FLIP_X && k > 0 && step[k - 1].op == AM_AUG_CROP_REFLECT && !flip[k - 1]) {
-            flip[k - 1] = 1;
-            continue;
-        }
-        step[k] = *o;
-        flip[k] = 0;
-        moves += !(o->op == AM_AUG_CUTOUT && k > 0);
-        k++;
-    }
-    if (k == 0) {
+    am_aug_plan plan;
+    am_aug_plan_make(&plan, list, H, W, C);
+    if (plan.n == 0) {
         memcpy(out, in, n);
         return;
     }
+    // A Cutout after another step works in place; every other step moves
+    // the image to a new buffer.
+    int moves = 0;
+    for (int j = 0; j < plan.n; j++) moves += !(plan.s[j].kind == AM_AUGK_CUTOUT && j > 0);
     uint8_t *own = NULL;
     if (moves > 1 && !work) work = own = AM_MALLOC(n);
     // Ping-pong so that the last move writes out: a move writes out when the
     // number of moves after it is even.
     const uint8_t *src = in;
     uint8_t *cur = NULL;
-    for (int j = 0; j < k; j++) {
-        if (step[j].op == AM_AUG_CUTOUT && j > 0) {
-            op_cutout(cur, cur, step[j].m, H, W, C);
+    for (int j = 0; j < plan.n; j++) {
+        if (plan.s[j].kind == AM_AUGK_CUTOUT && j > 0) {
+            op_cutout(cur, cur, plan.s[j].i, H, W, C);
             continue;
         }
         uint8_t *dst = ((--moves) & 1) ? work : out;
-        if (step[j].op == AM_AUG_CROP_REFLECT)
-            op_crop_flip(dst, src, (int)step[j].m[0], (int)step[j].m[1], flip[j], H, W, C);
-        else
-            apply_op(dst, src, &step[j], H, W, C);
+        apply_step(dst, src, &plan.s[j], H, W, C);
         src = cur = dst;
     }
     free(own);

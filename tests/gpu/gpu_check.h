@@ -30,3 +30,6 @@ double tol_of(int dt, double f32);
 const char *dtn(int dt);
 
 
+
+// Check groups in their own files, run by main() in test_gpu.c.
+void test_augment_gpu(void);   // tests/gpu/test_augment_gpu.c

@@ -408,6 +408,7 @@ int main(int argc, char **argv) {
     test_optim(50021);
     test_losses(7, 13, 2);
     test_losses(3, 5, 10);
+    test_augment_gpu();
     for (int dt = 0; dt < 2; dt++) {
         test_dwconv(dt, 3, 13, 13, 37, 3, 1);
         test_dwconv(dt, 2, 14, 14, 40, 3, 2);
