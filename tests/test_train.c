@@ -1,7 +1,8 @@
 // FixMatch training: one trainer step against the PyTorch golden
 // (tests/ref/make_step_golden.py), the fused FixMatch loss against a double
 // reference with finite differences, SGD / AdamW / EMA against double
-// references, bit-exact resume from a checkpoint, and checkpoint errors.
+// references, bit-exact resume from a checkpoint, checkpoint errors, and the
+// choice of device and precision (auto falls back to the CPU without a GPU).
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,7 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "am/config.h"
+#include "am/device.h"
 #include "am/error.h"
+#include "am/gpu.h"
 #include "am/ops.h"
 #include "am/philox.h"
 #include "am/tfile.h"
@@ -800,6 +804,58 @@ START_TEST(test_checkpoint_load_directory) {
 }
 END_TEST
 
+// ---- (f) device and precision -------------------------------------------------
+
+// The defaults are auto; auto takes cuda:0 where a GPU is present, else the
+// CPU; cuda asked for where there is none is an error that says what to do.
+// Needs no GPU: on a machine with one, the fallback half is skipped.
+START_TEST(test_device_choice) {
+    am_config c;
+    am_config_defaults(&c);
+    ck_assert_str_eq(c.device, "auto");
+    ck_assert_str_eq(c.precision, "auto");
+    char why[256];
+    int gpus = am_cuda_device_count(why, sizeof why), ord = 7, dt = -1;
+    ck_assert_int_eq(am_device_pick("auto", "test_train", &ord), 0);
+    ck_assert_int_eq(ord, gpus > 0 ? 0 : -1);
+    ck_assert_int_eq(am_device_pick("cpu", "test_train", &ord), 0);
+    ck_assert_int_eq(ord, -1);
+    ck_assert_int_eq(am_device_pick("tpu", "test_train", &ord), -1);
+    ck_assert_msg(strstr(am_error(), "unknown device 'tpu'") && strstr(am_error(), "auto"), "%s", am_error());
+    ck_assert_int_eq(am_precision_pick("auto", -1, &dt), 0);
+    ck_assert_int_eq(dt, AM_F32);
+    ck_assert_int_eq(am_precision_pick("auto", 0, &dt), 0);
+    ck_assert_int_eq(dt, AM_BF16);
+    ck_assert_int_eq(am_precision_pick("fp32", 0, &dt), 0);
+    ck_assert_int_eq(dt, AM_F32);
+    ck_assert_int_eq(am_precision_pick("fp32", -1, &dt), 0);
+    ck_assert_int_eq(dt, AM_F32);
+    ck_assert_int_eq(am_precision_pick("bf16", -1, &dt), -1);
+    ck_assert_msg(strstr(am_error(), "cuda only"), "%s", am_error());
+    ck_assert_int_eq(am_precision_pick("fp16", 0, &dt), -1);
+    ck_assert_msg(strstr(am_error(), "fp16") && strstr(am_error(), "bf16"), "%s", am_error());
+    if (gpus > 0) return;
+    printf("  no GPU here (%s): auto falls back to the CPU\n", why);
+    const char *cuda[] = {"cuda", "cuda:0", "cuda:3"};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(am_device_pick(cuda[i], "test_train", &ord), -1);
+        ck_assert_msg(strstr(am_error(), cuda[i]) && strstr(am_error(), "unavailable") &&
+                      strstr(am_error(), "--device cpu"), "%s", am_error());
+    }
+    printf("  --device cuda: %s\n", am_error());
+    am_train_hparams hp = am_train_defaults();
+    hp.batch = 2;
+    hp.mu = 1;
+    am_trainer *t = xmalloc(sizeof *t);
+    ck_assert_int_eq(am_trainer_init(t, "lite0", 3, 2, 5, &hp), 0);
+    ck_assert_int_eq(am_trainer_to_gpu(t, 0, AM_F32), -1);
+    ck_assert_msg(strstr(am_error(), "unavailable"), "%s", am_error());
+    ck_assert_ptr_null(t->gpu);
+    am_trainer_free(t);
+    free(t);
+}
+END_TEST
+
 Suite *suite_train(void) {
     Suite *s = suite_create("train");
     TCase *tc = tcase_create("math");
@@ -814,6 +870,9 @@ Suite *suite_train(void) {
     tcase_add_test(tc, test_resume_bit_identical);
     tcase_add_test(tc, test_checkpoint_errors);
     tcase_add_test(tc, test_checkpoint_load_directory);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("device");
+    tcase_add_test(tc, test_device_choice);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -16,6 +16,17 @@
 
 #include "am/kernels.h"
 #include "am/model.h"
+#include "am/train.h"
+
+// The device of a program's --device: "cpu", "cuda", "cuda:N", or "auto"
+// (cuda:0 where a GPU is present, else the CPU with a one-line notice on
+// stderr naming `prog`). *ordinal: the CUDA ordinal, -1 for the CPU. -1
+// (am_error()) for an unknown device, or cuda asked for where there is none.
+int am_device_pick(const char *s, const char *prog, int *ordinal);
+// The precision of --precision: "auto" (bf16 on cuda, fp32 on the CPU),
+// "fp32" or "bf16" (cuda only: the CPU engine is fp32). *dt: AM_F32 or
+// AM_BF16. -1 (am_error()) otherwise.
+int am_precision_pick(const char *s, int ordinal, int *dt);
 
 // One device: a stream, the cuDNN and cuBLAS handles, the shared cuDNN
 // workspace and the cache of convolution plans (src/cuda/cudnn.c).
@@ -112,6 +123,7 @@ typedef struct {
 // Copies the model's parameters and statistics to device `device` in
 // precision dt. -1 (am_error()) without CUDA or that device.
 int am_gpu_model_init(am_gpu_model *g, am_model *m, int device, int dt);
+// Frees the device model (nothing for one whose init failed).
 void am_gpu_model_free(am_gpu_model *g);
 // Host -> device (params, stats) and device -> host (params, grads, stats;
 // NULL skips one).
@@ -126,6 +138,11 @@ float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step);
 // The inference forward replayed from a CUDA graph (captured on first use
 // for the current (N, size)); same result as am_gpu_forward(g, 0, ...).
 float *am_gpu_forward_graph(am_gpu_model *g);
+// Eval-mode logits (n,classes) into host `logits` of host x (n,S,S,in_ch):
+// uploads x, replays the inference graph, downloads. The activations stay
+// sized for the largest n seen at size S (a smaller batch runs in the larger
+// one: eval rows are independent, the rows past n are ignored).
+void am_gpu_eval(am_gpu_model *g, float *logits, const float *x, int n, int S);
 // Backward from dlogits (N,classes) device float after a training forward;
 // parameter gradients accumulate into g->grads.
 void am_gpu_backward(am_gpu_model *g, const float *dlogits);
@@ -134,3 +151,24 @@ void am_gpu_zero_grad(am_gpu_model *g);
 // weights, then the EMA update of the EMA copy (made from the parameters at
 // the first call).
 void am_gpu_sgd_ema_step(am_gpu_model *g, float lr, float momentum, float wd, int nesterov, float ema_decay);
+
+// A trainer's device side (src/train/trainer_gpu.c; am_trainer_to_gpu makes
+// it). The EMA model's params and stats are the device EMA: each step updates
+// them in place, so the scoring model is always current.
+struct am_gpu_trainer {
+    am_gpu_model live, ema;  // mirrors of t->model and t->ema
+    float *v;                // (2, nparams) optimiser state as t->v: v (momentum / Adam m), s (Adam)
+    float *dlogits;          // (B + 2U, classes)
+    float *loss;             // (4) loss, loss_x, loss_u, mask_rate
+    int *labels;             // (B)
+    float *logits;           // host (nlogits) scoring logits
+    size_t nlogits;
+};
+
+// What am_train_step, am_trainer_score, am_trainer_download/upload and
+// am_trainer_free do when t->gpu is set (CUDA builds only).
+am_fixmatch_stats am_gpu_train_step(am_trainer *t, const float *x, const int *labels, int S);
+const float *am_gpu_trainer_score(am_trainer *t, const float *x, int N, int S);
+void am_gpu_trainer_download(am_trainer *t);
+void am_gpu_trainer_upload(am_trainer *t);
+void am_gpu_trainer_free(am_trainer *t);

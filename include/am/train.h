@@ -1,5 +1,6 @@
 // FixMatch training state: the live model, its EMA twin, the optimiser state,
-// the step counter; one training step; checkpoints.
+// the step counter; one training step; scoring with the EMA model;
+// checkpoints. On the CPU, or on a CUDA device after am_trainer_to_gpu.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,9 @@ typedef struct {
 // The Python tool's defaults (SPEC §1).
 am_train_hparams am_train_defaults(void);
 
+// The device side of a trainer (am/gpu.h).
+typedef struct am_gpu_trainer am_gpu_trainer;
+
 typedef struct {
     am_model model, ema;    // live model and its exponential moving average
     float *v, *s;           // optimiser state, one allocation: v (momentum / Adam m), s (Adam only)
@@ -32,24 +36,43 @@ typedef struct {
     uint64_t step, seed;
     am_train_hparams hp;
     float *dlogits;
+    am_gpu_trainer *gpu;    // set by am_trainer_to_gpu: steps and scoring run there
 } am_trainer;
 
 int am_trainer_init(am_trainer *t, const char *arch, int in_ch, int classes, uint64_t seed,
                     const am_train_hparams *hp);
 void am_trainer_free(am_trainer *t);
-// Copies the live model into the EMA model (after loading weights).
+// Copies the live model into the EMA model (after loading weights), on the
+// host copies.
 void am_trainer_sync_ema(am_trainer *t);
+
+// Moves the steps and scoring to CUDA device `device` in precision dt
+// (AM_F32 or AM_BF16 of am/kernels.h), uploading the host state (live and
+// EMA models, optimiser state). From then on the device holds the state:
+// am_trainer_download brings the host copies up to date (am_checkpoint_save
+// does so first), am_trainer_upload sends changed host copies back
+// (am_checkpoint_load does so). -1 (am_error()) without CUDA or that device.
+int am_trainer_to_gpu(am_trainer *t, int device, int dt);
+// Device -> host: params and stats of the live and EMA models, v and s.
+// Nothing on the CPU.
+void am_trainer_download(am_trainer *t);
+// Host -> device, the same families. Nothing on the CPU.
+void am_trainer_upload(am_trainer *t);
 
 float am_train_lr(const am_train_hparams *hp, uint64_t step);
 
 // One FixMatch step on x (B + 2U, S, S, C): labelled, weak, strong views, one
 // training-mode forward, loss, backward, optimiser and EMA updates.
 am_fixmatch_stats am_train_step(am_trainer *t, const float *x, const int *labels, int S);
+// The EMA model's eval-mode logits (N, classes) of x (N, S, S, C), host
+// memory valid until the next call.
+const float *am_trainer_score(am_trainer *t, const float *x, int N, int S);
 
 // Checkpoints: magic AMCK, version, step, seed, free-form text (the run's
 // configuration and labels), the parameter, BN-statistics, EMA and optimiser
-// families, CRC-32. Written atomically; read back only when intact.
-int am_checkpoint_save(const am_trainer *t, const char *path, const char *text);
+// families, CRC-32. Written atomically; read back only when intact. A
+// trainer on a device: saving downloads the state first, loading uploads it.
+int am_checkpoint_save(am_trainer *t, const char *path, const char *text);
 // Restores into an initialised trainer of the same architecture. *text gets a
 // malloc'd copy of the stored text (may be NULL to ignore).
 int am_checkpoint_load(am_trainer *t, const char *path, char **text);

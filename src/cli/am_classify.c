@@ -1,11 +1,12 @@
-// am_classify: ImageNet top-k classes of PNG photos with pretrained EfficientNet-Lite0.
+// am_classify: ImageNet top-k classes of PNG photos with pretrained EfficientNet-Lite0,
+// on a CUDA GPU where there is one, else on the CPU.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "am/cli.h"
-#include "am/device.h"
 #include "am/error.h"
+#include "am/gpu.h"
 #include "am/image.h"
 #include "am/model.h"
 #include "am/ops.h"
@@ -20,7 +21,9 @@ static void usage(FILE *f) {
         "  --labels FILE    class names, one per line (default: weights/imagenet_classes.txt)\n"
         "  --top K          classes to print per image (default 5)\n"
         "  --threads N      CPU threads (default: all cores)\n"
-        "  --device D       cpu (default); cuda is not available in this version\n"
+        "  --device D       auto (default: cuda where a GPU is present, else cpu), cpu,\n"
+        "                   cuda or cuda:N\n"
+        "  --precision P    auto (default: bf16 on cuda, fp32 on cpu), fp32, or bf16 (cuda only)\n"
         "  -h, --help       this text\n\n"
         "Images must be square, at least 32x32; pixels are mapped by (v - 127) / 128.\n");
 }
@@ -43,12 +46,27 @@ static char **read_labels(const char *path, int n) {
     return lab;
 }
 
+// The eval logits (1,1000) of x (1,S,S,3): on the device model g when given
+// (into buf), else on the CPU.
+static const float *classify(am_model *m, am_gpu_model *g, float *buf, const float *x, int S) {
+#ifdef AM_HAVE_CUDA
+    if (g) {
+        am_gpu_eval(g, buf, x, 1, S);
+        return buf;
+    }
+#else
+    (void)g;
+    (void)buf;
+#endif
+    return am_forward(m, x, 1, S, 0, 0, 0);
+}
+
 int main(int argc, char **argv) {
     char weights[4096], labels[4096];
     am_exe_path(weights, sizeof weights, "weights/lite0.amw");
     am_exe_path(labels, sizeof labels, "weights/imagenet_classes.txt");
     int top = 5, threads = 0, first = argc;
-    const char *device = "cpu";
+    const char *device = "auto", *precision = "auto";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -58,19 +76,24 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--top") && more) top = atoi(argv[++i]);
         else if (!strcmp(a, "--threads") && more) threads = atoi(argv[++i]);
         else if (!strcmp(a, "--device") && more) device = argv[++i];
+        else if (!strcmp(a, "--precision") && more) precision = argv[++i];
         else if (a[0] == '-') { fprintf(stderr, "am_classify: unknown option '%s'\n", a); usage(stderr); return 2; }
         else { first = i; break; }
     }
     if (first >= argc) { usage(stderr); return 2; }
-    int ordinal;
-    if (am_device_parse(device, &ordinal)) { fprintf(stderr, "am_classify: %s\n", am_error()); return 1; }
-    if (ordinal >= 0) {
-        fprintf(stderr, "am_classify: the model runs on the CPU only in this version; use --device cpu\n");
+    int ordinal, dt;
+    if (am_device_pick(device, "am_classify", &ordinal) || am_precision_pick(precision, ordinal, &dt)) {
+        fprintf(stderr, "am_classify: %s\n", am_error());
         return 1;
     }
     am_set_threads(threads);
     am_model m;
     if (am_model_init(&m, "lite0", 3, 1000, 0) || am_weights_load(&m, weights, 0)) {
+        fprintf(stderr, "am_classify: %s\n", am_error());
+        return 1;
+    }
+    am_gpu_model gm;
+    if (ordinal >= 0 && am_gpu_model_init(&gm, &m, ordinal, dt)) {
         fprintf(stderr, "am_classify: %s\n", am_error());
         return 1;
     }
@@ -91,8 +114,8 @@ int main(int argc, char **argv) {
         }
         float *x = AM_MALLOC(sizeof(float) * w * h * 3);
         for (int j = 0; j < w * h * 3; j++) x[j] = (px[j] - 127.0f) / 128.0f;
-        const float *z = am_forward(&m, x, 1, w, 0, 0, 0);
-        float p[1000];
+        float zbuf[1000], p[1000];
+        const float *z = classify(&m, ordinal >= 0 ? &gm : NULL, zbuf, x, w);
         int lab = 0;
         softmax_ce_forward(p, z, &lab, 1, 1000);
         printf("%s\n", argv[i]);
@@ -106,6 +129,7 @@ int main(int argc, char **argv) {
         free(px);
     }
     if (names) { for (int c = 0; c < 1000; c++) free(names[c]); free(names); }
+    if (ordinal >= 0) am_gpu_model_free(&gm);
     am_model_free(&m);
     return rc;
 }

@@ -1,6 +1,8 @@
 // am_train: FixMatch training on a folder of images and a labels CSV, then
 // the pool ranked by the EMA model's anomaly score; optional active-learning
 // cycles with a simulated oracle. See --help for the output directory layout.
+// The loader and augmentation run on the CPU; the step and the scoring on a
+// CUDA GPU where there is one (--device), else on the CPU.
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,8 +16,8 @@
 #include "am/cli.h"
 #include "am/config.h"
 #include "am/dataset.h"
-#include "am/device.h"
 #include "am/error.h"
+#include "am/gpu.h"
 #include "am/image.h"
 #include "am/log.h"
 #include "am/metrics.h"
@@ -30,7 +32,9 @@ static void usage(FILE *f) {
         "usage: am_train --images DIR --labels CSV [options]\n"
         "       am_train --config FILE [options]\n"
         "FixMatch semi-supervised training of EfficientNet on labelled and unlabelled\n"
-        "images, then every unlabelled image scored by the EMA model (anomaly probability).\n\n"
+        "images, then every unlabelled image scored by the EMA model (anomaly probability).\n"
+        "Images are decoded and augmented on the CPU; training and scoring run on a CUDA\n"
+        "GPU where there is one (--device auto), in bf16 mixed precision by default.\n\n"
         "Options (also `key = value` lines in a --config file; flags override the file):\n"
         "  --config FILE          read options from FILE first\n");
     am_config_help(f);
@@ -172,7 +176,7 @@ static void score_pool(run *r) {
     for (uint64_t j = 0; j < jobs; j++) {
         void *slot = am_prefetch_next(pf, j);
         am_score_head *h = am_score_slot_head(slot);
-        const float *z = am_forward(&r->t.ema, am_score_slot_x(slot), h->n, b->S, 0, 0, 0);
+        const float *z = am_trainer_score(&r->t, am_score_slot_x(slot), h->n, b->S);
         for (int i = 0; i < h->n; i++) {
             if (!h->ok[i]) continue;
             const float *zi = z + (size_t)i * K;
@@ -354,9 +358,8 @@ int main(int argc, char **argv) {
     am_config *c = &r.c;
     am_config_defaults(c);
     if (parse_args(c, argc, argv) || validate(c)) return die(NULL);
-    int ordinal;
-    if (am_device_parse(c->device, &ordinal)) return die("--device");
-    if (ordinal >= 0) { fprintf(stderr, "am_train: training runs on the CPU only in this version; use --device cpu\n"); return 1; }
+    int ordinal, dt;
+    if (am_device_pick(c->device, "am_train", &ordinal) || am_precision_pick(c->precision, ordinal, &dt)) return die(NULL);
     am_set_threads(c->threads);
     if (mkdir_p(c->out)) return die(NULL);
     if (am_dataset_list(&r.d, c->images, c->recursive)) return die("--images");
@@ -388,6 +391,10 @@ int main(int argc, char **argv) {
         else w[0] = 0;
         if (w[0] && am_weights_load(&r.t.model, w, (uint64_t)c->seed)) return die("--weights");
         am_trainer_sync_ema(&r.t);
+    }
+    if (ordinal >= 0) {
+        if (am_trainer_to_gpu(&r.t, ordinal, dt)) return die("--device");
+        am_info("training and scoring on cuda:%d in %s", ordinal, dt == AM_BF16 ? "bf16 mixed precision" : "fp32");
     }
     if (c->labels[0]) {
         am_label_stats ls;
@@ -429,6 +436,7 @@ int main(int argc, char **argv) {
         int *idx = ranked(&r, &n);
         if (write_scores(&r, idx, n) || write_skipped(&r) || write_labels_csv(&r)) rc = 1;
         out_path(path, sizeof path, &r, "model_ema.amw");
+        am_trainer_download(&r.t);
         if (!rc && am_weights_save(&r.t.ema, path)) rc = 1;
         if (!rc && r.b.nbad) am_warn("%d unreadable images skipped (listed in %s/skipped.txt)", r.b.nbad, c->out);
         if (!rc && c->truth[0]) evaluate(&r, cycle);

@@ -6,13 +6,41 @@
 // Gradient rule: parameter gradients accumulate into g->grads (+=); the
 // activation gradients live in four scratch buffers and are assigned, except
 // at the residual merge where the skip gradient is added.
+// Also the programs' choice of device and precision (any build).
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "am/device.h"
 #include "am/error.h"
 #include "am/gpu.h"
 #include "../../kernels/act_math.h"
 #include "../../kernels/conv_math.h"
+
+int am_device_pick(const char *s, const char *prog, int *ordinal) {
+    if (!strcmp(s, "auto")) {
+        char why[256];
+        *ordinal = am_cuda_device_count(why, sizeof why) > 0 ? 0 : -1;
+        if (*ordinal < 0) fprintf(stderr, "%s: no GPU (%s); running on the CPU\n", prog, why);
+        return 0;
+    }
+    int k;
+    if (strcmp(s, "cpu") && strcmp(s, "cuda") && sscanf(s, "cuda:%d", &k) != 1)
+        return am_seterr("unknown device '%s': expected auto, cpu, cuda or cuda:N", s);
+    if (!am_device_parse(s, ordinal)) return 0;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", am_error());
+    return am_seterr("%s; use --device cpu (or auto: a GPU where there is one, else the CPU)", msg);
+}
+
+int am_precision_pick(const char *s, int ordinal, int *dt) {
+    if (!strcmp(s, "auto")) *dt = ordinal >= 0 ? AM_BF16 : AM_F32;
+    else if (!strcmp(s, "fp32")) *dt = AM_F32;
+    else if (!strcmp(s, "bf16")) *dt = AM_BF16;
+    else return am_seterr("--precision %s: expected auto, fp32 or bf16", s);
+    if (ordinal < 0 && *dt == AM_BF16) return am_seterr("--precision bf16 runs on cuda only; the CPU engine is fp32");
+    return 0;
+}
 
 #ifdef AM_HAVE_CUDA
 #include <cuda_runtime.h>
@@ -316,6 +344,15 @@ float *am_gpu_forward_graph(am_gpu_model *g) {
     return g->logits;
 }
 
+void am_gpu_eval(am_gpu_model *g, float *logits, const float *x, int n, int S) {
+    const am_arch *a = &g->host->arch;
+    int N = g->abase && g->size == S && g->N >= n ? g->N : n;
+    float *xin = am_gpu_input(g, N, S);  // (N,S,S,in_ch), rows [0,n) written
+    am_gpu_upload(&g->ctx, xin, x, sizeof(float) * (size_t)n * S * S * a->in_ch);
+    const float *z = am_gpu_forward_graph(g);
+    am_gpu_download(&g->ctx, logits, z, sizeof(float) * (size_t)n * a->classes);
+}
+
 void am_gpu_backward(am_gpu_model *g, const float *dlogits) {
     am_model *m = g->host;
     const am_arch *a = &m->arch;
@@ -396,4 +433,6 @@ int am_gpu_model_init(am_gpu_model *g, am_model *m, int device, int dt) {
     memset(g, 0, sizeof *g);
     return am_seterr("CUDA device %d unavailable: this build has no CUDA backend (rebuild with nvcc and cuDNN, CUDA=1)", device);
 }
+
+void am_gpu_model_free(am_gpu_model *g) { (void)g; }
 #endif

@@ -3,6 +3,7 @@
 // float32 families: params, stats, EMA params, EMA stats, optimiser v, s;
 // u32 CRC-32 of everything before it. Written to a temporary file, synced and
 // renamed, so a crash or a full disk leaves the previous checkpoint intact.
+// A trainer on a device is downloaded before saving and uploaded after loading.
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,8 @@ static void check(writer *w, int ok) {
     w->ok = w->ok && ok;
 }
 
-int am_checkpoint_save(const am_trainer *t, const char *path, const char *text) {
+int am_checkpoint_save(am_trainer *t, const char *path, const char *text) {
+    am_trainer_download(t);
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     writer w = {fopen(tmp, "wb"), crc32(0L, Z_NULL, 0), 1, 0};
@@ -130,6 +132,7 @@ int am_checkpoint_load(am_trainer *t, const char *path, char **text) {
 #undef TAKE
     t->step = step;
     t->seed = seed;
+    am_trainer_upload(t);
 done:
     free(b);
     return rc;

@@ -1,11 +1,14 @@
 // The FixMatch step: one training-mode forward over [labelled, weak, strong],
 // the fused FixMatch loss, backward, SGD/AdamW on the live model, EMA of the
 // parameters with the BN running statistics copied from the live model.
+// On the CPU here; on a CUDA device through src/train/trainer_gpu.c when
+// t->gpu is set.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "am/error.h"
+#include "am/gpu.h"
 #include "am/train.h"
 
 am_train_hparams am_train_defaults(void) {
@@ -39,6 +42,9 @@ int am_trainer_init(am_trainer *t, const char *arch, int in_ch, int classes, uin
 }
 
 void am_trainer_free(am_trainer *t) {
+#ifdef AM_HAVE_CUDA
+    if (t->gpu) am_gpu_trainer_free(t);
+#endif
     am_model_free(&t->model);
     am_model_free(&t->ema);
     free(t->v);
@@ -52,6 +58,22 @@ void am_trainer_sync_ema(am_trainer *t) {
     memcpy(t->ema.stats, t->model.stats, sizeof(float) * t->model.nstats);
 }
 
+void am_trainer_download(am_trainer *t) {
+#ifdef AM_HAVE_CUDA
+    if (t->gpu) am_gpu_trainer_download(t);
+#else
+    (void)t;
+#endif
+}
+
+void am_trainer_upload(am_trainer *t) {
+#ifdef AM_HAVE_CUDA
+    if (t->gpu) am_gpu_trainer_upload(t);
+#else
+    (void)t;
+#endif
+}
+
 float am_train_lr(const am_train_hparams *hp, uint64_t step) {
     if (hp->schedule == AM_LR_COSINE && hp->total_steps > 0)
         return hp->lr * (float)cos(7.0 * M_PI * (double)step / (16.0 * hp->total_steps));
@@ -59,6 +81,9 @@ float am_train_lr(const am_train_hparams *hp, uint64_t step) {
 }
 
 am_fixmatch_stats am_train_step(am_trainer *t, const float *x, const int *labels, int S) {
+#ifdef AM_HAVE_CUDA
+    if (t->gpu) return am_gpu_train_step(t, x, labels, S);
+#endif
     const am_train_hparams *hp = &t->hp;
     int B = hp->batch, U = hp->mu * hp->batch, K = t->model.arch.classes;
     const float *z = am_forward(&t->model, x, B + 2 * U, S, 1, t->seed, t->step);
@@ -76,4 +101,11 @@ am_fixmatch_stats am_train_step(am_trainer *t, const float *x, const int *labels
     memcpy(t->ema.stats, t->model.stats, sizeof(float) * t->model.nstats);
     t->step++;
     return st;
+}
+
+const float *am_trainer_score(am_trainer *t, const float *x, int N, int S) {
+#ifdef AM_HAVE_CUDA
+    if (t->gpu) return am_gpu_trainer_score(t, x, N, S);
+#endif
+    return am_forward(&t->ema, x, N, S, 0, 0, 0);
 }
