@@ -145,3 +145,11 @@ extern "C" void cu_bn_act_backward(void *dx, float *dgamma, float *dbeta, const 
     DISPATCH_DT(dt, bn_bwd_dx<T><<<grid_for(n, 256), 256, 0, s>>>((T *)dx, (const T *)dout, (const T *)x, mean, rstd, gamma, beta, ab, n, C, act));
     AM_LAUNCHED("bn_bwd_dx", s);
 }
+
+extern "C" void cu_bn_eval_stats(float *mean, float *rstd, const float *run_mean, const float *run_var, int C,
+                                 float eps, void *stream) {
+    cudaStream_t s = STREAM(stream);
+    bn_finalize<<<(C + 255) / 256, 256, 0, s>>>(mean, rstd, (float *)run_mean, (float *)run_var, NULL, 1, C, 0,
+                                                0.0f, eps);
+    AM_LAUNCHED("bn_finalize", s);
+}

@@ -4,6 +4,7 @@
 // channels; the filter gradient sums per (tap, channel) over pixel chunks and
 // adds with atomics. Gradient rule: dw accumulates (+=); din is assigned.
 #include "common.cuh"
+#include "bn_math.h"
 #include "conv_math.h"
 
 // in (N,H,W,C), w (K,K,C) -> out (N,Ho,Wo,C)
@@ -143,4 +144,89 @@ extern "C" void cu_dwconv_forward(void *out, const void *in, const float *w,
 extern "C" void cu_dwconv_backward(void *din, float *dw, const void *dout, const void *in, const float *w,
                                    int N, int H, int W, int C, int k, int s, int dt, void *stream) {
     dw_dispatch(din, dw, dout, in, w, N, H, W, C, k, s, 1, dt, stream);
+}
+
+// ---- eval forward with the batch norms folded in ----------------------------------
+// A block computes an 8x8 tile of output pixels for 32 channels: the input
+// window of the tile is read once into shared memory, each value through the
+// previous layer's BN + act when `pre` is given (the zero padding stays zero:
+// it pads the activated tensor); each sum goes through this layer's BN + act
+// (`post`) before the store. The per-element maths is bn_apply's, so in fp32
+// the result equals the unfused kernels' up to contraction; in bf16 the
+// intermediate tensor is never rounded to bf16.
+#define DWT 8  // output tile side
+
+struct bn_eval {
+    const float *mean, *rstd, *gamma, *beta;  // mean == NULL: none
+    int act;
+};
+
+__device__ __forceinline__ float bn_eval_apply(const bn_eval &b, float v, int c) {
+    return b.mean ? am_bn_act_fwd(b.act, v, b.mean[c], b.rstd[c], b.gamma[c], b.beta[c]) : v;
+}
+
+template <typename T, int K, int S>
+__global__ void __launch_bounds__(256)
+dw_tile_fwd(T *out, const T *in, const float *w, bn_eval pre, bn_eval post, int H, int W, int C,
+            int Ho, int Wo, int pt, int pl, int tiles_x) {
+    constexpr int IH = (DWT - 1) * S + K;
+    __shared__ float tile[IH][IH][32];
+    const int tx = threadIdx.x, ty = threadIdx.y;
+    const int n = blockIdx.z, c0 = blockIdx.y * 32, c = c0 + tx;
+    const int oy0 = (blockIdx.x / tiles_x) * DWT, ox0 = (blockIdx.x % tiles_x) * DWT;
+    const int iy0 = oy0 * S - pt, ix0 = ox0 * S - pl;
+    for (int q = ty; q < IH * IH; q += 8) {
+        const int r = q / IH, col = q % IH, iy = iy0 + r, ix = ix0 + col;
+        float v = 0.0f;
+        if (c < C && iy >= 0 && iy < H && ix >= 0 && ix < W)
+            v = bn_eval_apply(pre, ld(in, (((size_t)n * H + iy) * W + ix) * C + c), c);
+        tile[r][col][tx] = v;
+    }
+    __syncthreads();
+    const int oy = oy0 + ty;
+    if (c >= C || oy >= Ho) return;
+    float wk[K * K];
+#pragma unroll
+    for (int t = 0; t < K * K; t++) wk[t] = w[t * C + c];
+#pragma unroll
+    for (int j = 0; j < DWT; j++) {
+        const int ox = ox0 + j;
+        if (ox >= Wo) break;
+        float acc = 0.0f;
+#pragma unroll
+        for (int ky = 0; ky < K; ky++)
+#pragma unroll
+            for (int kx = 0; kx < K; kx++) acc += tile[ty * S + ky][j * S + kx][tx] * wk[ky * K + kx];
+        st(out, (((size_t)n * Ho + oy) * Wo + ox) * C + c, bn_eval_apply(post, acc, c));
+    }
+}
+
+template <typename T, int K, int S>
+static void dw_tile_launch(void *out, const void *in, const float *w, bn_eval pre, bn_eval post,
+                           int N, int H, int W, int C, cudaStream_t st) {
+    int Ho = am_same_out(H, S), Wo = am_same_out(W, S);
+    int pt = am_same_pad_before(H, K, S), pl = am_same_pad_before(W, K, S);
+    int tiles_x = (Wo + DWT - 1) / DWT, tiles_y = (Ho + DWT - 1) / DWT;
+    dim3 grid((unsigned)(tiles_x * tiles_y), (unsigned)((C + 31) / 32), (unsigned)N);
+    dw_tile_fwd<T, K, S><<<grid, dim3(32, 8), 0, st>>>((T *)out, (const T *)in, w, pre, post, H, W, C, Ho, Wo,
+                                                        pt, pl, tiles_x);
+    AM_LAUNCHED("dw_tile_fwd", st);
+}
+
+extern "C" void cu_dwconv_bn_act_forward(void *out, const void *in, const float *w,
+                                         const float *pre_mean, const float *pre_rstd, const float *pre_gamma,
+                                         const float *pre_beta, int pre_act,
+                                         const float *post_mean, const float *post_rstd, const float *post_gamma,
+                                         const float *post_beta, int post_act,
+                                         int N, int H, int W, int C, int k, int s, int dt, void *stream) {
+    AM_CHECK(k == 3 || k == 5, "depthwise kernels are built for k = 3 and 5");
+    AM_CHECK(s == 1 || s == 2, "the tiled depthwise kernel is built for stride 1 and 2");
+    AM_CHECK(N <= 65535, "batch too large for one launch (at most 65535 images)");
+    bn_eval pre = {pre_mean, pre_rstd, pre_gamma, pre_beta, pre_act};
+    bn_eval post = {post_mean, post_rstd, post_gamma, post_beta, post_act};
+    cudaStream_t st = STREAM(stream);
+    if (k == 3 && s == 1) DISPATCH_DT(dt, (dw_tile_launch<T, 3, 1>(out, in, w, pre, post, N, H, W, C, st)));
+    else if (k == 3) DISPATCH_DT(dt, (dw_tile_launch<T, 3, 2>(out, in, w, pre, post, N, H, W, C, st)));
+    else if (s == 1) DISPATCH_DT(dt, (dw_tile_launch<T, 5, 1>(out, in, w, pre, post, N, H, W, C, st)));
+    else DISPATCH_DT(dt, (dw_tile_launch<T, 5, 2>(out, in, w, pre, post, N, H, W, C, st)));
 }

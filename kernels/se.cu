@@ -123,3 +123,23 @@ extern "C" void cu_se_input_backward(void *din, const void *dout, const float *g
     DISPATCH_DT(dt, se_in_bwd<T><<<grid_for(n, 256), 256, 0, s>>>((T *)din, (const T *)dout, gate, dpool, HW, C, n, 1.0f / HW));
     AM_LAUNCHED("se_in_bwd", s);
 }
+
+// wn (N,K,C) = w (K,C) * gate (N,C): the projection's weights per image with
+// the squeeze-excite scale folded in, so that the scaled activation is never
+// written (eval forward, am_gpu_gemm_per_sample).
+template <typename T>
+__global__ void se_gate_weights(T *wn, const float *w, const float *gate, int K, int C, size_t total) {
+    GRID_STRIDE(i, total) {
+        int c = (int)(i % C);
+        size_t n = i / ((size_t)K * C);
+        st(wn, i, w[i % ((size_t)K * C)] * gate[n * C + c]);
+    }
+}
+
+extern "C" void cu_se_gate_weights(void *wn, const float *w, const float *gate, int N, int K, int C, int dt,
+                                   void *stream) {
+    cudaStream_t s = STREAM(stream);
+    size_t n = (size_t)N * K * C;
+    DISPATCH_DT(dt, se_gate_weights<T><<<grid_for(n, 256), 256, 0, s>>>((T *)wn, w, gate, K, C, n));
+    AM_LAUNCHED("se_gate_weights", s);
+}

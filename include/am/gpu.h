@@ -79,6 +79,10 @@ void am_gpu_fc_forward(am_gpu_ctx *c, float *out, const float *in, const float *
                        int N, int C, int K);
 void am_gpu_fc_backward(am_gpu_ctx *c, float *din, float *dw, float *db, const float *dout,
                         const float *in, const float *w, int N, int C, int K);
+// A projection per image (src/cuda/cublas.c): out_n (HW,K) = a_n (HW,C) .
+// wn_n (K,C)^T for n < N; a, wn, out of type dt, sums in float.
+void am_gpu_gemm_per_sample(am_gpu_ctx *c, void *out, const void *a, const void *wn, int N, int HW, int C, int K,
+                            int dt);
 
 typedef struct {
     int H, W, Ho, Wo;
@@ -95,6 +99,7 @@ typedef struct {
     am_gpu_ctx ctx;
     am_model *host;            // the table, architecture and the host copies
     int dt;                    // AM_F32 or AM_BF16
+    int fuse;                  // eval forward with the fused kernels (default; AM_FUSE=0: off)
     float *params, *grads, *stats;
     uint16_t *params16;        // bf16 copy of params (AM_BF16), refreshed each forward
     uint16_t *wgrad16;         // bf16 filter-gradient scratch (AM_BF16)

@@ -32,6 +32,17 @@ void cu_dwconv_forward(void *out, const void *in, const float *w,
 void cu_dwconv_backward(void *din, float *dw, const void *dout, const void *in, const float *w,
                         int N, int H, int W, int C, int k, int s, int dt, void *stream);
 
+// The eval forward of depthwise with batch norms folded in: out (N,Ho,Wo,C) =
+// post(dwconv(pre(in))), pre and post each y = act(gamma (x - mean) rstd + beta)
+// per channel (bn_act_forward in eval mode), skipped when its mean is NULL.
+// Tiled through shared memory; k 3 or 5, stride 1 or 2.
+void cu_dwconv_bn_act_forward(void *out, const void *in, const float *w,
+                              const float *pre_mean, const float *pre_rstd, const float *pre_gamma,
+                              const float *pre_beta, int pre_act,
+                              const float *post_mean, const float *post_rstd, const float *post_gamma,
+                              const float *post_beta, int post_act,
+                              int N, int H, int W, int C, int k, int s, int dt, void *stream);
+
 // Batch norm + activation (bn_act_forward/backward). x, out (M,C).
 // work: 2*C doubles. Train: mean/rstd (C) from the batch, running stats
 // updated; eval: from the running stats.
@@ -39,6 +50,9 @@ void cu_bn_act_forward(void *out, float *mean, float *rstd, const void *x,
                        const float *gamma, const float *beta, float *run_mean, float *run_var,
                        double *work, int M, int C, int act, int train, float momentum, float eps,
                        int dt, void *stream);
+// The eval statistics alone: mean = run_mean, rstd = 1/sqrt(run_var + eps).
+void cu_bn_eval_stats(float *mean, float *rstd, const float *run_mean, const float *run_var, int C,
+                      float eps, void *stream);
 // dx may alias dout. work: 2*C doubles + 2*C floats (as 3*C doubles).
 void cu_bn_act_backward(void *dx, float *dgamma, float *dbeta, const void *dout, const void *x,
                         const float *mean, const float *rstd, const float *gamma, const float *beta,
@@ -59,6 +73,10 @@ void cu_fc_small_forward(float *out, const float *in, const float *w, const floa
 void cu_fc_small_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                           const float *w, const float *act_pre, int N, int C, int K, int act_in,
                           void *stream);
+// Per-image projection weights with the squeeze-excite scale folded in:
+// wn (N,K,C) of type dt = w (K,C) * gate (N,C).
+void cu_se_gate_weights(void *wn, const float *w, const float *gate, int N, int K, int C, int dt,
+                        void *stream);
 // Squeeze-excite scale: out = in * gate (N,C) over (N,HW,C).
 void cu_se_scale_forward(void *out, const void *in, const float *gate, int N, int HW, int C,
                          int dt, void *stream);

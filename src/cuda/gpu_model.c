@@ -66,6 +66,8 @@ int am_gpu_model_init(am_gpu_model *g, am_model *m, int device, int dt) {
     if (am_gpu_ctx_init(&g->ctx, device)) return -1;
     g->host = m;
     g->dt = dt;
+    const char *fuse = getenv("AM_FUSE");
+    g->fuse = !(fuse && !strcmp(fuse, "0"));
     const am_arch *a = &m->arch;
     am_gpu_ctx *c = &g->ctx;
     g->params = am_gpu_alloc(c, sizeof(float) * m->nparams, "the parameters");
@@ -238,6 +240,11 @@ static void bn_fwd(am_gpu_model *g, void *out, float *mean, float *rstd, const v
                       g->work, (int)M, C, act, train, m->bn_momentum, m->bn_eps, g->dt, g->ctx.stream);
 }
 
+// mean/rstd (C) of a BN in eval mode, from its running statistics.
+static void eval_stats(am_gpu_model *g, float *mean, float *rstd, const am_bn *bn, int C) {
+    cu_bn_eval_stats(mean, rstd, DS(g, bn->mean), DS(g, bn->var), C, g->host->bn_eps, g->ctx.stream);
+}
+
 static void bn_bwd(am_gpu_model *g, void *dx, const void *x, const float *mean, const float *rstd,
                    const am_bn *bn, size_t M, int C, int act) {
     cu_bn_act_backward(dx, DG(g, bn->gamma), DG(g, bn->beta), dx, x, mean, rstd, DP(g, bn->gamma),
@@ -287,24 +294,49 @@ float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step) 
         size_t Mi = (size_t)N * B->H * B->W, Mo = (size_t)N * B->Ho * B->Wo;
         int HWo = B->Ho * B->Wo;
         const void *t = cur;
+        // Eval with fusion: the expand BN + act is applied as the depthwise
+        // reads its input and the depthwise BN + act as it writes (ex and dx
+        // are never normalised in memory).
+        int fused = g->fuse && !train;
         if (b->expand != 1) {
             pw_fwd(g, B->ex, cur, p->expand, N, B->H, b->in, b->mid);
-            bn_fwd(g, B->ea, B->mean[0], B->rstd[0], B->ex, &p->bn0, Mi, b->mid, a->act, train);
-            t = B->ea;
+            if (fused) eval_stats(g, B->mean[0], B->rstd[0], &p->bn0, b->mid);
+            else bn_fwd(g, B->ea, B->mean[0], B->rstd[0], B->ex, &p->bn0, Mi, b->mid, a->act, train);
+            t = fused ? B->ex : B->ea;
         }
-        cu_dwconv_forward(B->dx, t, DP(g, p->dw), N, B->H, B->W, b->mid, b->k, b->stride, dt, st);
-        bn_fwd(g, B->da, B->mean[1], B->rstd[1], B->dx, &p->bn1, Mo, b->mid, a->act, train);
+        if (fused) {
+            const am_bn *b0 = b->expand != 1 ? &p->bn0 : NULL;
+            eval_stats(g, B->mean[1], B->rstd[1], &p->bn1, b->mid);
+            cu_dwconv_bn_act_forward(B->da, t, DP(g, p->dw), b0 ? B->mean[0] : NULL, B->rstd[0],
+                                     b0 ? DP(g, b0->gamma) : NULL, b0 ? DP(g, b0->beta) : NULL, a->act,
+                                     B->mean[1], B->rstd[1], DP(g, p->bn1.gamma), DP(g, p->bn1.beta), a->act,
+                                     N, B->H, B->W, b->mid, b->k, b->stride, dt, st);
+        } else {
+            cu_dwconv_forward(B->dx, t, DP(g, p->dw), N, B->H, B->W, b->mid, b->k, b->stride, dt, st);
+            bn_fwd(g, B->da, B->mean[1], B->rstd[1], B->dx, &p->bn1, Mo, b->mid, a->act, train);
+        }
         t = B->da;
+        // Eval with fusion, where the image is larger than the projection is
+        // wide (HWo > out): the SE scale goes into per-image projection
+        // weights (N,out,mid) in the gradient scratch g[0] (unused in eval;
+        // N*out*mid < N*HWo*mid fits) instead of into the activation.
+        int gated = 0;
         if (b->se) {
             cu_gap_forward(B->pooled, B->da, N, HWo, b->mid, dt, st);
             cu_fc_small_forward(B->hid, B->pooled, DP(g, p->se_rw), DP(g, p->se_rb), N, b->mid, b->se,
                                 AM_ACT_NONE, 0, st);
             cu_fc_small_forward(B->gate, B->hid, DP(g, p->se_ew), DP(g, p->se_eb), N, b->se, b->mid,
                                 AM_ACT_SWISH, 1, st);
-            cu_se_scale_forward(B->so, B->da, B->gate, N, HWo, b->mid, dt, st);
-            t = B->so;
+            gated = fused && HWo > b->out;
+            if (gated) {
+                cu_se_gate_weights(g->g[0], DP(g, p->project), B->gate, N, b->out, b->mid, dt, st);
+                am_gpu_gemm_per_sample(&g->ctx, B->px, B->da, g->g[0], N, HWo, b->mid, b->out, dt);
+            } else {
+                cu_se_scale_forward(B->so, B->da, B->gate, N, HWo, b->mid, dt, st);
+                t = B->so;
+            }
         }
-        pw_fwd(g, B->px, t, p->project, N, B->Ho, b->mid, b->out);
+        if (!gated) pw_fwd(g, B->px, t, p->project, N, B->Ho, b->mid, b->out);
         bn_fwd(g, B->pb, B->mean[2], B->rstd[2], B->px, &p->bn2, Mo, b->out, AM_ACT_NONE, train);
         if (b->skip) {
             float rate = train ? m->drop_connect * i / a->nblocks : 0.0f;

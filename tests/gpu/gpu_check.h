@@ -34,3 +34,4 @@ const char *dtn(int dt);
 // Check groups in their own files, run by main() in test_gpu.c.
 void test_augment_gpu(void);   // tests/gpu/test_augment_gpu.c
 void test_train_gpu(void);     // tests/gpu/test_train_gpu.c
+void test_fused_gpu(void);     // tests/gpu/test_fused_gpu.c

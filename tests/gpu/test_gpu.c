@@ -380,9 +380,15 @@ static void test_model(const char *arch, int dt, int N, int S) {
     AM_CUDA(cudaMemset(g.abase, 0xFF, g.abytes));
     AM_CUDA(cudaMemcpy(gx, x, 4 * nx, cudaMemcpyHostToDevice));
     got = d_get(am_gpu_forward(&g, 0, 0, 0), (size_t)N * 5, 0);
-    snprintf(name, sizeof name, "model %s %s eval logits", arch, dtn(dt));
+    snprintf(name, sizeof name, "model %s %s eval logits (fused kernels)", arch, dtn(dt));
     check(name, got, zec, (size_t)N * 5, ltol);
     float *eager = got;
+    g.fuse = 0;
+    AM_CUDA(cudaMemset(g.logits, 0xFF, 4 * N * 5));
+    got = d_get(am_gpu_forward(&g, 0, 0, 0), (size_t)N * 5, 0);
+    check("  eval logits, unfused (AM_FUSE=0)", got, zec, (size_t)N * 5, ltol);
+    free(got);
+    g.fuse = 1;
     AM_CUDA(cudaMemset(g.logits, 0xFF, 4 * N * 5));
     got = d_get(am_gpu_forward_graph(&g), (size_t)N * 5, 0);  // captures, then launches
     check("  CUDA graph first launch = eager eval", got, eager, (size_t)N * 5, 1e-6);
@@ -427,6 +433,7 @@ int main(int argc, char **argv) {
         test_conv_fc(dt, 3, 7, 37, 19, 1, 1);   // pointwise
         test_conv_fc(dt, 2, 8, 64, 48, 1, 1);
     }
+    test_fused_gpu();
     if (!quick) {
         test_model("lite0", AM_F32, 4, 64);
         test_model("lite0", AM_F32, 3, 57);
