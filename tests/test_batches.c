@@ -61,10 +61,10 @@ START_TEST(test_batches_deterministic_and_balanced) {
     for (uint64_t k = 0; k < 40; k++) {
         am_train_fill(&b1, k, s1);
         am_train_fill(&b2, k, s2);
-        ck_assert_msg(!memcmp(am_train_slot_x(s1), am_train_slot_x(s2), sizeof(float) * nx), "step %llu differs by thread count", (unsigned long long)k);
+        ck_assert_msg(!memcmp(am_train_slot_x(&b1, s1), am_train_slot_x(&b2, s2), sizeof(float) * nx), "step %llu differs by thread count", (unsigned long long)k);
         const int *l = am_train_slot_labels(&b1, s1);
         for (int j = 0; j < 4; j++) counts[l[j]]++;
-        const float *x = am_train_slot_x(s1);
+        const float *x = am_train_slot_x(&b1, s1);
         for (size_t i = 0; i < nx; i++) ck_assert(x[i] >= 0.0f && x[i] <= 1.0f);
     }
     // 4 anomalies and 8 normal labelled: balanced draws give ~80 of each in 160.
@@ -80,6 +80,50 @@ START_TEST(test_batches_deterministic_and_balanced) {
     free(s2);
     am_batcher_free(&b1);
     am_batcher_free(&b2);
+    am_dataset_free(&d);
+    remove_set(dir);
+}
+END_TEST
+
+// With aug_on_gpu a slot holds the same images and labels, and its plans
+// applied to them give exactly the x the CPU slot holds (what the GPU kernel
+// then computes from them; tests/gpu checks it byte for byte).
+START_TEST(test_batches_for_gpu_augmentation) {
+    char dir[64];
+    am_dataset d;
+    make_set(dir, &d);
+    am_batcher bc, bg;
+    ck_assert_int_eq(am_batcher_init(&bc, &d, 32, 3, 4, 8, 11, AM_RA_USB, 1, 16), 0);
+    ck_assert_int_eq(am_batcher_init(&bg, &d, 32, 3, 4, 8, 11, AM_RA_USB, 1, 16), 0);
+    bg.aug_on_gpu = 1;
+    ck_assert(am_train_slot_bytes(&bg) < am_train_slot_bytes(&bc));
+    void *sc = malloc(am_train_slot_bytes(&bc)), *sg = malloc(am_train_slot_bytes(&bg));
+    const int B = 4, U = 8, rows = B + 2 * U;
+    size_t img = 32 * 32 * 3;
+    uint8_t *view = malloc(img);
+    for (uint64_t k = 3; k < 6; k++) {
+        am_train_fill(&bc, k, sc);
+        am_train_fill(&bg, k, sg);
+        ck_assert_ptr_null(am_train_slot_x(&bg, sg));
+        ck_assert_ptr_null(am_train_slot_plans(&bc, sc));
+        ck_assert(!memcmp(am_train_slot_labels(&bc, sc), am_train_slot_labels(&bg, sg), sizeof(int) * B));
+        ck_assert(!memcmp(am_train_slot_raw(&bc, sc), am_train_slot_raw(&bg, sg), img * (B + U)));
+        const float *x = am_train_slot_x(&bc, sc);
+        const uint8_t *raw = am_train_slot_raw(&bg, sg);
+        const am_aug_plan *plans = am_train_slot_plans(&bg, sg);
+        for (int j = 0; j < rows; j++) {
+            const uint8_t *src = raw + img * (size_t)(j < B + U ? j : j - U);
+            am_augment_apply_plan(view, NULL, src, &plans[j], 32, 32, 3);
+            for (size_t i = 0; i < img; i++)
+                ck_assert_msg(x[img * j + i] == (float)view[i] / 255.0f, "step %llu row %d byte %zu",
+                              (unsigned long long)k, j, i);
+        }
+    }
+    free(view);
+    free(sc);
+    free(sg);
+    am_batcher_free(&bc);
+    am_batcher_free(&bg);
     am_dataset_free(&d);
     remove_set(dir);
 }
@@ -129,6 +173,7 @@ Suite *suite_batches(void) {
     TCase *tc = tcase_create("batches");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_batches_deterministic_and_balanced);
+    tcase_add_test(tc, test_batches_for_gpu_augmentation);
     tcase_add_test(tc, test_scoring_batches_through_prefetch);
     tcase_add_test(tc, test_unreadable_labelled_image_is_an_error);
     suite_add_tcase(s, tc);

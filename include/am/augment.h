@@ -174,6 +174,9 @@ typedef struct {
 // Resolves `list` for an H x W image with C channels. Host only (Rotate's
 // matrix goes through the decimal rounding of am_aug_rotate_plan).
 void am_aug_plan_make(am_aug_plan *plan, const am_aug_list *list, int H, int W, int C);
+// am_augment_apply for a plan made for this image size.
+void am_augment_apply_plan(uint8_t *out, uint8_t *work, const uint8_t *in, const am_aug_plan *plan,
+                           int H, int W, int C);
 
 // Pillow's Image.rotate(angle) resolved for a W x H image: returns 0 (copy),
 // 1, 2, 3 (exact transposes by 90, 180, 270 degrees) or 4 (the affine a[6],

@@ -100,6 +100,7 @@ typedef struct {
     am_model *host;            // the table, architecture and the host copies
     int dt;                    // AM_F32 or AM_BF16
     int fuse;                  // eval forward with the fused kernels (default; AM_FUSE=0: off)
+    int xpad_ready;            // 1 after am_gpu_input_padded: the forward skips cu_pad_input
     float *params, *grads, *stats;
     uint16_t *params16;        // bf16 copy of params (AM_BF16), refreshed each forward
     uint16_t *wgrad16;         // bf16 filter-gradient scratch (AM_BF16)
@@ -136,6 +137,11 @@ void am_gpu_model_upload(am_gpu_model *g);
 void am_gpu_model_download(am_gpu_model *g, float *params, float *grads, float *stats);
 // The device buffer (N,size,size,in_ch) float that the next forward reads.
 float *am_gpu_input(am_gpu_model *g, int N, int size);
+// Instead: the stem's padded input (N,Sp,Sp,in_ch) of type g->dt, zeroed, the
+// image at rows and columns pad .. pad+size-1 to be written by the caller
+// (cu_augment_batch) before the next am_gpu_forward, which then reads it as
+// it is. am_gpu_input switches back.
+void *am_gpu_input_padded(am_gpu_model *g, int N, int size, int *Sp, int *pad);
 // Forward on the input; returns the device logits (N,classes) float.
 // train as am_forward (batch statistics, running stats, dropout and
 // drop-connect drawn from (seed, step)).
@@ -168,11 +174,16 @@ struct am_gpu_trainer {
     int *labels;             // (B)
     float *logits;           // host (nlogits) scoring logits
     size_t nlogits;
+    uint8_t *raw, *aug_work; // am_train_step_views: (B+U,S,S,C) images, augmentation scratch
+    am_aug_plan *plans;      // (B+2U)
+    size_t raw_bytes, work_bytes;
 };
 
 // What am_train_step, am_trainer_score, am_trainer_download/upload and
 // am_trainer_free do when t->gpu is set (CUDA builds only).
 am_fixmatch_stats am_gpu_train_step(am_trainer *t, const float *x, const int *labels, int S);
+am_fixmatch_stats am_gpu_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
+                                          const int *labels, int S);
 const float *am_gpu_trainer_score(am_trainer *t, const float *x, int N, int S);
 void am_gpu_trainer_download(am_trainer *t);
 void am_gpu_trainer_upload(am_trainer *t);

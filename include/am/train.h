@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "am/augment.h"
 #include "am/model.h"
 #include "am/ops.h"
 
@@ -64,6 +65,12 @@ float am_train_lr(const am_train_hparams *hp, uint64_t step);
 // One FixMatch step on x (B + 2U, S, S, C): labelled, weak, strong views, one
 // training-mode forward, loss, backward, optimiser and EMA updates.
 am_fixmatch_stats am_train_step(am_trainer *t, const float *x, const int *labels, int S);
+// The same step on a trainer on a CUDA device from the views' sources: raw
+// (B + U, S, S, C) uint8 images and plans (B + 2U) as an am_batcher slot with
+// aug_on_gpu holds them; the views are made on the device by one augmentation
+// launch per view kind, written straight into the network's input.
+am_fixmatch_stats am_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
+                                      const int *labels, int S);
 // The EMA model's eval-mode logits (N, classes) of x (N, S, S, C), host
 // memory valid until the next call.
 const float *am_trainer_score(am_trainer *t, const float *x, int N, int S);

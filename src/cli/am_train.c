@@ -140,7 +140,10 @@ static int train_cycle(run *r, uint64_t end, FILE *log) {
         void *slot = am_prefetch_next(pf, k);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         float lr = am_train_lr(&r->t.hp, k);
-        am_fixmatch_stats st = am_train_step(&r->t, am_train_slot_x(slot), am_train_slot_labels(b, slot), b->S);
+        int *labels = am_train_slot_labels(b, slot);
+        am_fixmatch_stats st = b->aug_on_gpu ? am_train_step_views(&r->t, am_train_slot_raw(b, slot),
+                                                                   am_train_slot_plans(b, slot), labels, b->S)
+                                             : am_train_step(&r->t, am_train_slot_x(b, slot), labels, b->S);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double dt = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
         fprintf(log, "{\"step\": %llu, \"loss\": %.6f, \"loss_x\": %.6f, \"loss_u\": %.6f, \"mask_rate\": %.4f, "
@@ -430,6 +433,7 @@ int main(int argc, char **argv) {
                 nlab[AM_ANOMALY], nlab[AM_NORMAL], r.d.n - nlab[0] - nlab[1]);
         if (am_batcher_init(&r.b, &r.d, c->size, c->channels, c->batch, c->mu * c->batch, (uint64_t)c->seed,
                             variant, c->loader_threads, c->score_batch)) { rc = 1; break; }
+        r.b.aug_on_gpu = r.t.gpu != NULL;  // the loader decodes; the GPU makes the views
         if (train_cycle(&r, (uint64_t)cycle * c->iters, log)) { rc = 1; am_batcher_free(&r.b); break; }
         score_pool(&r);
         int n;

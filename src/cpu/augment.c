@@ -566,11 +566,17 @@ static void apply_step(uint8_t *out, const uint8_t *in, const am_aug_step *s, in
 
 void am_augment_apply(uint8_t *out, uint8_t *work, const uint8_t *in, const am_aug_list *list,
                       int H, int W, int C) {
-    AM_CHECK(C == 1 || C == 3, "augmentation needs 1 or 3 channels");
-    AM_CHECK(H > 0 && W > 0, "bad image size");
-    size_t n = (size_t)H * W * C;
     am_aug_plan plan;
     am_aug_plan_make(&plan, list, H, W, C);
+    am_augment_apply_plan(out, work, in, &plan, H, W, C);
+}
+
+void am_augment_apply_plan(uint8_t *out, uint8_t *work, const uint8_t *in, const am_aug_plan *pl,
+                           int H, int W, int C) {
+    AM_CHECK(C == 1 || C == 3, "augmentation needs 1 or 3 channels");
+    AM_CHECK(H > 0 && W > 0 && pl->n >= 0 && pl->n <= AM_AUG_MAX_OPS, "bad image size or plan");
+    size_t n = (size_t)H * W * C;
+    const am_aug_plan plan = *pl;
     if (plan.n == 0) {
         memcpy(out, in, n);
         return;

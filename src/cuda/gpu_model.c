@@ -14,6 +14,7 @@
 #include "am/device.h"
 #include "am/error.h"
 #include "am/gpu.h"
+#include "am/gpu_dwconv.h"
 #include "../../kernels/act_math.h"
 #include "../../kernels/conv_math.h"
 
@@ -218,6 +219,7 @@ static size_t layout(am_gpu_model *g, int N, int S, char *base) {
 }
 
 float *am_gpu_input(am_gpu_model *g, int N, int S) {
+    g->xpad_ready = 0;
     if (g->abase && g->N == N && g->size == S) return g->xin;
     am_gpu_sync(&g->ctx);
     drop_graph(g);
@@ -231,6 +233,18 @@ float *am_gpu_input(am_gpu_model *g, int N, int S) {
     g->N = N;
     g->size = S;
     return g->xin;
+}
+
+void *am_gpu_input_padded(am_gpu_model *g, int N, int S, int *Sp, int *pad) {
+    am_gpu_input(g, N, S);
+    int pt, pb;
+    stem_pad(S, &pt, &pb);
+    *Sp = S + pt + pb;
+    *pad = pt;
+    AM_CUDA(cudaMemsetAsync(g->xpad, 0, (size_t)N * *Sp * *Sp * g->host->arch.in_ch * am_dt_size(g->dt),
+                            (cudaStream_t)g->ctx.stream));
+    g->xpad_ready = 1;
+    return g->xpad;
 }
 
 static void bn_fwd(am_gpu_model *g, void *out, float *mean, float *rstd, const void *x, const am_bn *bn,
@@ -281,7 +295,7 @@ float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step) 
     int N = g->N, S = g->size, dt = g->dt, pt, pb;
     stem_pad(S, &pt, &pb);
     if (dt == AM_BF16) cu_f32_to_bf16(g->params16, g->params, m->nparams, st);
-    cu_pad_input(g->xpad, g->xin, N, S, S, a->in_ch, pt, pb, pt, pb, dt, st);
+    if (!g->xpad_ready) cu_pad_input(g->xpad, g->xin, N, S, S, a->in_ch, pt, pb, pt, pb, dt, st);
     int H = am_same_out(S, 2);
     am_cudnn_conv_forward(&g->ctx, g->sx, g->xpad, conv_w(g, m->stem_w), N, S + pt + pb, S + pt + pb, a->in_ch,
                           a->stem, 3, 2, dt);
@@ -312,7 +326,7 @@ float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step) 
                                      B->mean[1], B->rstd[1], DP(g, p->bn1.gamma), DP(g, p->bn1.beta), a->act,
                                      N, B->H, B->W, b->mid, b->k, b->stride, dt, st);
         } else {
-            cu_dwconv_forward(B->dx, t, DP(g, p->dw), N, B->H, B->W, b->mid, b->k, b->stride, dt, st);
+            am_gpu_dwconv_forward(&g->ctx, B->dx, t, DP(g, p->dw), N, B->H, B->W, b->mid, b->k, b->stride, dt);
             bn_fwd(g, B->da, B->mean[1], B->rstd[1], B->dx, &p->bn1, Mo, b->mid, a->act, train);
         }
         t = B->da;
@@ -359,6 +373,7 @@ float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step) 
 
 float *am_gpu_forward_graph(am_gpu_model *g) {
     cudaStream_t st = (cudaStream_t)g->ctx.stream;
+    AM_CHECK(!g->xpad_ready, "the graph forward reads the input of am_gpu_input, not am_gpu_input_padded");
     if (!g->graph) {
         am_gpu_forward(g, 0, 0, 0);  // chooses the cuDNN plans and sizes the workspace
         am_gpu_sync(&g->ctx);
@@ -424,8 +439,8 @@ void am_gpu_backward(am_gpu_model *g, const float *dlogits) {
             cu_se_input_backward(gr[ic], gr[ic], B->gate, g->dpool, N, HWo, b->mid, dt, st);
         }
         bn_bwd(g, gr[ic], B->dx, B->mean[1], B->rstd[1], &p->bn1, Mo, b->mid, a->act);
-        cu_dwconv_backward(gr[id], DG(g, p->dw), gr[ic], b->expand != 1 ? B->ea : in, DP(g, p->dw), N, B->H, B->W,
-                           b->mid, b->k, b->stride, dt, st);
+        am_gpu_dwconv_backward(&g->ctx, gr[id], DG(g, p->dw), gr[ic], b->expand != 1 ? B->ea : in, DP(g, p->dw), N,
+                               B->H, B->W, b->mid, b->k, b->stride, dt);
         int ie = id;
         if (b->expand != 1) {
             bn_bwd(g, gr[id], B->ex, B->mean[0], B->rstd[0], &p->bn0, Mi, b->mid, a->act);

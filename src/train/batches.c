@@ -52,17 +52,31 @@ void am_batcher_free(am_batcher *b) {
     memset(b, 0, sizeof *b);
 }
 
-// Slot layout: x floats | labels | raw (B+U decoded images).
-size_t am_train_slot_bytes(const am_batcher *b) {
+// Slot layout: x floats (none when aug_on_gpu) | labels | raw (B+U decoded
+// images) | plans (B+2U, aug_on_gpu only).
+static size_t slot_x_bytes(const am_batcher *b) {
     size_t img = (size_t)b->S * b->S * b->C, rows = (size_t)b->B + 2 * b->U;
-    return ALIGN(sizeof(float) * rows * img) + ALIGN(sizeof(int) * b->B) + ALIGN(img * (b->B + b->U));
+    return b->aug_on_gpu ? 0 : ALIGN(sizeof(float) * rows * img);
 }
 
-float *am_train_slot_x(void *slot) { return slot; }
-
-int *am_train_slot_labels(const am_batcher *b, void *slot) {
+size_t am_train_slot_bytes(const am_batcher *b) {
     size_t img = (size_t)b->S * b->S * b->C, rows = (size_t)b->B + 2 * b->U;
-    return (int *)((char *)slot + ALIGN(sizeof(float) * rows * img));
+    return slot_x_bytes(b) + ALIGN(sizeof(int) * b->B) + ALIGN(img * (b->B + b->U)) +
+           (b->aug_on_gpu ? sizeof(am_aug_plan) * rows : 0);
+}
+
+float *am_train_slot_x(const am_batcher *b, void *slot) { return b->aug_on_gpu ? NULL : slot; }
+
+int *am_train_slot_labels(const am_batcher *b, void *slot) { return (int *)((char *)slot + slot_x_bytes(b)); }
+
+uint8_t *am_train_slot_raw(const am_batcher *b, void *slot) {
+    return (uint8_t *)am_train_slot_labels(b, slot) + ALIGN(sizeof(int) * b->B);
+}
+
+am_aug_plan *am_train_slot_plans(const am_batcher *b, void *slot) {
+    if (!b->aug_on_gpu) return NULL;
+    size_t img = (size_t)b->S * b->S * b->C;
+    return (am_aug_plan *)(am_train_slot_raw(b, slot) + ALIGN(img * (b->B + b->U)));
 }
 
 static void mark_bad(am_batcher *b, int i) {
@@ -95,8 +109,7 @@ void am_train_fill(void *ctx, uint64_t k, void *slot) {
     size_t img = (size_t)b->S * b->S * b->C;
     int B = b->B, U = b->U;
     int *labels = am_train_slot_labels(b, slot);
-    uint8_t *raw = (uint8_t *)labels + ALIGN(sizeof(int) * B);
-    float *x = am_train_slot_x(slot);
+    uint8_t *raw = am_train_slot_raw(b, slot);
     int classes[2], ncls = 0;
     for (int c = 0; c < 2; c++) if (b->nlab[c]) classes[ncls++] = c;
     for (int j = 0; j < B; j++) {
@@ -107,6 +120,17 @@ void am_train_fill(void *ctx, uint64_t k, void *slot) {
     }
     #pragma omp parallel for num_threads(b->threads) schedule(dynamic)
     for (int j = 0; j < U; j++) load_pool(b, raw + img * (B + j), k, (uint32_t)j);
+    if (b->aug_on_gpu) {
+        am_aug_plan *plans = am_train_slot_plans(b, slot);
+        for (int j = 0; j < B + 2 * U; j++) {
+            am_aug_list l;
+            if (j < B + U) am_augment_sample_weak(&l, b->seed, k, (uint32_t)j, b->S, b->S);
+            else am_augment_sample_strong(&l, b->variant, b->seed, k, (uint32_t)(j - U), b->S, b->S);
+            am_aug_plan_make(&plans[j], &l, b->S, b->S, b->C);
+        }
+        return;
+    }
+    float *x = am_train_slot_x(b, slot);
     am_augment_weak_input(x, NULL, NULL, raw, B + U, b->S, b->S, b->C, b->seed, k, 0);
     am_augment_strong_input(x + img * (B + U), NULL, NULL, raw + img * B, U, b->S, b->S, b->C, b->variant,
                             b->seed, k, (uint32_t)B);

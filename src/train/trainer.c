@@ -103,6 +103,20 @@ am_fixmatch_stats am_train_step(am_trainer *t, const float *x, const int *labels
     return st;
 }
 
+am_fixmatch_stats am_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
+                                      const int *labels, int S) {
+    AM_CHECK(t->gpu != NULL, "am_train_step_views runs on a trainer on a CUDA device");
+#ifdef AM_HAVE_CUDA
+    return am_gpu_train_step_views(t, raw, plans, labels, S);
+#else
+    (void)raw;
+    (void)plans;
+    (void)labels;
+    (void)S;
+    return (am_fixmatch_stats){0};
+#endif
+}
+
 const float *am_trainer_score(am_trainer *t, const float *x, int N, int S) {
 #ifdef AM_HAVE_CUDA
     if (t->gpu) return am_gpu_trainer_score(t, x, N, S);

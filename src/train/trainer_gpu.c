@@ -43,6 +43,9 @@ void am_gpu_trainer_free(am_trainer *t) {
     am_gpu_free(c, g->dlogits, sizeof(float) * (size_t)t->hp.batch * (1 + 2 * t->hp.mu) * t->model.arch.classes);
     am_gpu_free(c, g->loss, sizeof(float) * 4);
     am_gpu_free(c, g->labels, sizeof(int) * (size_t)t->hp.batch);
+    am_gpu_free(c, g->raw, g->raw_bytes);
+    am_gpu_free(c, g->aug_work, g->work_bytes);
+    am_gpu_free(c, g->plans, sizeof(am_aug_plan) * (size_t)t->hp.batch * (1 + 2 * t->hp.mu));
     am_gpu_model_free(&g->ema);
     am_gpu_model_free(&g->live);
     free(g->logits);
@@ -66,15 +69,14 @@ void am_gpu_trainer_upload(am_trainer *t) {
     am_gpu_upload(&g->live.ctx, g->v, t->v, sizeof(float) * 2 * t->model.nparams);
 }
 
-am_fixmatch_stats am_gpu_train_step(am_trainer *t, const float *x, const int *labels, int S) {
+// The step once the input is in place: forward, loss, backward, optimiser, EMA.
+static am_fixmatch_stats step_on_input(am_trainer *t, const int *labels) {
     am_gpu_trainer *g = t->gpu;
     am_gpu_model *m = &g->live;
     const am_train_hparams *hp = &t->hp;
     int B = hp->batch, U = hp->mu * hp->batch, K = t->model.arch.classes;
     size_t n = t->model.nparams;
     void *st = m->ctx.stream;
-    float *xin = am_gpu_input(m, B + 2 * U, S);  // (B+2U,S,S,C)
-    am_gpu_upload(&m->ctx, xin, x, sizeof(float) * (size_t)(B + 2 * U) * S * S * t->model.arch.in_ch);
     am_gpu_upload(&m->ctx, g->labels, labels, sizeof(int) * (size_t)B);
     const float *z = am_gpu_forward(m, 1, t->seed, t->step);
     cu_fixmatch_forward_backward(g->loss, g->dlogits, z, g->labels, B, U, K, hp->tau, hp->lambda_u, hp->T, st);
@@ -93,6 +95,44 @@ am_fixmatch_stats am_gpu_train_step(am_trainer *t, const float *x, const int *la
     am_gpu_download(&m->ctx, s, g->loss, sizeof s);
     t->step++;
     return (am_fixmatch_stats){.loss = s[0], .loss_x = s[1], .loss_u = s[2], .mask_rate = s[3]};
+}
+
+am_fixmatch_stats am_gpu_train_step(am_trainer *t, const float *x, const int *labels, int S) {
+    am_gpu_model *m = &t->gpu->live;
+    int rows = t->hp.batch * (1 + 2 * t->hp.mu);
+    float *xin = am_gpu_input(m, rows, S);  // (B+2U,S,S,C)
+    am_gpu_upload(&m->ctx, xin, x, sizeof(float) * (size_t)rows * S * S * t->model.arch.in_ch);
+    return step_on_input(t, labels);
+}
+
+// Grows a device buffer to at least `bytes`.
+static void *grow(am_gpu_ctx *c, void *p, size_t *have, size_t bytes, const char *what) {
+    if (bytes <= *have) return p;
+    am_gpu_free(c, p, *have);
+    *have = bytes;
+    return am_gpu_alloc(c, bytes, what);
+}
+
+am_fixmatch_stats am_gpu_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
+                                          const int *labels, int S) {
+    am_gpu_trainer *g = t->gpu;
+    am_gpu_model *m = &g->live;
+    am_gpu_ctx *c = &m->ctx;
+    int B = t->hp.batch, U = t->hp.mu * t->hp.batch, C = t->model.arch.in_ch, Sp, pad;
+    size_t img = (size_t)S * S * C, plan_bytes = sizeof(am_aug_plan) * (size_t)(B + 2 * U);
+    if (!g->plans) g->plans = am_gpu_alloc(c, plan_bytes, "the augmentation plans");
+    g->raw = grow(c, g->raw, &g->raw_bytes, img * (B + U), "the training images");
+    g->aug_work = grow(c, g->aug_work, &g->work_bytes, cu_augment_work_bytes(B + U, S, S, C),
+                       "the augmentation scratch");
+    am_gpu_upload(c, g->raw, raw, img * (B + U));
+    am_gpu_upload(c, g->plans, plans, plan_bytes);
+    void *xp = am_gpu_input_padded(m, B + 2 * U, S, &Sp, &pad);  // (B+2U,Sp,Sp,C) of m->dt
+    size_t row = (size_t)Sp * Sp * C * am_dt_size(m->dt);
+    // weak views of the labelled and pool images, then strong views of the pool images
+    cu_augment_batch(xp, NULL, g->raw, g->plans, g->aug_work, B + U, S, S, C, Sp, Sp, pad, pad, m->dt, c->stream);
+    cu_augment_batch((char *)xp + row * (B + U), NULL, g->raw + img * B, g->plans + B + U, g->aug_work, U, S, S, C,
+                     Sp, Sp, pad, pad, m->dt, c->stream);
+    return step_on_input(t, labels);
 }
 
 const float *am_gpu_trainer_score(am_trainer *t, const float *x, int N, int S) {

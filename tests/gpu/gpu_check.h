@@ -35,3 +35,4 @@ const char *dtn(int dt);
 void test_augment_gpu(void);   // tests/gpu/test_augment_gpu.c
 void test_train_gpu(void);     // tests/gpu/test_train_gpu.c
 void test_fused_gpu(void);     // tests/gpu/test_fused_gpu.c
+void test_dwconv_gpu(void);    // tests/gpu/test_dwconv_gpu.c

@@ -184,6 +184,9 @@ stage am_infer_64 40 "${amenv[@]}" ./am_bench infer --device cuda --size 64 --ba
 cp "$out/am_infer_64.log" "$out/am_infer_64.json"
 stage am_train 40 "${amenv[@]}" ./am_bench train --device cuda --size 224 --precision fp32 bf16 --iters 10 --json
 cp "$out/am_train.log" "$out/am_train.json"
+# Depthwise convolution, ours vs cuDNN's grouped: JSON in am_dwconv.log only (its
+# rows are not img/s rows; the summary prints them in a table of their own).
+stage am_dwconv 40 "${amenv[@]}" ./am_bench dwconv --device cuda --size 224 --batch 256 --precision fp32 bf16 --json
 stage torch 110 env PYTHONUNBUFFERED=1 $py bench/torch_gpu_bench.py --device cuda --mode infer --size 224 \
     --batch 256 --precision bf16 --compile eager compile --iters 10 --json
 cp "$out/torch.log" "$out/torch.json"
@@ -228,6 +231,39 @@ for r in rows:
                 ratio[i] = f"{r['img_s'] / t[c]['img_s']:.2f}"
     print(f"| {name} | {r['mode']} | {r['size']} | {r['batch']} | {r['precision']} | {r['img_s']:.0f} | "
           f"{r['median_ms']:.3f} | {r.get('gpu_mib', 0):.0f} | {ratio[0]} | {ratio[1]} |")
+PY
+$py - "$out/am_dwconv.log" <<'PY'
+import json, re, sys
+# Row by row (flat objects), so that a run cut short or a stderr line in between loses nothing else.
+rows = []
+try:
+    for m in re.findall(r"\{[^{}]*\}", open(sys.argv[1]).read()):
+        try:
+            rows.append(json.loads(m))
+        except ValueError:
+            pass
+except OSError:
+    pass
+if rows:
+    r0 = rows[0]
+    print(f"\nDepthwise convolutions of {r0['model']} at {r0['size']} px, batch {r0['batch']}: median ms, ours vs cuDNN grouped")
+    print("| precision | H | C | k | s | blocks | fwd ours | fwd cuDNN | kept | bwd ours | bwd cuDNN | kept |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    ms = lambda v: "n/a" if v is None else f"{v:.3f}"
+    tot = {}
+    for r in rows:
+        print(f"| {r['precision']} | {r['H']} | {r['C']} | {r['k']} | {r['stride']} | {r['blocks']} | "
+              f"{ms(r['fwd_ours_ms'])} | {ms(r['fwd_cudnn_ms'])} | {r['fwd_kept']} | "
+              f"{ms(r['bwd_ours_ms'])} | {ms(r['bwd_cudnn_ms'])} | {r['bwd_kept']} |")
+        t = tot.setdefault(r["precision"], [0.0, 0.0])
+        for m in ("fwd", "bwd"):
+            o, c = r[m + "_ours_ms"], r[m + "_cudnn_ms"]
+            if o is None:
+                continue
+            t[0] += r["blocks"] * o
+            t[1] += r["blocks"] * (c if r[m + "_kept"] == "cudnn" and c is not None else o)
+    for p, (o, k) in tot.items():
+        print(f"{p}: every depthwise layer, forward + backward: ours {o:.2f} ms, as kept {k:.2f} ms")
 PY
 echo
 echo "| stage | result | time |"

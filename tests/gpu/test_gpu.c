@@ -441,6 +441,7 @@ int main(int argc, char **argv) {
         test_model("lite0", AM_BF16, 4, 64);
         test_model("b0", AM_BF16, 3, 49);
         test_train_gpu();
+        test_dwconv_gpu();
     }
     am_gpu_ctx_free(&C);
     printf("test_gpu: %d checks, %d failed\n", g_checks, g_fail);

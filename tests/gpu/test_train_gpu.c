@@ -9,11 +9,15 @@
 // EMA update, the BN statistics and the EMA's copy of them. Then scoring with
 // the EMA model (CUDA graph; a smaller batch inside the larger one; after a
 // step; another size) against the CPU eval, and one bf16 step and scoring.
+// Last, the step from the views' sources (am_train_step_views: the weak and
+// strong views made on the device straight into the network's input) against
+// the CPU step on the same views made on the CPU, fp32 and bf16.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "am/augment.h"
 #include "am/error.h"
 #include "am/gpu.h"
 #include "am/train.h"
@@ -225,10 +229,58 @@ static void bf16_case(void) {
     free(tg);
 }
 
+static void views_case(int dt) {
+    am_train_hparams hp = case_hp(AM_OPT_SGD);
+    am_trainer *tc = new_trainer(&hp), *tg = new_trainer(&hp);
+    fill_state(tc);
+    copy_state(tg, tc);
+    if (am_trainer_to_gpu(tg, C.device, dt)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    const int U = TB * TMU;
+    size_t img = (size_t)TS * TS * 3, n = tc->model.nparams;
+    uint8_t *raw = AM_MALLOC(img * (TB + U)), *view = AM_MALLOC(img);
+    float *x = AM_MALLOC(sizeof(float) * img * TROWS);
+    am_aug_plan plans[TROWS];
+    int y[TB];
+    for (int i = 0; i < TB; i++) y[i] = i % TK;
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < img * (TB + U); i++) raw[i] = (uint8_t)urand(0, 256);
+        for (int j = 0; j < TROWS; j++) {
+            am_aug_list l;
+            if (j < TB + U) am_augment_sample_weak(&l, 9, (uint64_t)k, (uint32_t)j, TS, TS);
+            else am_augment_sample_strong(&l, AM_RA_USB, 9, (uint64_t)k, (uint32_t)(j - U), TS, TS);
+            am_aug_plan_make(&plans[j], &l, TS, TS, 3);
+            am_augment_apply_plan(view, NULL, raw + img * (size_t)(j < TB + U ? j : j - U), &plans[j], TS, TS, 3);
+            for (size_t i = 0; i < img; i++) x[img * j + i] = (float)view[i] / 255.0f;
+        }
+        am_trainer_download(tg);
+        snap bc = take(tc), bg = take(tg);
+        am_fixmatch_stats sc = am_train_step(tc, x, y, TS);
+        am_fixmatch_stats sg = am_train_step_views(tg, raw, plans, y, TS);
+        float a[4] = {sg.loss, sg.loss_x, sg.loss_u, sg.mask_rate}, b[4] = {sc.loss, sc.loss_x, sc.loss_u, sc.mask_rate};
+        char name[128];
+        snprintf(name, sizeof name, "trainer views on the GPU %s step %d: loss, loss_x, loss_u, mask", dtn(dt), k + 1);
+        if (dt == AM_BF16) check_norm(name, a, b, 4, 1e-1, 0);
+        else check(name, a, b, 4, 1e-4);
+        am_trainer_download(tg);
+        float *dg = diff(tg->model.params, bg.p, n), *dc = diff(tc->model.params, bc.p, n);
+        check_norm("  parameter update", dg, dc, n, k ? 3e-4 : 1e-4, dt == AM_BF16);
+        free(dg); free(dc);
+        drop(&bc);
+        drop(&bg);
+    }
+    free(raw); free(view); free(x);
+    am_trainer_free(tc);
+    am_trainer_free(tg);
+    free(tc);
+    free(tg);
+}
+
 void test_train_gpu(void) {
     train_case(AM_OPT_SGD);
     train_case(AM_OPT_ADAMW);
     score_case(AM_F32);
     bf16_case();
     score_case(AM_BF16);
+    views_case(AM_F32);
+    views_case(AM_BF16);
 }
