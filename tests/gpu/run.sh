@@ -30,9 +30,20 @@ t_start=$(date +%s)
 rows=()
 fail=0
 
+# The whole script's budget: a stage gets at most what is left of it, and is
+# skipped when under 10 s are left, so that the summary always comes.
+budget=${AM_GPU_BUDGET:-470}
+
 # stage NAME SECONDS CMD...: runs CMD with a time limit, log in $out/NAME.log.
 stage() {
     local name=$1 limit=$2; shift 2
+    local left=$(( budget - ($(date +%s) - t_start) ))
+    if [ "$left" -lt 10 ]; then
+        echo "== $name: skipped (the ${budget}s budget is spent)"
+        rows+=("| $name | skipped (time budget) | 0s |")
+        return 1
+    fi
+    [ "$limit" -gt "$left" ] && limit=$left
     local t0=$(date +%s) shown=("$@")
     # The command as shown: without a leading `env VAR=...` (amenv's paths are printed once above).
     while [ ${#shown[@]} -gt 1 ] && [[ ${shown[0]} == env || ${shown[0]} == [A-Z_]*=* ]]; do shown=("${shown[@]:1}"); done
@@ -162,37 +173,43 @@ fi
 # Under amenv: with the carried .debs, LDFLAGS (-L, rpath) reaches make through the environment.
 mk="make -j$(nproc) BUILD=$B GPU_ARCH=sm_90 CUDA_HOME=$CUDA_HOME CUDNN_H=$cudnn_h CUDNN_LIB=$libdir ${mkob:-}"
 build() {
-    rm -f am_bench   # one ./am_bench for every BUILD dir: relink it against $B (CUDA), never reuse a CPU-only one
-    $mk status am_bench "$B/test_gpu"
+    # one ./am_bench and bench/augment_bench for every BUILD dir: relink them against $B (CUDA)
+    rm -f am_bench bench/augment_bench
+    $mk status am_bench bench/augment_bench "$B/test_gpu"
 }
 export B CUDA_HOME cudnn_h extra_inc mk
 export -f build
 stage build 170 "${amenv[@]}" bash -c build || { printf '%s\n' "| stage | result | time |" "|---|---|---|" "${rows[@]}"; exit 1; }
 
 # ---- correctness ---------------------------------------------------------------
-stage test_gpu 120 "${amenv[@]}" "$B/test_gpu"
+stage test_gpu 150 "${amenv[@]}" "$B/test_gpu"
+
+# ---- benchmarks (the targets first), then the sanitizer -----------------------
+stage am_infer_224 60 "${amenv[@]}" ./am_bench infer --device cuda --size 224 --batch 256 --precision fp32 bf16 --json
+cp "$out/am_infer_224.log" "$out/am_infer_224.json"
+stage torch 110 env PYTHONUNBUFFERED=1 $py bench/torch_gpu_bench.py --device cuda --mode infer --size 224 \
+    --batch 256 --precision bf16 --compile eager compile --iters 10 --json
+cp "$out/torch.log" "$out/torch.json"
+stage am_infer_64 40 "${amenv[@]}" ./am_bench infer --device cuda --size 64 --batch 1024 --precision bf16 --json
+cp "$out/am_infer_64.log" "$out/am_infer_64.json"
+stage am_train 40 "${amenv[@]}" ./am_bench train --device cuda --size 224 --precision fp32 bf16 --iters 10 --json
+cp "$out/am_train.log" "$out/am_train.json"
+stage torch_train 50 env PYTHONUNBUFFERED=1 $py bench/torch_gpu_bench.py --device cuda --mode train --size 224 \
+    --precision bf16 --compile eager --iters 10 --json
+cp "$out/torch_train.log" "$out/torch_train.json"
+# Augmentation: the batched kernel, then PIL/torchvision against am's CPU
+# pipelines on this machine's cores (tables in their logs, copied below).
+stage augment_gpu 30 "${amenv[@]}" bench/augment_bench --device cuda --size 64 224 --seconds 1
+stage augment_pil 60 env PYTHONUNBUFFERED=1 $py bench/augment_vs_pil.py --size 64 224 --workers 1 \
+    --seconds 1 --am bench/augment_bench
 if command -v compute-sanitizer >/dev/null; then
     stage sanitizer 75 "${amenv[@]}" compute-sanitizer --tool memcheck --error-exitcode 9 "$B/test_gpu" --quick
 else
     rows+=("| sanitizer | skipped (no compute-sanitizer) | 0s |")
 fi
-
-# ---- benchmarks ----------------------------------------------------------------
-stage am_infer_224 60 "${amenv[@]}" ./am_bench infer --device cuda --size 224 --batch 256 --precision fp32 bf16 --json
-cp "$out/am_infer_224.log" "$out/am_infer_224.json"
-stage am_infer_64 40 "${amenv[@]}" ./am_bench infer --device cuda --size 64 --batch 1024 --precision bf16 --json
-cp "$out/am_infer_64.log" "$out/am_infer_64.json"
-stage am_train 40 "${amenv[@]}" ./am_bench train --device cuda --size 224 --precision fp32 bf16 --iters 10 --json
-cp "$out/am_train.log" "$out/am_train.json"
 # Depthwise convolution, ours vs cuDNN's grouped: JSON in am_dwconv.log only (its
 # rows are not img/s rows; the summary prints them in a table of their own).
 stage am_dwconv 40 "${amenv[@]}" ./am_bench dwconv --device cuda --size 224 --batch 256 --precision fp32 bf16 --json
-stage torch 110 env PYTHONUNBUFFERED=1 $py bench/torch_gpu_bench.py --device cuda --mode infer --size 224 \
-    --batch 256 --precision bf16 --compile eager compile --iters 10 --json
-cp "$out/torch.log" "$out/torch.json"
-stage torch_train 50 env PYTHONUNBUFFERED=1 $py bench/torch_gpu_bench.py --device cuda --mode train --size 224 \
-    --precision bf16 --compile eager --iters 10 --json
-cp "$out/torch_train.log" "$out/torch_train.json"
 
 # ---- summary (last) ------------------------------------------------------------
 # Also written to OUTDIR/summary.md; the logs and JSON are then packed into
@@ -265,6 +282,9 @@ if rows:
     for p, (o, k) in tot.items():
         print(f"{p}: every depthwise layer, forward + backward: ours {o:.2f} ms, as kept {k:.2f} ms")
 PY
+for f in augment_gpu augment_pil; do
+    [ -s "$out/$f.log" ] && { echo; grep -E "^(am |\||PIL|Pillow|torch)" "$out/$f.log"; }
+done
 echo
 echo "| stage | result | time |"
 echo "|---|---|---|"
