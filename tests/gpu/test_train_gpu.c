@@ -80,6 +80,22 @@ static void copy_state(am_trainer *dst, const am_trainer *src) {
     dst->seed = src->seed;
 }
 
+// A CPU trainer with random state and a GPU trainer (precision dt) in the same state.
+static void make_pair(const am_train_hparams *hp, int dt, am_trainer **tc, am_trainer **tg) {
+    *tc = new_trainer(hp);
+    *tg = new_trainer(hp);
+    fill_state(*tc);
+    copy_state(*tg, *tc);
+    if (am_trainer_to_gpu(*tg, C.device, dt)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+}
+
+static void free_pair(am_trainer *tc, am_trainer *tg) {
+    am_trainer_free(tc);
+    am_trainer_free(tg);
+    free(tc);
+    free(tg);
+}
+
 static float *diff(const float *a, const float *b, size_t n) {
     float *d = AM_MALLOC(sizeof(float) * n);
     for (size_t i = 0; i < n; i++) d[i] = a[i] - b[i];
@@ -140,10 +156,8 @@ static void step_and_compare(am_trainer *tc, am_trainer *tg, int dt, const char 
 
 static void train_case(int opt) {
     am_train_hparams hp = case_hp(opt);
-    am_trainer *tc = new_trainer(&hp), *tg = new_trainer(&hp);
-    fill_state(tc);
-    copy_state(tg, tc);
-    if (am_trainer_to_gpu(tg, C.device, AM_F32)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    am_trainer *tc, *tg;
+    make_pair(&hp, AM_F32, &tc, &tg);
     if (opt == AM_OPT_SGD) {
         // Upload then download gives back the host state bit for bit.
         am_trainer_download(tg);
@@ -162,20 +176,15 @@ static void train_case(int opt) {
     copy_state(tg, tc);
     am_trainer_upload(tg);
     step_and_compare(tc, tg, AM_F32, "step 3 after upload", 1e-4);
-    am_trainer_free(tc);
-    am_trainer_free(tg);
-    free(tc);
-    free(tg);
+    free_pair(tc, tg);
 }
 
 // Scoring with the EMA model on the device against the CPU eval of the same
 // EMA model.
 static void score_case(int dt) {
     am_train_hparams hp = case_hp(AM_OPT_SGD);
-    am_trainer *tc = new_trainer(&hp), *tg = new_trainer(&hp);
-    fill_state(tc);
-    copy_state(tg, tc);
-    if (am_trainer_to_gpu(tg, C.device, dt)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    am_trainer *tc, *tg;
+    make_pair(&hp, dt, &tc, &tg);
     size_t img = (size_t)TS * TS * 3;
     double tol = dt == AM_BF16 ? 5e-2 : 1e-4;
     char name[128];
@@ -208,33 +217,23 @@ static void score_case(int dt) {
     got = h_copy(am_trainer_score(tg, x, 4, 64), 4 * TK);
     check_norm("  another size, N4 S64 (a new graph)", got, ref, 4 * TK, tol, 0);
     free(ref); free(got); free(x);
-    am_trainer_free(tc);
-    am_trainer_free(tg);
-    free(tc);
-    free(tg);
+    free_pair(tc, tg);
 }
 
 // One bf16 step from the same state as the CPU: the loss statistics within
 // bf16 tolerance, the state reported.
 static void bf16_case(void) {
     am_train_hparams hp = case_hp(AM_OPT_SGD);
-    am_trainer *tc = new_trainer(&hp), *tg = new_trainer(&hp);
-    fill_state(tc);
-    copy_state(tg, tc);
-    if (am_trainer_to_gpu(tg, C.device, AM_BF16)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    am_trainer *tc, *tg;
+    make_pair(&hp, AM_BF16, &tc, &tg);
     step_and_compare(tc, tg, AM_BF16, "step 1", 1e-4);
-    am_trainer_free(tc);
-    am_trainer_free(tg);
-    free(tc);
-    free(tg);
+    free_pair(tc, tg);
 }
 
 static void views_case(int dt) {
     am_train_hparams hp = case_hp(AM_OPT_SGD);
-    am_trainer *tc = new_trainer(&hp), *tg = new_trainer(&hp);
-    fill_state(tc);
-    copy_state(tg, tc);
-    if (am_trainer_to_gpu(tg, C.device, dt)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    am_trainer *tc, *tg;
+    make_pair(&hp, dt, &tc, &tg);
     const int U = TB * TMU;
     size_t img = (size_t)TS * TS * 3, n = tc->model.nparams;
     uint8_t *raw = AM_MALLOC(img * (TB + U)), *view = AM_MALLOC(img);
@@ -269,10 +268,7 @@ static void views_case(int dt) {
         drop(&bg);
     }
     free(raw); free(view); free(x);
-    am_trainer_free(tc);
-    am_trainer_free(tg);
-    free(tc);
-    free(tg);
+    free_pair(tc, tg);
 }
 
 void test_train_gpu(void) {
