@@ -17,6 +17,7 @@ Suite *suite_plot(void);
 Suite *suite_demo(void);
 Suite *suite_train(void);
 Suite *suite_augment(void);
+Suite *suite_prof(void);
 
 // 1 when every |got - ref| <= atol + rtol |ref| (NaN fails); prints the worst
 // element otherwise. *worst_pct gets the worst error as a % of its tolerance.

@@ -139,6 +139,37 @@ START_TEST(test_bad_images) {
 }
 END_TEST
 
+// am_jpeg_write, gray and RGB: read back by content at the written size, a
+// smooth image within a few levels at quality 95; a bad path is an error.
+START_TEST(test_jpeg_write_roundtrip) {
+    char dir[] = "/tmp/am_jpw_XXXXXX", path[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/x.jpg", dir);
+    enum { W = 40, H = 24 };
+    uint8_t px[W * H * 3];
+    for (int C = 1; C <= 3; C += 2) {
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < C; c++) px[(y * W + x) * C + c] = (uint8_t)(20 + 3 * x + 2 * y + 30 * c);
+        ck_assert_msg(am_jpeg_write(path, px, W, H, C, 95) == 0, "%s", am_error());
+        int w, h, worst = 0;
+        uint8_t *got = am_image_read(path, C, &w, &h);
+        ck_assert_msg(got != NULL, "%s", am_error());
+        ck_assert(w == W && h == H);
+        for (int i = 0; i < W * H * C; i++) {
+            int d = abs(got[i] - px[i]);
+            if (d > worst) worst = d;
+        }
+        ck_assert_msg(worst <= 4, "%d channel(s): off by %d levels", C, worst);
+        free(got);
+    }
+    unlink(path);
+    rmdir(dir);
+    ck_assert_int_eq(am_jpeg_write(path, px, W, H, 3, 95), -1);
+    ck_assert_ptr_nonnull(strstr(am_error(), path));
+}
+END_TEST
+
 Suite *suite_data(void) {
     Suite *s = suite_create("data");
     TCase *tc = tcase_create("images");
@@ -147,6 +178,7 @@ Suite *suite_data(void) {
     tcase_add_test(tc, test_png_variants);
     tcase_add_test(tc, test_png_gray_replicated);
     tcase_add_test(tc, test_bad_images);
+    tcase_add_test(tc, test_jpeg_write_roundtrip);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -101,6 +101,7 @@ typedef struct {
     int dt;                    // AM_F32 or AM_BF16
     int fuse;                  // eval forward with the fused kernels (default; AM_FUSE=0: off)
     int xpad_ready;            // 1 after am_gpu_input_padded: the forward skips cu_pad_input
+    struct am_prof *prof;      // per-layer timing of eager passes when set (include/am/prof.h); NULL: off
     float *params, *grads, *stats;
     uint16_t *params16;        // bf16 copy of params (AM_BF16), refreshed each forward
     uint16_t *wgrad16;         // bf16 filter-gradient scratch (AM_BF16)

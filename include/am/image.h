@@ -17,6 +17,11 @@ uint8_t *am_png_read(const char *path, int channels, int *w, int *h);
 // same contract as am_png_read.
 uint8_t *am_jpeg_read(const char *path, int channels, int *w, int *h);
 
+// Writes w x h pixels, `channels` (1 gray, 3 RGB) interleaved uint8, rows
+// top first, as a baseline JPEG of quality 1..100 (libjpeg's 4:2:0 default
+// for RGB). 0, or -1 with am_error() naming the path (no file is left).
+int am_jpeg_write(const char *path, const uint8_t *pixels, int w, int h, int channels, int quality);
+
 // Decodes by content (PNG or JPEG signature), whatever the file name says.
 uint8_t *am_image_read(const char *path, int channels, int *w, int *h);
 

@@ -94,6 +94,7 @@ typedef struct {
     am_acts acts;
     float bn_momentum, bn_eps;
     float dropout, drop_connect;  // rates in force during training (0 turns off)
+    struct am_prof *prof;         // per-layer timing when set (include/am/prof.h); NULL: off
 } am_model;
 
 // Builds the model (tables, allocation, TF initialisation drawn from Philox

@@ -15,6 +15,7 @@
 #include "am/error.h"
 #include "am/gpu.h"
 #include "am/gpu_dwconv.h"
+#include "am/prof.h"
 #include "../../kernels/act_math.h"
 #include "../../kernels/conv_math.h"
 
@@ -52,6 +53,10 @@ enum { STREAM_DROPOUT = 0xD0, STREAM_DROP_CONNECT = 0x100 };
 #define DP(g, p) ((g)->params + ((p) - (g)->host->params))
 #define DG(g, p) ((g)->grads + ((p) - (g)->host->params))
 #define DS(g, p) ((g)->stats + ((p) - (g)->host->stats))
+// Opens the next op of the per-layer profile, when one is attached; n: the
+// activation elements the op reads and writes.
+#define MARK(g, op, blk, n) \
+    do { if ((g)->prof) am_prof_mark((g)->prof, (op), (blk), (double)am_dt_size((g)->dt) * (double)(n)); } while (0)
 
 // A convolution weight as cuDNN reads it: the bf16 copy in bf16 mode.
 static const void *conv_w(am_gpu_model *g, const float *p) {
@@ -294,11 +299,15 @@ float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step) 
     void *st = g->ctx.stream;
     int N = g->N, S = g->size, dt = g->dt, pt, pb;
     stem_pad(S, &pt, &pb);
+    int Sp = S + pt + pb, H = am_same_out(S, 2);
+    if (g->prof) g->prof->pass = AM_PROF_FWD;
+    MARK(g, "bf16 weights, input", -1, (size_t)N * (S * S + Sp * Sp) * a->in_ch);
     if (dt == AM_BF16) cu_f32_to_bf16(g->params16, g->params, m->nparams, st);
     if (!g->xpad_ready) cu_pad_input(g->xpad, g->xin, N, S, S, a->in_ch, pt, pb, pt, pb, dt, st);
-    int H = am_same_out(S, 2);
+    MARK(g, "stem conv", -1, (size_t)N * (Sp * Sp * a->in_ch + H * H * a->stem));
     am_cudnn_conv_forward(&g->ctx, g->sx, g->xpad, conv_w(g, m->stem_w), N, S + pt + pb, S + pt + pb, a->in_ch,
                           a->stem, 3, 2, dt);
+    MARK(g, "stem bn", -1, 2 * (size_t)N * H * H * a->stem);
     bn_fwd(g, g->sa, g->smean, g->srstd, g->sx, &m->stem_bn, (size_t)N * H * H, a->stem, a->act, train);
     const void *cur = g->sa;
     for (int i = 0; i < a->nblocks; i++) {
@@ -313,20 +322,28 @@ float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step) 
         // are never normalised in memory).
         int fused = g->fuse && !train;
         if (b->expand != 1) {
+            MARK(g, "expand conv", i, Mi * (b->in + b->mid));
             pw_fwd(g, B->ex, cur, p->expand, N, B->H, b->in, b->mid);
-            if (fused) eval_stats(g, B->mean[0], B->rstd[0], &p->bn0, b->mid);
-            else bn_fwd(g, B->ea, B->mean[0], B->rstd[0], B->ex, &p->bn0, Mi, b->mid, a->act, train);
+            if (fused) {
+                eval_stats(g, B->mean[0], B->rstd[0], &p->bn0, b->mid);
+            } else {
+                MARK(g, "expand bn", i, 2 * Mi * b->mid);
+                bn_fwd(g, B->ea, B->mean[0], B->rstd[0], B->ex, &p->bn0, Mi, b->mid, a->act, train);
+            }
             t = fused ? B->ex : B->ea;
         }
         if (fused) {
             const am_bn *b0 = b->expand != 1 ? &p->bn0 : NULL;
+            MARK(g, "dw conv + bn (fused)", i, (Mi + Mo) * b->mid);
             eval_stats(g, B->mean[1], B->rstd[1], &p->bn1, b->mid);
             cu_dwconv_bn_act_forward(B->da, t, DP(g, p->dw), b0 ? B->mean[0] : NULL, B->rstd[0],
                                      b0 ? DP(g, b0->gamma) : NULL, b0 ? DP(g, b0->beta) : NULL, a->act,
                                      B->mean[1], B->rstd[1], DP(g, p->bn1.gamma), DP(g, p->bn1.beta), a->act,
                                      N, B->H, B->W, b->mid, b->k, b->stride, dt, st);
         } else {
+            MARK(g, "dw conv", i, (Mi + Mo) * b->mid);
             am_gpu_dwconv_forward(&g->ctx, B->dx, t, DP(g, p->dw), N, B->H, B->W, b->mid, b->k, b->stride, dt);
+            MARK(g, "dw bn", i, 2 * Mo * b->mid);
             bn_fwd(g, B->da, B->mean[1], B->rstd[1], B->dx, &p->bn1, Mo, b->mid, a->act, train);
         }
         t = B->da;
@@ -336,6 +353,7 @@ float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step) 
         // N*out*mid < N*HWo*mid fits) instead of into the activation.
         int gated = 0;
         if (b->se) {
+            MARK(g, "se", i, Mo * b->mid);
             cu_gap_forward(B->pooled, B->da, N, HWo, b->mid, dt, st);
             cu_fc_small_forward(B->hid, B->pooled, DP(g, p->se_rw), DP(g, p->se_rb), N, b->mid, b->se,
                                 AM_ACT_NONE, 0, st);
@@ -343,17 +361,24 @@ float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step) 
                                 AM_ACT_SWISH, 1, st);
             gated = fused && HWo > b->out;
             if (gated) {
+                MARK(g, "project conv (SE-gated)", i, Mo * (b->mid + b->out));
                 cu_se_gate_weights(g->g[0], DP(g, p->project), B->gate, N, b->out, b->mid, dt, st);
                 am_gpu_gemm_per_sample(&g->ctx, B->px, B->da, g->g[0], N, HWo, b->mid, b->out, dt);
             } else {
+                MARK(g, "se scale", i, 2 * Mo * b->mid);
                 cu_se_scale_forward(B->so, B->da, B->gate, N, HWo, b->mid, dt, st);
                 t = B->so;
             }
         }
-        if (!gated) pw_fwd(g, B->px, t, p->project, N, B->Ho, b->mid, b->out);
+        if (!gated) {
+            MARK(g, "project conv", i, Mo * (b->mid + b->out));
+            pw_fwd(g, B->px, t, p->project, N, B->Ho, b->mid, b->out);
+        }
+        MARK(g, "project bn", i, 2 * Mo * b->out);
         bn_fwd(g, B->pb, B->mean[2], B->rstd[2], B->px, &p->bn2, Mo, b->out, AM_ACT_NONE, train);
         if (b->skip) {
             float rate = train ? m->drop_connect * i / a->nblocks : 0.0f;
+            MARK(g, "residual", i, 3 * Mo * b->out);
             cu_drop_connect_add_forward(B->out, B->dc, B->pb, cur, N, HWo * b->out, rate, seed,
                                         STREAM_DROP_CONNECT + i, step, dt, st);
         }
@@ -362,18 +387,23 @@ float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step) 
     }
     size_t M = (size_t)N * H * H;
     int last = a->blocks[a->nblocks - 1].out;
+    MARK(g, "head conv", -1, M * (last + a->head));
     pw_fwd(g, g->hx, cur, m->head_w, N, H, last, a->head);
+    MARK(g, "head bn", -1, 2 * M * a->head);
     bn_fwd(g, g->ha, g->hmean, g->hrstd, g->hx, &m->head_bn, M, a->head, a->act, train);
+    MARK(g, "pool, dropout, fc", -1, M * a->head);
     cu_gap_forward(g->pooled, g->ha, N, H * H, a->head, dt, st);
     cu_dropout_forward(g->dropped, g->mask, g->pooled, N * a->head, train ? m->dropout : 0.0f, seed,
                        STREAM_DROPOUT, step, st);
     am_gpu_fc_forward(&g->ctx, g->logits, g->dropped, DP(g, m->fc_w), DP(g, m->fc_b), N, a->head, a->classes);
+    if (g->prof) am_prof_mark(g->prof, NULL, 0, 0.0);
     return g->logits;
 }
 
 float *am_gpu_forward_graph(am_gpu_model *g) {
     cudaStream_t st = (cudaStream_t)g->ctx.stream;
     AM_CHECK(!g->xpad_ready, "the graph forward reads the input of am_gpu_input, not am_gpu_input_padded");
+    AM_CHECK(!g->prof, "a profiled model runs eager passes only (am_gpu_forward)");
     if (!g->graph) {
         am_gpu_forward(g, 0, 0, 0);  // chooses the cuDNN plans and sizes the workspace
         am_gpu_sync(&g->ctx);
@@ -409,11 +439,15 @@ void am_gpu_backward(am_gpu_model *g, const float *dlogits) {
     size_t M = (size_t)N * H * H;
     int last = a->blocks[nb - 1].out;
     void **gr = g->g;
+    if (g->prof) g->prof->pass = AM_PROF_BWD;
+    MARK(g, "pool, dropout, fc", -1, M * a->head);
     am_gpu_fc_backward(&g->ctx, g->ghead, DG(g, m->fc_w), DG(g, m->fc_b), dlogits, g->dropped, DP(g, m->fc_w),
                        N, a->head, a->classes);
     cu_dropout_backward(g->ghead, g->ghead, g->mask, N * a->head, st);
     cu_gap_backward(gr[1], g->ghead, N, H * H, a->head, dt, st);
+    MARK(g, "head bn", -1, 4 * M * a->head);
     bn_bwd(g, gr[1], g->hx, g->hmean, g->hrstd, &m->head_bn, M, a->head, a->act);
+    MARK(g, "head conv", -1, M * (2 * last + a->head));
     pw_bwd(g, gr[0], m->head_w, gr[1], g->b[nb - 1].out, N, H, last, a->head);
     int ia = 0;  // gr[ia] holds the gradient w.r.t. the current block's output
     for (int i = nb - 1; i >= 0; i--) {
@@ -427,10 +461,16 @@ void am_gpu_backward(am_gpu_model *g, const float *dlogits) {
         int ic = (ib + 1) % 4 == ia ? (ib + 2) % 4 : (ib + 1) % 4;
         int id = 0;
         while (id == ia || id == ib || id == ic) id++;
-        if (b->skip) cu_drop_connect_add_backward(gr[ib], gr[ia], gr[ia], B->dc, N, HWo * b->out, dt, st);
+        if (b->skip) {
+            MARK(g, "residual", i, 2 * Mo * b->out);
+            cu_drop_connect_add_backward(gr[ib], gr[ia], gr[ia], B->dc, N, HWo * b->out, dt, st);
+        }
+        MARK(g, "project bn", i, 4 * Mo * b->out);
         bn_bwd(g, gr[ib], B->px, B->mean[2], B->rstd[2], &p->bn2, Mo, b->out, AM_ACT_NONE);
+        MARK(g, "project conv", i, Mo * (2 * b->mid + b->out));
         pw_bwd(g, gr[ic], p->project, gr[ib], b->se ? B->so : B->da, N, B->Ho, b->mid, b->out);
         if (b->se) {
+            MARK(g, "se", i, 3 * Mo * b->mid);
             cu_se_gate_backward(g->dz, gr[ic], B->da, B->gate, N, HWo, b->mid, dt, st);
             cu_fc_small_backward(g->dh, DG(g, p->se_ew), DG(g, p->se_eb), g->dz, B->hid, DP(g, p->se_ew), B->hid,
                                  N, b->se, b->mid, AM_ACT_SWISH, st);
@@ -438,23 +478,33 @@ void am_gpu_backward(am_gpu_model *g, const float *dlogits) {
                                  NULL, N, b->mid, b->se, AM_ACT_NONE, st);
             cu_se_input_backward(gr[ic], gr[ic], B->gate, g->dpool, N, HWo, b->mid, dt, st);
         }
+        MARK(g, "dw bn", i, 4 * Mo * b->mid);
         bn_bwd(g, gr[ic], B->dx, B->mean[1], B->rstd[1], &p->bn1, Mo, b->mid, a->act);
+        MARK(g, "dw conv", i, (2 * Mi + Mo) * b->mid);
         am_gpu_dwconv_backward(&g->ctx, gr[id], DG(g, p->dw), gr[ic], b->expand != 1 ? B->ea : in, DP(g, p->dw), N,
                                B->H, B->W, b->mid, b->k, b->stride, dt);
         int ie = id;
         if (b->expand != 1) {
+            MARK(g, "expand bn", i, 4 * Mi * b->mid);
             bn_bwd(g, gr[id], B->ex, B->mean[0], B->rstd[0], &p->bn0, Mi, b->mid, a->act);
             ie = ib;
+            MARK(g, "expand conv", i, Mi * (2 * b->in + b->mid));
             pw_bwd(g, gr[ie], p->expand, gr[id], in, N, B->H, b->in, b->mid);
         }
-        if (b->skip) cu_add_inplace(gr[ie], gr[ia], Mi * b->in, dt, st);
+        if (b->skip) {
+            MARK(g, "skip add", i, 3 * Mi * b->in);
+            cu_add_inplace(gr[ie], gr[ia], Mi * b->in, dt, st);
+        }
         ia = ie;
     }
     H = g->b[0].H;
     int pt, pb;
     stem_pad(g->size, &pt, &pb);
+    MARK(g, "stem bn", -1, 4 * (size_t)N * H * H * a->stem);
     bn_bwd(g, gr[ia], g->sx, g->smean, g->srstd, &m->stem_bn, (size_t)N * H * H, a->stem, a->act);
+    MARK(g, "stem conv", -1, (size_t)N * H * H * a->stem + (size_t)N * (g->size + pt + pb) * (g->size + pt + pb) * a->in_ch);
     conv_wgrad(g, m->stem_w, gr[ia], g->xpad, N, g->size + pt + pb, a->in_ch, a->stem, 3, 2);
+    if (g->prof) am_prof_mark(g->prof, NULL, 0, 0.0);
 }
 
 void am_gpu_zero_grad(am_gpu_model *g) {

@@ -1,8 +1,11 @@
-// JPEG decoding through libjpeg-turbo; errors come back as messages, never exit.
+// JPEG decoding and encoding through libjpeg-turbo; errors come back as
+// messages, never exit.
+#include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jpeglib.h>
 
@@ -74,4 +77,43 @@ uint8_t *am_jpeg_read(const char *path, int channels, int *w, int *h) {
     jpeg_destroy_decompress(&d);
     fclose(f);
     return buf;
+}
+
+int am_jpeg_write(const char *path, const uint8_t *pixels, int w, int h, int channels, int quality) {
+    if (w <= 0 || h <= 0 || (channels != 1 && channels != 3) || quality < 1 || quality > 100)
+        return am_seterr("cannot write JPEG '%s': bad shape %dx%d with %d channels (1 or 3) or quality %d (1..100)",
+                         path, w, h, channels, quality);
+    FILE *f = fopen(path, "wb");
+    if (!f) return am_seterr("cannot write JPEG '%s': %s", path, strerror(errno));
+    struct jpeg_compress_struct c;
+    jerr e;
+    c.err = jpeg_std_error(&e.base);
+    e.base.error_exit = on_error;
+    if (setjmp(e.jump)) {
+        jpeg_destroy_compress(&c);
+        fclose(f);
+        unlink(path);
+        return am_seterr("cannot write JPEG '%s': %s", path, e.msg);
+    }
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = channels;
+    c.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, quality, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = (JSAMPROW)(pixels + (size_t)c.next_scanline * w * channels);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    if (fclose(f)) {
+        am_seterr("cannot write JPEG '%s': %s", path, strerror(errno));
+        unlink(path);
+        return -1;
+    }
+    return 0;
 }

@@ -12,10 +12,14 @@
 #include "am/model.h"
 #include "am/ops.h"
 #include "am/philox.h"
+#include "am/prof.h"
 #include "../../kernels/act_math.h"
 #include "../../kernels/conv_math.h"
 
 #define GR(m, p) ((m)->grads + ((p) - (m)->params))
+// Opens the next op of the per-layer profile, when one is attached; n: the
+// float elements the op reads and writes.
+#define MARK(m, op, blk, n) do { if ((m)->prof) am_prof_mark((m)->prof, (op), (blk), 4.0 * (double)(n)); } while (0)
 
 enum { STREAM_DROPOUT = 0xD0, STREAM_DROP_CONNECT = 0x100, STREAM_INIT = 0x10000 };
 
@@ -303,7 +307,10 @@ float *am_forward(am_model *m, const float *x, int N, int S, int train, uint64_t
     am_acts *A = &m->acts;
     A->x = x;
     int H = am_same_out(S, 2);
+    if (m->prof) m->prof->pass = AM_PROF_FWD;
+    MARK(m, "stem conv", -1, (size_t)N * S * S * a->in_ch + (size_t)N * H * H * a->stem);
     conv2d_forward(A->sx, A->col, x, m->stem_w, N, S, S, a->in_ch, a->stem, 3, 2);
+    MARK(m, "stem bn", -1, 2 * (size_t)N * H * H * a->stem);
     bn_fwd(m, A->sa, A->smean, A->srstd, A->sx, &m->stem_bn, (size_t)N * H * H, a->stem, a->act, train);
     const float *cur = A->sa;
     for (int i = 0; i < a->nblocks; i++) {
@@ -313,22 +320,30 @@ float *am_forward(am_model *m, const float *x, int N, int S, int train, uint64_t
         size_t Mi = (size_t)N * B->H * B->W, Mo = (size_t)N * B->Ho * B->Wo;
         const float *t = cur;
         if (b->expand != 1) {
+            MARK(m, "expand conv", i, Mi * (b->in + b->mid));
             pwconv_forward(B->ex, cur, p->expand, (int)Mi, b->in, b->mid);
+            MARK(m, "expand bn", i, 2 * Mi * b->mid);
             bn_fwd(m, B->ea, B->mean[0], B->rstd[0], B->ex, &p->bn0, Mi, b->mid, a->act, train);
             t = B->ea;
         }
+        MARK(m, "dw conv", i, (Mi + Mo) * b->mid);
         dwconv_forward(B->dx, t, p->dw, N, B->H, B->W, b->mid, b->k, b->stride);
+        MARK(m, "dw bn", i, 2 * Mo * b->mid);
         bn_fwd(m, B->da, B->mean[1], B->rstd[1], B->dx, &p->bn1, Mo, b->mid, a->act, train);
         t = B->da;
         if (b->se) {
+            MARK(m, "se", i, 3 * Mo * b->mid);
             se_forward(B->so, B->pooled, B->hid, B->gate, B->da, p->se_rw, p->se_rb, p->se_ew,
                        p->se_eb, N, B->Ho * B->Wo, b->mid, b->se);
             t = B->so;
         }
+        MARK(m, "project conv", i, Mo * (b->mid + b->out));
         pwconv_forward(B->px, t, p->project, (int)Mo, b->mid, b->out);
+        MARK(m, "project bn", i, 2 * Mo * b->out);
         bn_fwd(m, B->pb, B->mean[2], B->rstd[2], B->px, &p->bn2, Mo, b->out, AM_ACT_NONE, train);
         if (b->skip) {
             float rate = train ? m->drop_connect * i / a->nblocks : 0.0f;
+            MARK(m, "residual", i, 3 * Mo * b->out);
             drop_connect_add_forward(B->out, B->dc, B->pb, cur, N, (int)(Mo / N) * b->out, rate,
                                      seed, STREAM_DROP_CONNECT + i, step);
         }
@@ -337,12 +352,16 @@ float *am_forward(am_model *m, const float *x, int N, int S, int train, uint64_t
     }
     size_t M = (size_t)N * H * H;
     int last = a->blocks[a->nblocks - 1].out;
+    MARK(m, "head conv", -1, M * (last + a->head));
     pwconv_forward(A->hx, cur, m->head_w, (int)M, last, a->head);
+    MARK(m, "head bn", -1, 2 * M * a->head);
     bn_fwd(m, A->ha, A->hmean, A->hrstd, A->hx, &m->head_bn, M, a->head, a->act, train);
+    MARK(m, "pool, dropout, fc", -1, M * a->head);
     gap_forward(A->pooled, A->ha, N, H * H, a->head);
     dropout_forward(A->dropped, A->mask, A->pooled, N * a->head, train ? m->dropout : 0.0f, seed,
                     STREAM_DROPOUT, step);
     fc_forward(A->logits, A->dropped, m->fc_w, m->fc_b, N, a->head, a->classes);
+    if (m->prof) am_prof_mark(m->prof, NULL, 0, 0.0);
     return A->logits;
 }
 
@@ -354,10 +373,14 @@ void am_backward(am_model *m, const float *dlogits) {
     size_t M = (size_t)N * H * H;
     int last = a->blocks[nb - 1].out;
     float **g = A->g;
+    if (m->prof) m->prof->pass = AM_PROF_BWD;
+    MARK(m, "pool, dropout, fc", -1, M * a->head);
     fc_backward(g[0], GR(m, m->fc_w), GR(m, m->fc_b), dlogits, A->dropped, m->fc_w, N, a->head, a->classes);
     dropout_backward(g[0], g[0], A->mask, N * a->head);
     gap_backward(g[1], g[0], N, H * H, a->head);
+    MARK(m, "head bn", -1, 4 * M * a->head);
     bn_bwd(m, g[1], A->hx, A->hmean, A->hrstd, &m->head_bn, M, a->head, a->act);
+    MARK(m, "head conv", -1, M * (2 * last + a->head));
     pwconv_backward(g[0], GR(m, m->head_w), g[1], A->b[nb - 1].out, m->head_w, (int)M, last, a->head);
     int ia = 0;  // g[ia] holds the gradient w.r.t. the current block's output
     for (int i = nb - 1; i >= 0; i--) {
@@ -370,21 +393,33 @@ void am_backward(am_model *m, const float *dlogits) {
         int ic = (ib + 1) % 4 == ia ? (ib + 2) % 4 : (ib + 1) % 4;
         int id = 0;
         while (id == ia || id == ib || id == ic) id++;
-        if (b->skip) drop_connect_add_backward(g[ib], g[ia], g[ia], B->dc, N, (int)(Mo / N) * b->out);
+        if (b->skip) {
+            MARK(m, "residual", i, 2 * Mo * b->out);
+            drop_connect_add_backward(g[ib], g[ia], g[ia], B->dc, N, (int)(Mo / N) * b->out);
+        }
+        MARK(m, "project bn", i, 4 * Mo * b->out);
         bn_bwd(m, g[ib], B->px, B->mean[2], B->rstd[2], &p->bn2, Mo, b->out, AM_ACT_NONE);
+        MARK(m, "project conv", i, Mo * (2 * b->mid + b->out));
         pwconv_backward(g[ic], GR(m, p->project), g[ib], b->se ? B->so : B->da, p->project, (int)Mo, b->mid, b->out);
-        if (b->se)
+        if (b->se) {
+            MARK(m, "se", i, 3 * Mo * b->mid);
             se_backward(g[ic], GR(m, p->se_rw), GR(m, p->se_rb), GR(m, p->se_ew), GR(m, p->se_eb), g[ic],
                         B->da, B->pooled, B->hid, B->gate, p->se_rw, p->se_ew, N, B->Ho * B->Wo, b->mid, b->se);
+        }
+        MARK(m, "dw bn", i, 4 * Mo * b->mid);
         bn_bwd(m, g[ic], B->dx, B->mean[1], B->rstd[1], &p->bn1, Mo, b->mid, a->act);
+        MARK(m, "dw conv", i, (2 * Mi + Mo) * b->mid);
         dwconv_backward(g[id], GR(m, p->dw), g[ic], b->expand != 1 ? B->ea : in, p->dw, N, B->H, B->W, b->mid, b->k, b->stride);
         int ie = id;
         if (b->expand != 1) {
+            MARK(m, "expand bn", i, 4 * Mi * b->mid);
             bn_bwd(m, g[id], B->ex, B->mean[0], B->rstd[0], &p->bn0, Mi, b->mid, a->act);
             ie = ib;
+            MARK(m, "expand conv", i, Mi * (2 * b->in + b->mid));
             pwconv_backward(g[ie], GR(m, p->expand), g[id], in, p->expand, (int)Mi, b->in, b->mid);
         }
         if (b->skip) {
+            MARK(m, "skip add", i, 3 * Mi * b->in);
             float *e = g[ie];
             const float *s = g[ia];
             size_t n = Mi * b->in;
@@ -393,7 +428,10 @@ void am_backward(am_model *m, const float *dlogits) {
         ia = ie;
     }
     H = A->b[0].H;
+    MARK(m, "stem bn", -1, 4 * (size_t)N * H * H * a->stem);
     bn_bwd(m, g[ia], A->sx, A->smean, A->srstd, &m->stem_bn, (size_t)N * H * H, a->stem, a->act);
+    MARK(m, "stem conv", -1, (size_t)N * H * H * a->stem + (size_t)N * A->size * A->size * a->in_ch);
     conv2d_backward(NULL, GR(m, m->stem_w), NULL, g[ia], A->col, m->stem_w, N, A->size, A->size,
                     a->in_ch, a->stem, 3, 2);
+    if (m->prof) am_prof_mark(m->prof, NULL, 0, 0.0);
 }

@@ -18,6 +18,7 @@
 #include "am/kernels.h"
 #include "am/model.h"
 #include "am/ops.h"
+#include "am/prof.h"
 #include "../../kernels/act_math.h"
 #include "../../kernels/bf16_math.h"
 #include "../../kernels/conv_math.h"
@@ -403,6 +404,47 @@ static void test_model(const char *arch, int dt, int N, int S) {
     am_model_free(&m);
 }
 
+// The per-layer profile on the device: rows for every op of every block in
+// both passes, times that add up, and the same logits as without it.
+static void test_profile_gpu(void) {
+    am_model m;
+    AM_CHECK(am_model_init(&m, "b0", 3, 5, 11) == 0, "model init");
+    am_gpu_model g;
+    if (am_gpu_model_init(&g, &m, C.device, AM_F32)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    const int N = 2, S = 64;
+    size_t nx = (size_t)N * S * S * 3;
+    float *x = h_rand(nx, 0, 1, 0), *dz = h_rand((size_t)N * 5, -1, 1, 0);
+    float *gx = am_gpu_input(&g, N, S);
+    AM_CUDA(cudaMemcpy(gx, x, 4 * nx, cudaMemcpyHostToDevice));
+    float *ref = d_get(am_gpu_forward(&g, 1, 7, 1), (size_t)N * 5, 0);
+    float *DZ = d_put(dz, (size_t)N * 5, 0);
+    am_prof prof;
+    am_prof_init(&prof, g.ctx.stream);
+    g.prof = &prof;
+    float *got = d_get(am_gpu_forward(&g, 1, 7, 1), (size_t)N * 5, 0);
+    am_gpu_backward(&g, DZ);
+    am_prof_collect(&prof);
+    g.prof = NULL;
+    check("profiled forward = unprofiled", got, ref, (size_t)N * 5, 1e-6);
+    int dw[2] = {0, 0}, neg = 0;
+    double ms = 0.0;
+    for (int i = 0; i < prof.nrows; i++) {
+        dw[prof.rows[i].pass] += !strcmp(prof.rows[i].op, "dw conv");
+        neg += !(prof.rows[i].ms >= 0.0);
+        ms += prof.rows[i].ms;
+    }
+    char detail[128];
+    snprintf(detail, sizeof detail, "dw conv rows %d forward, %d backward (of %d); %d negative times; %g ms in all",
+             dw[0], dw[1], m.arch.nblocks, neg, ms);
+    check_pass("  profile: a row per op and block, times >= 0", dw[0] == m.arch.nblocks && dw[1] == m.arch.nblocks &&
+               !neg && ms > 0.0, detail);
+    am_prof_free(&prof);
+    free(x); free(dz); free(ref); free(got);
+    cudaFree(DZ);
+    am_gpu_model_free(&g);
+    am_model_free(&m);
+}
+
 int main(int argc, char **argv) {
     int quick = argc > 1 && !strcmp(argv[1], "--quick");
     if (am_gpu_ctx_init(&C, 0)) { fprintf(stderr, "test_gpu: %s\n", am_error()); return 1; }
@@ -440,6 +482,7 @@ int main(int argc, char **argv) {
         test_model("b0", AM_F32, 3, 64);
         test_model("lite0", AM_BF16, 4, 64);
         test_model("b0", AM_BF16, 3, 49);
+        test_profile_gpu();
         test_train_gpu();
         test_dwconv_gpu();
     }
