@@ -31,7 +31,8 @@ __global__ void gap_bwd(T *din, const float *dout, int HW, int C, size_t total, 
 }
 
 __global__ void dropout_fwd(float *out, float *mask, const float *in, int n, float p, uint64_t seed,
-                            uint32_t stream_id, uint64_t step) {
+                            uint32_t stream_id, uint64_t step, const am_step_args *args) {
+    if (args) step = args->step;
     GRID_STRIDE(i, (size_t)n) {
         mask[i] = am_dropout_mask(am_rand_u01(seed, stream_id, step, (uint32_t)i), p);
         out[i] = in[i] * mask[i];
@@ -69,9 +70,10 @@ extern "C" void cu_gap_backward(void *din, const float *dout, int N, int HW, int
 }
 
 extern "C" void cu_dropout_forward(float *out, float *mask, const float *in, int n, float p,
-                                   uint64_t seed, uint32_t stream_id, uint64_t step, void *stream) {
+                                   uint64_t seed, uint32_t stream_id, uint64_t step, const am_step_args *args,
+                                   void *stream) {
     cudaStream_t s = STREAM(stream);
-    dropout_fwd<<<grid_for((size_t)n, 256), 256, 0, s>>>(out, mask, in, n, p, seed, stream_id, step);
+    dropout_fwd<<<grid_for((size_t)n, 256), 256, 0, s>>>(out, mask, in, n, p, seed, stream_id, step, args);
     AM_LAUNCHED("dropout_fwd", s);
 }
 

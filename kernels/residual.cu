@@ -6,8 +6,10 @@
 #include "dropout_math.h"
 #include "am/philox.h"
 
-__global__ void dc_scale(float *scale, int N, float rate, uint64_t seed, uint32_t stream_id, uint64_t step) {
+__global__ void dc_scale(float *scale, int N, float rate, uint64_t seed, uint32_t stream_id, uint64_t step,
+                         const am_step_args *args) {
     int n = blockIdx.x * blockDim.x + threadIdx.x;
+    if (args) step = args->step;
     if (n < N) scale[n] = am_drop_connect_scale(am_rand_u01(seed, stream_id, step, (uint32_t)n), rate);
 }
 
@@ -32,9 +34,9 @@ __global__ void add_inplace(T *acc, const T *x, size_t n) {
 
 extern "C" void cu_drop_connect_add_forward(void *out, float *scale, const void *branch, const void *skip,
                                             int N, int per, float rate, uint64_t seed, uint32_t stream_id,
-                                            uint64_t step, int dt, void *stream) {
+                                            uint64_t step, const am_step_args *args, int dt, void *stream) {
     cudaStream_t s = STREAM(stream);
-    dc_scale<<<(N + 127) / 128, 128, 0, s>>>(scale, N, rate, seed, stream_id, step);
+    dc_scale<<<(N + 127) / 128, 128, 0, s>>>(scale, N, rate, seed, stream_id, step, args);
     AM_LAUNCHED("dc_scale", s);
     size_t n = (size_t)N * per;
     DISPATCH_DT(dt, dc_add_fwd<T><<<grid_for(n, 256), 256, 0, s>>>((T *)out, scale, (const T *)branch, (const T *)skip, (size_t)per, n));

@@ -102,6 +102,7 @@ typedef struct {
     int fuse;                  // eval forward with the fused kernels (default; AM_FUSE=0: off)
     int xpad_ready;            // 1 after am_gpu_input_padded: the forward skips cu_pad_input
     struct am_prof *prof;      // per-layer timing of eager passes when set (include/am/prof.h); NULL: off
+    const am_step_args *step_args;  // device; set while a train step is captured: the forward reads its step there
     float *params, *grads, *stats;
     uint16_t *params16;        // bf16 copy of params (AM_BF16), refreshed each forward
     uint16_t *wgrad16;         // bf16 filter-gradient scratch (AM_BF16)
@@ -175,6 +176,11 @@ struct am_gpu_trainer {
     int *labels;             // (B)
     float *logits;           // host (nlogits) scoring logits
     size_t nlogits;
+    am_step_args *args;      // the step's values for the captured step (device)
+    void *graph;             // cudaGraphExec_t of the step's device work, or NULL
+    void *graph_abase;       // the live activations and input kind it was captured with
+    int graph_padded;
+    long eager_steps;        // steps run without the graph (the first makes the plans)
     uint8_t *raw, *aug_work; // am_train_step_views: (B+U,S,S,C) images, augmentation scratch
     am_aug_plan *plans;      // (B+2U)
     size_t raw_bytes, work_bytes;

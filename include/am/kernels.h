@@ -16,6 +16,16 @@
 
 enum { AM_F32 = 0, AM_BF16 = 1 };
 
+// The values of a train step that change from step to step, read on the
+// device, so that one captured CUDA graph serves every step: the launchers
+// that take `const am_step_args *args` (device memory) use it when it is not
+// NULL, else their host arguments.
+typedef struct {
+    uint64_t step;   // the Philox step of dropout and drop-connect
+    float lr;        // the optimiser's learning rate
+    float c1, c2;    // AdamW's bias corrections 1 - b1^t, 1 - b2^t
+} am_step_args;
+
 // Size of one activation element.
 static inline size_t am_dt_size(int dt) { return dt == AM_BF16 ? 2 : 4; }
 
@@ -89,13 +99,14 @@ void cu_se_input_backward(void *din, const void *dout, const float *gate, const 
 
 // Dropout on float (N,C) features (dropout_forward/backward).
 void cu_dropout_forward(float *out, float *mask, const float *in, int n, float p,
-                        uint64_t seed, uint32_t stream_id, uint64_t step, void *stream);
+                        uint64_t seed, uint32_t stream_id, uint64_t step, const am_step_args *args,
+                        void *stream);
 void cu_dropout_backward(float *din, const float *dout, const float *mask, int n, void *stream);
 
 // Drop-connect residual (drop_connect_add_forward/backward). scale (N) float.
 void cu_drop_connect_add_forward(void *out, float *scale, const void *branch, const void *skip,
                                  int N, int per, float rate, uint64_t seed, uint32_t stream_id,
-                                 uint64_t step, int dt, void *stream);
+                                 uint64_t step, const am_step_args *args, int dt, void *stream);
 // dskip may alias dout.
 void cu_drop_connect_add_backward(void *dbranch, void *dskip, const void *dout, const float *scale,
                                   int N, int per, int dt, void *stream);
@@ -118,9 +129,11 @@ void cu_fixmatch_forward_backward(float *stats, float *dlogits, const float *log
 
 // Optimisers and EMA over the flat parameter buffer (sgd_update, adamw_update, ema_update).
 void cu_sgd_update(float *theta, float *v, const float *g, const uint8_t *decay, size_t n,
-                   float lr, float mom, float wd, int nesterov, void *stream);
+                   float lr, float mom, float wd, int nesterov, const am_step_args *args, void *stream);
+// step t >= 1 sets the bias corrections (as src/cpu/optim.c computes them) unless args is given.
 void cu_adamw_update(float *theta, float *m, float *s, const float *g, const uint8_t *decay, size_t n,
-                     float lr, float b1, float b2, float eps, float wd, long step, void *stream);
+                     float lr, float b1, float b2, float eps, float wd, long step, const am_step_args *args,
+                     void *stream);
 void cu_ema_update(float *ema, const float *theta, size_t n, float decay, void *stream);
 
 // bf16 conversions (kernels/bf16_math.h; rounding to nearest even).

@@ -786,27 +786,48 @@ static int check_dir(const char *dir) {
     return -1;
 }
 
-// Writes n images DIR/NNNNNN.png|jpg of format fmt, src x src, creating DIR:
-// the demo's galaxy cutouts (src/data/demo.c), three different ones as the
-// RGB channels; JPEG at quality 90. 0, or -1 (am_error()).
-static int synth_write(const char *dir, int fmt, int n, int src) {
-    if (mkdir(dir, 0755) && errno != EEXIST) return am_seterr("cannot create '%s': %s", dir, strerror(errno));
-    int C = fmt == FMT_GRAY ? 1 : 3, rc = 0;
-    size_t np = (size_t)src * src, len = strlen(dir) + 32;
+// Writes synthetic image i of format fmt, src x src, at path: the demo's
+// galaxy cutout i (src/data/demo.c), three different ones as the RGB
+// channels; JPEG at quality 90. 0, or -1 (am_error()).
+static int synth_one(const char *path, int fmt, int src, int i) {
+    int C = fmt == FMT_GRAY ? 1 : 3;
+    size_t np = (size_t)src * src;
     uint8_t *band = AM_MALLOC(np), *px = AM_MALLOC(np * C);
-    char *path = AM_MALLOC(len);
-    for (int i = 0; i < n && !rc; i++) {
-        for (int c = 0; c < C; c++) {
-            am_demo_render(band, src, AM_DEMO_NORMAL, (uint64_t)(1 + c), (uint32_t)i);
-            for (size_t p = 0; p < np; p++) px[p * C + c] = band[p];
-        }
-        snprintf(path, len, "%s/%06d.%s", dir, i, fmt == FMT_JPEG ? "jpg" : "png");
-        rc = fmt == FMT_JPEG ? am_jpeg_write(path, px, src, src, C, 90) : am_png_write(path, px, src, src, C);
+    for (int c = 0; c < C; c++) {
+        am_demo_render(band, src, AM_DEMO_NORMAL, (uint64_t)(1 + c), (uint32_t)i);
+        for (size_t p = 0; p < np; p++) px[p * C + c] = band[p];
     }
+    int rc = fmt == FMT_JPEG ? am_jpeg_write(path, px, src, src, C, 90) : am_png_write(path, px, src, src, C);
     free(band);
     free(px);
-    free(path);
     return rc;
+}
+
+// Writes n images DIR/NNNNNN.png|jpg (synth_one), creating DIR: 64 distinct
+// ones, rendered in parallel, the others hard links to them (written where
+// the file system has none). 0, or -1 (am_error()).
+static int synth_write(const char *dir, int fmt, int n, int src) {
+    enum { DISTINCT = 64 };
+    if (mkdir(dir, 0755) && errno != EEXIST) return am_seterr("cannot create '%s': %s", dir, strerror(errno));
+    const char *ext = fmt == FMT_JPEG ? "jpg" : "png";
+    char msg[1200] = "";
+    #pragma omp parallel for schedule(dynamic)
+    for (int i = 0; i < (n < DISTINCT ? n : DISTINCT); i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%06d.%s", dir, i, ext);
+        if (synth_one(path, fmt, src, i)) {
+            #pragma omp critical(am_bench_synth)
+            snprintf(msg, sizeof msg, "%s", am_error());
+        }
+    }
+    if (msg[0]) return am_seterr("%s", msg);
+    for (int i = DISTINCT; i < n; i++) {
+        char from[4200], path[4200];
+        snprintf(from, sizeof from, "%s/%06d.%s", dir, i % DISTINCT, ext);
+        snprintf(path, sizeof path, "%s/%06d.%s", dir, i, ext);
+        if (link(from, path) && synth_one(path, fmt, src, i % DISTINCT)) return -1;
+    }
+    return 0;
 }
 
 // The scoring jobs of the pool pass after pass: job j is am_score_fill's job
@@ -820,18 +841,22 @@ static void cycle_fill(void *ctx, uint64_t job, void *slot) {
 
 static void usage_loader(FILE *f) {
     fprintf(f,
-        "usage: am_bench loader [--images DIR] [--format F ...] [--src S ...] [--size S ...]\n"
-        "                       [--threads T ...] [--n N] [--batch N] [--seconds X] [--tmp DIR] [--json]\n"
+        "usage: am_bench loader [--images DIR [--recursive]] [--format F ...] [--src S ...]\n"
+        "                       [--size S ...] [--threads T ...] [--n N] [--batch N]\n"
+        "                       [--seconds X] [--tmp DIR] [--json]\n"
         "Images/s of the loader that feeds scoring, as am_train scores its pool: on T\n"
         "threads each image is read and decoded, resized to --size (am_image_load:\n"
         "Pillow-exact bilinear, gray replicated to RGB) and converted to the float\n"
         "model input (am_score_fill), one batch per job behind the prefetch queue; the\n"
-        "consumer takes the batches and does nothing else. Also MB/s of compressed\n"
-        "files read. By default on synthetic sets written to a temporary directory and\n"
-        "removed after: the demo's galaxy cutouts, src x src, as 8-bit RGB PNG, 8-bit\n"
-        "gray PNG and RGB JPEG (quality 90). Each row: every --size x --threads.\n\n"
+        "consumer takes the batches and does nothing else. Also images per CPU-second\n"
+        "of the process (steadier than img/s on a busy machine) and MB/s of the\n"
+        "compressed files read. By default on synthetic sets written to a temporary\n"
+        "directory and removed after: the demo's galaxy cutouts, src x src (64\n"
+        "distinct images, the others hard links to them), as 8-bit RGB PNG, 8-bit gray\n"
+        "PNG and RGB JPEG (quality 90). A row for every set x --size x --threads.\n\n"
         "  --images DIR     the images (.png .jpg .jpeg) of DIR instead (read from disk\n"
         "                   on the first row unless already cached)\n"
+        "  --recursive      with --images: subdirectories too\n"
         "  --format F ...   synthetic sets: png, gray and/or jpeg (default all three)\n"
         "  --src S ...      synthetic source sizes, 16..1024 (default 64 256)\n"
         "  --n N            images per synthetic set (default 256)\n"
@@ -843,7 +868,13 @@ static void usage_loader(FILE *f) {
         "  --json           one JSON list instead of a table\n");
 }
 
-typedef struct { double s, img, bytes; } loader_row;
+typedef struct { double s, cpu, img, bytes; } loader_row;  // wall and process CPU seconds
+
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 
 // Streams d's images through the scoring loader until one pass and `seconds`
 // have gone by; readable images and their file bytes are counted.
@@ -853,7 +884,7 @@ static int loader_run(loader_row *r, const am_dataset *d, const double *fbytes, 
     if (am_batcher_init(&b, d, S, 3, 0, 0, 1, AM_RA_USB, threads, batch)) return -1;
     cycle_ctx c = {&b, ((uint64_t)b.npool + b.score_batch - 1) / b.score_batch};
     *r = (loader_row){0};
-    double t0 = now();
+    double t0 = now(), c0 = cpu_now();
     am_prefetch *pf = am_prefetch_start(cycle_fill, &c, am_score_slot_bytes(&b), 3, 0, UINT64_MAX / 2);
     for (uint64_t j = 0; j < c.jobs || now() - t0 < seconds; j++) {
         am_score_head *h = am_score_slot_head(am_prefetch_next(pf, j));
@@ -864,22 +895,24 @@ static int loader_run(loader_row *r, const am_dataset *d, const double *fbytes, 
             }
     }
     r->s = now() - t0;
+    r->cpu = cpu_now() - c0;
     am_prefetch_stop(pf);
     int nbad = b.nbad;
     am_batcher_free(&b);
-    return nbad == d->n ? am_seterr("no image could be read") : 0;
+    return nbad == d->n ? am_seterr("none of the %d images could be read (see the warnings above)", d->n) : 0;
 }
 
 static int bench_loader(int argc, char **argv) {
     const char *images = NULL, *tmpbase = NULL;
     int fmts[NFMT] = {FMT_PNG, FMT_GRAY, FMT_JPEG}, nfmts = NFMT, srcs[16] = {64, 256}, nsrcs = 2;
-    int sizes[16] = {64, 224}, nsizes = 2, threads[16], nthreads = 0, n = 256, batch = 64, json = 0;
+    int sizes[16] = {64, 224}, nsizes = 2, threads[16], nthreads = 0, n = 256, batch = 64, recursive = 0, json = 0;
     double seconds = 1.0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage_loader(stdout); return 0; }
         else if (!strcmp(a, "--images") && more) images = argv[++i];
+        else if (!strcmp(a, "--recursive")) recursive = 1;
         else if (!strcmp(a, "--format") && more) {
             nfmts = 0;
             while (i + 1 < argc && argv[i + 1][0] != '-' && nfmts < NFMT)
@@ -918,89 +951,95 @@ static int bench_loader(int argc, char **argv) {
         if (am_model_check_size(sizes[s])) { fprintf(stderr, "am_bench: %s\n", am_error()); return 2; }
     // The sets: the user's directory, or one synthetic directory per format x source size.
     if (images && check_dir(images)) return 1;
+    // The sets: the user's directory, or one synthetic directory per format x source size.
     int nsets = images ? 1 : nfmts * nsrcs, rc = 0;
-    char *tmp = NULL, **dirs = AM_CALLOC(sizeof(char *) * nsets);
-    if (images) dirs[0] = strdup(images);
-    else if (!(tmp = tmp_make(tmpbase))) rc = 1;
-    for (int k = 0; k < nsets && !rc && !images; k++) {
-        size_t len = strlen(tmp) + 32;
-        dirs[k] = AM_MALLOC(len);
-        snprintf(dirs[k], len, "%s/%s-%d", tmp, fmt_name[fmts[k / nsrcs]], srcs[k % nsrcs]);
-        if (!json) fprintf(stderr, "am_bench loader: writing %d %s images of %dx%d\n", n, fmt_name[fmts[k / nsrcs]],
-                           srcs[k % nsrcs], srcs[k % nsrcs]);
-        if (synth_write(dirs[k], fmts[k / nsrcs], n, srcs[k % nsrcs])) {
-            fprintf(stderr, "am_bench: %s (choose another place with --tmp DIR)\n", am_error());
-            rc = 1;
+    char *tmp = NULL;
+    am_dataset *sets = AM_CALLOC(sizeof(am_dataset) * nsets);
+    if (!images && !(tmp = tmp_make(tmpbase))) rc = 1;
+    for (int k = 0; k < nsets && !rc; k++) {
+        char dir[4200];
+        if (images) snprintf(dir, sizeof dir, "%s", images);
+        else {
+            int f = fmts[k / nsrcs], src = srcs[k % nsrcs];
+            snprintf(dir, sizeof dir, "%s/%s-%d", tmp, fmt_name[f], src);
+            fprintf(stderr, "am_bench loader: writing %d %s images of %dx%d\n", n, fmt_name[f], src, src);
+            if (synth_write(dir, f, n, src)) {
+                fprintf(stderr, "am_bench: %s (choose another place with --tmp DIR)\n", am_error());
+                rc = 1;
+                break;
+            }
         }
+        if (am_dataset_list(&sets[k], dir, recursive)) { fprintf(stderr, "am_bench: %s\n", am_error()); rc = 1; }
     }
     if (!rc && json) printf("[");
     else if (!rc) {
         printf("am_bench loader: %s, %d cores, batch %d, prefetch depth 3\n", images ? images : "synthetic sets",
                cores(), batch);
-        printf("%-6s %9s %5s %7s %7s %10s %8s %8s\n", "format", "source", "size", "threads", "images", "img/s",
-               "MB/s", "KB/img");
+        printf("%-6s %9s %5s %7s %7s %10s %10s %8s %8s\n", "format", "source", "size", "threads", "images", "img/s",
+               "img/cpu-s", "MB/s", "KB/img");
     }
     int first = 1;
     for (int k = 0; k < nsets && !rc; k++) {
-        am_dataset d;
-        if (am_dataset_list(&d, dirs[k], 0)) { fprintf(stderr, "am_bench: %s\n", am_error()); rc = 1; break; }
-        double *fbytes = AM_MALLOC(sizeof(double) * d.n);
-        for (int i = 0; i < d.n; i++) {
+        const am_dataset *d = &sets[k];
+        double *fbytes = AM_MALLOC(sizeof(double) * d->n);
+        for (int i = 0; i < d->n; i++) {
             struct stat st;
-            fbytes[i] = stat(d.paths[i], &st) ? 0.0 : (double)st.st_size;
+            fbytes[i] = stat(d->paths[i], &st) ? 0.0 : (double)st.st_size;
         }
         const char *fmt = images ? "dir" : fmt_name[fmts[k / nsrcs]];
-        char src[32];
-        if (images) snprintf(src, sizeof src, "-");
-        else snprintf(src, sizeof src, "%dx%d", srcs[k % nsrcs], srcs[k % nsrcs]);
+        int src = images ? 0 : srcs[k % nsrcs];
+        char srcs_txt[32];
+        if (images) snprintf(srcs_txt, sizeof srcs_txt, "-");
+        else snprintf(srcs_txt, sizeof srcs_txt, "%dx%d", src, src);
         for (int s = 0; s < nsizes && !rc; s++)
             for (int t = 0; t < nthreads && !rc; t++) {
                 loader_row r;
-                if (loader_run(&r, &d, fbytes, sizes[s], threads[t], batch, seconds)) {
-                    fprintf(stderr, "am_bench: %s: %s\n", dirs[k], am_error());
+                if (loader_run(&r, d, fbytes, sizes[s], threads[t], batch, seconds)) {
+                    fprintf(stderr, "am_bench: %s\n", am_error());
                     rc = 1;
                     break;
                 }
                 double img_s = r.img / r.s, mb_s = r.bytes / r.s / 1e6, kb = r.bytes / r.img / 1e3;
                 if (json)
-                    printf("%s\n {\"impl\": \"am\", \"bench\": \"loader\", \"format\": \"%s\", \"src\": %d, \"size\": %d, "
-                           "\"threads\": %d, \"batch\": %d, \"images\": %d, \"img_s\": %.1f, \"mb_s\": %.2f, "
-                           "\"kb_per_img\": %.2f, \"seconds\": %.3f, \"cores\": %d}",
-                           first ? "" : ",", fmt, images ? 0 : srcs[k % nsrcs], sizes[s], threads[t], batch, d.n,
-                           img_s, mb_s, kb, r.s, cores());
+                    printf("%s\n {\"impl\": \"am\", \"bench\": \"loader\", \"format\": \"%s\", \"src\": %d, "
+                           "\"size\": %d, \"threads\": %d, \"batch\": %d, \"images\": %d, \"img_s\": %.1f, "
+                           "\"img_cpu_s\": %.1f, \"mb_s\": %.2f, \"kb_per_img\": %.2f, \"seconds\": %.3f, "
+                           "\"cpu_seconds\": %.3f, \"cores\": %d}",
+                           first ? "" : ",", fmt, src, sizes[s], threads[t], batch, d->n, img_s, r.img / r.cpu, mb_s,
+                           kb, r.s, r.cpu, cores());
                 else
-                    printf("%-6s %9s %5d %7d %7d %10.1f %8.2f %8.2f\n", fmt, src, sizes[s], threads[t], d.n, img_s,
-                           mb_s, kb);
+                    printf("%-6s %9s %5d %7d %7d %10.1f %10.1f %8.2f %8.2f\n", fmt, srcs_txt, sizes[s], threads[t],
+                           d->n, img_s, r.img / r.cpu, mb_s, kb);
                 first = 0;
                 fflush(stdout);
             }
         free(fbytes);
-        am_dataset_free(&d);
     }
     if (!rc && json) printf("\n]\n");
-    for (int k = 0; k < nsets; k++) free(dirs[k]);
-    free(dirs);
+    for (int k = 0; k < nsets; k++) am_dataset_free(&sets[k]);
+    free(sets);
     tmp_remove(tmp);
     return rc;
 }
 
 static void usage_e2e(FILE *f) {
     fprintf(f,
-        "usage: am_bench e2e [--images DIR | --format F --src S --n N] [--size S] [--device D]\n"
-        "                    [--precision P] [--arch A] [--batch N] [--loader-threads T]\n"
-        "                    [--threads T] [--passes P] [--tmp DIR] [--json]\n"
+        "usage: am_bench e2e [--images DIR [--recursive] | --format F --src S --n N] [--size S]\n"
+        "                    [--device D] [--precision P] [--arch A] [--batch N]\n"
+        "                    [--loader-threads T] [--threads T] [--passes P] [--tmp DIR] [--json]\n"
         "Scores a folder end to end as am_train scores its pool: lists it\n"
         "(am_dataset_list), decodes and resizes on the loader threads behind the\n"
         "prefetch queue (am_score_fill), runs the eval forward (cpu: am_forward;\n"
         "cuda: am_gpu_eval, upload + CUDA graph + download) and the softmax score.\n"
-        "Prints images/s, listing included, and where the time went: the first batch\n"
-        "(listing, loader start, first decode), then waiting for the loader or in the\n"
-        "model, and so which side bounds the run. The model has random weights (the\n"
+        "Prints images/s, listing included, and where the time went: the listing, the\n"
+        "first batch (loader start, first decode), then waiting for the loader or in\n"
+        "the model, and so which side bounds the run. The model has random weights (the\n"
         "time does not depend on them) and runs one untimed warm-up batch first\n"
         "(cuDNN's algorithm search, the graph capture). By default on a synthetic\n"
         "folder written to a temporary directory and removed after: the demo's\n"
         "galaxy cutouts (see am_bench loader --help).\n\n"
         "  --images DIR         score the images (.png .jpg .jpeg) of DIR instead\n"
+        "  --recursive          with --images: subdirectories too\n"
         "  --format F           synthetic folder: png, gray or jpeg (default png)\n"
         "  --src S              synthetic source size, 16..1024 (default 64)\n"
         "  --n N                synthetic images (default 1024)\n"
@@ -1019,7 +1058,7 @@ static void usage_e2e(FILE *f) {
 typedef struct {
     const char *dir, *what, *arch;
     int fmt, src;  // the synthetic folder's format and size; -1, 0 for --images
-    int dev, dt, S, batch, lthreads, passes, json;
+    int dev, dt, S, batch, lthreads, passes, recursive, json;
 } e2e_cfg;
 
 // Eval logits (n, 2) of x: am_gpu_eval when g, else am_forward on the CPU.
@@ -1037,13 +1076,24 @@ static const float *e2e_eval(am_model *m, am_gpu_model *g, float *logits, const 
 }
 
 static int e2e_run(const e2e_cfg *c) {
+    // Timed: the listing, then (after the model is made and warmed up) the
+    // loader start and batch after batch.
+    double t0 = now();
+    am_dataset d;
+    if (am_dataset_list(&d, c->dir, c->recursive)) { fprintf(stderr, "am_bench: %s\n", am_error()); return 1; }
+    double list = now() - t0;
     am_model m;
     am_gpu_model gm, *g = NULL;
-    if (am_model_init(&m, c->arch, 3, 2, 1)) { fprintf(stderr, "am_bench: %s\n", am_error()); return 1; }
+    if (am_model_init(&m, c->arch, 3, 2, 1)) {
+        fprintf(stderr, "am_bench: %s\n", am_error());
+        am_dataset_free(&d);
+        return 1;
+    }
     if (c->dev >= 0) {
         if (am_gpu_model_init(&gm, &m, c->dev, c->dt)) {
             fprintf(stderr, "am_bench: %s\n", am_error());
             am_model_free(&m);
+            am_dataset_free(&d);
             return 1;
         }
         g = &gm;
@@ -1054,19 +1104,9 @@ static int e2e_run(const e2e_cfg *c) {
     e2e_eval(&m, g, logits, x0, c->batch, c->S);
     double warm = now() - t;
     free(x0);
-    // Timed from here: list, loader start, then batch after batch.
-    double t0 = now();
-    am_dataset d;
-    am_batcher b;
-    if (am_dataset_list(&d, c->dir, 0)) {
-        fprintf(stderr, "am_bench: %s\n", am_error());
-        free(logits);
-        if (g) am_gpu_model_free(g);
-        am_model_free(&m);
-        return 1;
-    }
-    double list = now() - t0;
+    t0 = now();
     // Every image is in the pool: nothing labelled to decode, so this cannot fail.
+    am_batcher b;
     am_batcher_init(&b, &d, c->S, 3, 0, 0, 1, AM_RA_USB, c->lthreads, c->batch);
     cycle_ctx cc = {&b, ((uint64_t)b.npool + b.score_batch - 1) / b.score_batch};
     uint64_t jobs = cc.jobs * (uint64_t)c->passes;
@@ -1089,7 +1129,7 @@ static int e2e_run(const e2e_cfg *c) {
                 scored++;
             }
     }
-    double total = now() - t0;
+    double total = list + now() - t0;
     am_prefetch_stop(pf);
     int rc = scored ? 0 : 1;
     if (!scored) fprintf(stderr, "am_bench: no image of '%s' could be read\n", c->dir);
@@ -1105,18 +1145,17 @@ static int e2e_run(const e2e_cfg *c) {
                am_get_threads(), c->passes, scored, total, scored / total, list, first, wait, model, scored / model,
                warm, bound);
     } else if (!rc) {
-        printf("am_bench e2e: %s -> %s at %d px on %s %s, batch %d, %d loader thread%s, %d CPU threads, %d pass%s\n",
-               c->what, c->arch, c->S, dev, prec, c->batch, c->lthreads, c->lthreads == 1 ? "" : "s",
-               am_get_threads(), c->passes, c->passes == 1 ? "" : "es");
-        printf("  %-13s %10ld images in %.3f s: %.1f img/s (listing %.4f s included; warm-up %.3f s not)\n",
-               "end to end", scored, total, scored / total, list, warm);
-        printf("  %-13s %10.4f s %5.1f%%\n", "first batch", first, 100.0 * first / total);
-        printf("  %-13s %10.4f s %5.1f%%\n", "loader wait", wait, 100.0 * wait / total);
-        printf("  %-13s %10.4f s %5.1f%%  %.1f img/s in the model alone\n", "model", model, 100.0 * model / total,
-               scored / model);
-        printf("  %-13s %s\n", "bound by", !strcmp(bound, "loader")
-                   ? "the loader (waits >= 10%: more --loader-threads, faster storage)"
-                   : "the model (the loader keeps up)");
+        printf("am_bench e2e: %s -> %s at %d px on %s %s, batch %d, loader threads %d, model threads %d, "
+               "passes %d\n", c->what, c->arch, c->S, dev, prec, c->batch, c->lthreads, am_get_threads(), c->passes);
+        printf("  %-12s %9s %6s\n", "", "seconds", "share");
+        const char *row[4] = {"listing", "first batch", "loader wait", "model"};
+        double sec[4] = {list, first, wait, model};
+        for (int i = 0; i < 4; i++) printf("  %-12s %9.4f %5.1f%%\n", row[i], sec[i], 100.0 * sec[i] / total);
+        printf("  %-12s %9.4f %5.1f%%  %ld images: %.1f img/s (the model alone: %.1f; warm-up %.3f s not counted)\n",
+               "end to end", total, 100.0, scored, scored / total, scored / model, warm);
+        printf("  bound by the %s\n", !strcmp(bound, "loader")
+                   ? "loader (waits >= 10%: more --loader-threads, faster storage)"
+                   : "model (the loader keeps up)");
     }
     free(score);
     free(logits);
@@ -1129,12 +1168,14 @@ static int e2e_run(const e2e_cfg *c) {
 
 static int bench_e2e(int argc, char **argv) {
     const char *images = NULL, *device = NULL, *precision = "auto", *arch = "lite0", *tmpbase = NULL;
-    int fmt = FMT_PNG, src = 64, n = 1024, S = 64, batch = 64, lthreads = 1, threads = 0, passes = 1, json = 0;
+    int fmt = FMT_PNG, src = 64, n = 1024, S = 64, batch = 64, lthreads = 1, threads = 0, passes = 1, recursive = 0;
+    int json = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage_e2e(stdout); return 0; }
         else if (!strcmp(a, "--images") && more) images = argv[++i];
+        else if (!strcmp(a, "--recursive")) recursive = 1;
         else if (!strcmp(a, "--format") && more) { if ((fmt = fmt_parse(argv[++i])) < 0) return 2; }
         else if (!strcmp(a, "--src") && more) src = atoi(argv[++i]);
         else if (!strcmp(a, "--n") && more) n = atoi(argv[++i]);
@@ -1156,13 +1197,12 @@ static int bench_e2e(int argc, char **argv) {
         return 2;
     }
     if (am_model_check_size(S)) { fprintf(stderr, "am_bench: %s\n", am_error()); return 2; }
+    if (images && check_dir(images)) return 1;
     int dev = pick_device(device), dt;
     if (dev == -2) return 1;
     if (am_precision_pick(precision, dev, &dt)) { fprintf(stderr, "am_bench: %s\n", am_error()); return 2; }
     char *tmp = NULL, what[64];
-    if (images) {
-        if (check_dir(images)) return 1;
-    } else {
+    if (!images) {
         if (!(tmp = tmp_make(tmpbase))) return 1;
         if (!json) fprintf(stderr, "am_bench e2e: writing %d %s images of %dx%d\n", n, fmt_name[fmt], src, src);
         if (synth_write(tmp, fmt, n, src)) {
@@ -1174,7 +1214,7 @@ static int bench_e2e(int argc, char **argv) {
     }
     am_set_threads(threads);
     e2e_cfg c = {images ? images : tmp, images ? images : what, arch, images ? -1 : fmt, images ? 0 : src,
-                 dev, dt, S, batch, lthreads, passes, json};
+                 dev, dt, S, batch, lthreads, passes, recursive, json};
     int rc = e2e_run(&c);
     tmp_remove(tmp);
     return rc;

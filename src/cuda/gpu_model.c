@@ -380,7 +380,7 @@ float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step) 
             float rate = train ? m->drop_connect * i / a->nblocks : 0.0f;
             MARK(g, "residual", i, 3 * Mo * b->out);
             cu_drop_connect_add_forward(B->out, B->dc, B->pb, cur, N, HWo * b->out, rate, seed,
-                                        STREAM_DROP_CONNECT + i, step, dt, st);
+                                        STREAM_DROP_CONNECT + i, step, g->step_args, dt, st);
         }
         cur = B->out;
         H = B->Ho;
@@ -394,7 +394,7 @@ float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step) 
     MARK(g, "pool, dropout, fc", -1, M * a->head);
     cu_gap_forward(g->pooled, g->ha, N, H * H, a->head, dt, st);
     cu_dropout_forward(g->dropped, g->mask, g->pooled, N * a->head, train ? m->dropout : 0.0f, seed,
-                       STREAM_DROPOUT, step, st);
+                       STREAM_DROPOUT, step, g->step_args, st);
     am_gpu_fc_forward(&g->ctx, g->logits, g->dropped, DP(g, m->fc_w), DP(g, m->fc_b), N, a->head, a->classes);
     if (g->prof) am_prof_mark(g->prof, NULL, 0, 0.0);
     return g->logits;
@@ -520,7 +520,7 @@ void am_gpu_sgd_ema_step(am_gpu_model *g, float lr, float momentum, float wd, in
         AM_CUDA(cudaMemsetAsync(g->mom, 0, sizeof(float) * n, (cudaStream_t)st));
         AM_CUDA(cudaMemcpyAsync(g->ema, g->params, sizeof(float) * n, cudaMemcpyDeviceToDevice, (cudaStream_t)st));
     }
-    cu_sgd_update(g->params, g->mom, g->grads, g->decay, n, lr, momentum, wd, nesterov, st);
+    cu_sgd_update(g->params, g->mom, g->grads, g->decay, n, lr, momentum, wd, nesterov, NULL, st);
     cu_ema_update(g->ema, g->params, n, ema_decay, st);
 }
 #else

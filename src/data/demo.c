@@ -211,16 +211,16 @@ static void ring_galaxy(scene *sc, prng *r, float cx, float cy) {
 
 static void lens_system(scene *sc, prng *r, float cx, float cy) {
     float k = sc->k, sig = sc->sig;
-    sersic g = {cx, cy, logrange(r, 2.0f, 10.0f) * sig, k * range(r, 3.0f, 8.0f), range(r, 3.0f, 4.0f),
+    sersic g = {cx, cy, logrange(r, 2.0f, 10.0f) * sig, k * range(r, 2.0f, 5.0f), range(r, 3.0f, 4.0f),
                 range(r, 0.6f, 1.0f), range(r, 0, PI), 0, 1, 0, 0};
     add_sersic(sc, &g);
-    float te = k * range(r, 8.0f, 16.0f), wr = k * range(r, 0.9f, 1.6f), phi = range(r, 0, 2 * PI);
-    float ie = logrange(r, 6.0f, 20.0f) * sig;
+    float te = k * range(r, 10.0f, 16.0f), wr = k * range(r, 0.9f, 1.6f), phi = range(r, 0, 2 * PI);
+    float ie = logrange(r, 10.0f, 30.0f) * sig;
     if (chance(r, 0.2f)) {
         add_arc(sc, cx, cy, te, wr, phi, 0.0f, ie);
         return;
     }
-    float wphi = range(r, 0.3f, 0.9f);
+    float wphi = range(r, 0.5f, 1.1f);
     add_arc(sc, cx, cy, te, wr, phi, wphi, ie);
     if (chance(r, 0.6f))  // counter-image: inside the Einstein radius, shorter, fainter
         add_arc(sc, cx, cy, te * range(r, 0.65f, 0.95f), wr, phi + PI + range(r, -0.4f, 0.4f),
@@ -241,7 +241,7 @@ static void merger(scene *sc, prng *r, float cx, float cy) {
         add_sersic(sc, &g);
         if (i == 0 || chance(r, 0.7f))  // tails leave from opposite sides, curling the same way
             add_tail(sc, x[i], y[i], a + (i ? 0.0f : PI) + range(r, -0.5f, 0.5f), sense * range(r, 1.2f, 3.0f),
-                     k * range(r, 1.5f, 3.5f), k * range(r, 10.0f, 24.0f), logrange(r, 2.5f, 8.0f) * sig);
+                     k * range(r, 1.5f, 3.5f), k * range(r, 10.0f, 24.0f), logrange(r, 3.0f, 10.0f) * sig);
     }
     if (chance(r, 0.5f)) add_tail(sc, x[0], y[0], a, 0.0f, 0.0f, sep, logrange(r, 0.4f, 1.5f) * sig);  // bridge
 }
@@ -301,8 +301,8 @@ void am_demo_render(uint8_t *out, int size, int kind, uint64_t seed, uint32_t in
     else normal_galaxy(&sc, &g, cx, cy);
     companions(&sc, &r);
     if (kind == AM_DEMO_TRAIL)
-        add_trail(&sc, &g, range(&g, 0, size), range(&g, 0, size), range(&g, 0, PI), sc.k * range(&g, 0.7f, 1.3f),
-                  logrange(&g, 6.0f, 20.0f) * sc.sig);
+        add_trail(&sc, &g, range(&g, 0.25f, 0.75f) * size, range(&g, 0.25f, 0.75f) * size, range(&g, 0, PI),
+                  sc.k * range(&g, 0.7f, 1.3f), logrange(&g, 8.0f, 25.0f) * sc.sig);
     blur(&sc, psf);
     int ns = chance(&r, 0.5f) + chance(&r, 0.25f) + chance(&r, 0.1f);
     for (int i = 0; i < ns; i++) {

@@ -4,6 +4,7 @@
 // and the EMA's BN statistics copied from the live model, all on the device.
 // The device EMA lives in the EMA model's own params and stats (struct
 // am_gpu_trainer in am/gpu.h), which scoring reads through a CUDA graph.
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,11 @@
 
 #ifdef AM_HAVE_CUDA
 #include <cuda_runtime.h>
+
+static void drop_step_graph(am_gpu_trainer *g) {
+    if (g->graph) AM_CUDA(cudaGraphExecDestroy((cudaGraphExec_t)g->graph));
+    g->graph = NULL;
+}
 
 int am_trainer_to_gpu(am_trainer *t, int device, int dt) {
     AM_CHECK(!t->gpu, "the trainer is already on a device");
@@ -30,6 +36,7 @@ int am_trainer_to_gpu(am_trainer *t, int device, int dt) {
     g->dlogits = am_gpu_alloc(c, sizeof(float) * (size_t)rows * K, "the logit gradients");
     g->loss = am_gpu_alloc(c, sizeof(float) * 4, "the loss statistics");
     g->labels = am_gpu_alloc(c, sizeof(int) * (size_t)hp->batch, "the labels");
+    g->args = am_gpu_alloc(c, sizeof(am_step_args), "the step values");
     am_gpu_upload(c, g->v, t->v, sizeof(float) * 2 * t->model.nparams);
     t->gpu = g;
     return 0;
@@ -42,7 +49,9 @@ void am_gpu_trainer_free(am_trainer *t) {
     am_gpu_free(c, g->v, sizeof(float) * 2 * t->model.nparams);
     am_gpu_free(c, g->dlogits, sizeof(float) * (size_t)t->hp.batch * (1 + 2 * t->hp.mu) * t->model.arch.classes);
     am_gpu_free(c, g->loss, sizeof(float) * 4);
+    drop_step_graph(g);
     am_gpu_free(c, g->labels, sizeof(int) * (size_t)t->hp.batch);
+    am_gpu_free(c, g->args, sizeof(am_step_args));
     am_gpu_free(c, g->raw, g->raw_bytes);
     am_gpu_free(c, g->aug_work, g->work_bytes);
     am_gpu_free(c, g->plans, sizeof(am_aug_plan) * (size_t)t->hp.batch * (1 + 2 * t->hp.mu));
@@ -69,28 +78,74 @@ void am_gpu_trainer_upload(am_trainer *t) {
     am_gpu_upload(&g->live.ctx, g->v, t->v, sizeof(float) * 2 * t->model.nparams);
 }
 
-// The step once the input is in place: forward, loss, backward, optimiser, EMA.
-static am_fixmatch_stats step_on_input(am_trainer *t, const int *labels) {
+// The device work of a step once the input is in place: forward, loss,
+// backward, optimiser, EMA. args: the step's values in device memory (the
+// captured step reads them there) or NULL (host values).
+static void step_work(am_trainer *t, float lr, const am_step_args *args) {
     am_gpu_trainer *g = t->gpu;
     am_gpu_model *m = &g->live;
     const am_train_hparams *hp = &t->hp;
     int B = hp->batch, U = hp->mu * hp->batch, K = t->model.arch.classes;
     size_t n = t->model.nparams;
     void *st = m->ctx.stream;
-    am_gpu_upload(&m->ctx, g->labels, labels, sizeof(int) * (size_t)B);
+    m->step_args = args;
     const float *z = am_gpu_forward(m, 1, t->seed, t->step);
+    m->step_args = NULL;
     cu_fixmatch_forward_backward(g->loss, g->dlogits, z, g->labels, B, U, K, hp->tau, hp->lambda_u, hp->T, st);
     am_gpu_zero_grad(m);
     am_gpu_backward(m, g->dlogits);
-    float lr = am_train_lr(hp, t->step);
     if (hp->optimizer == AM_OPT_ADAMW)
         cu_adamw_update(m->params, g->v, g->v + n, m->grads, m->decay, n, lr, hp->adam_b1, hp->adam_b2,
-                        hp->adam_eps, hp->wd, (long)t->step + 1, st);
+                        hp->adam_eps, hp->wd, (long)t->step + 1, args, st);
     else
-        cu_sgd_update(m->params, g->v, m->grads, m->decay, n, lr, hp->momentum, hp->wd, hp->nesterov, st);
+        cu_sgd_update(m->params, g->v, m->grads, m->decay, n, lr, hp->momentum, hp->wd, hp->nesterov, args, st);
     cu_ema_update(g->ema.params, m->params, n, hp->ema, st);
     AM_CUDA(cudaMemcpyAsync(g->ema.stats, m->stats, sizeof(float) * t->model.nstats, cudaMemcpyDeviceToDevice,
                             (cudaStream_t)st));
+}
+
+// Captures step_work into g->graph, reading its step values from g->args.
+static void capture_step(am_trainer *t, float lr) {
+    am_gpu_trainer *g = t->gpu;
+    am_gpu_model *m = &g->live;
+    cudaStream_t st = (cudaStream_t)m->ctx.stream;
+    drop_step_graph(g);
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    AM_CUDA(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+    step_work(t, lr, g->args);
+    AM_CUDA(cudaStreamEndCapture(st, &graph));
+    AM_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+    AM_CUDA(cudaGraphDestroy(graph));
+    g->graph = exec;
+    g->graph_abase = m->abase;
+    g->graph_padded = m->xpad_ready;
+}
+
+// A step replays one CUDA graph of its device work (AM_TRAIN_GRAPH=0: never),
+// captured at the second step, after an eager one has made the cuDNN plans,
+// chosen the depthwise kernels and sized the workspace; captured again when
+// the activations moved or the input switched between floats and views.
+static am_fixmatch_stats step_on_input(am_trainer *t, const int *labels) {
+    am_gpu_trainer *g = t->gpu;
+    am_gpu_model *m = &g->live;
+    const am_train_hparams *hp = &t->hp;
+    am_gpu_upload(&m->ctx, g->labels, labels, sizeof(int) * (size_t)hp->batch);
+    float lr = am_train_lr(hp, t->step);
+    const char *env = getenv("AM_TRAIN_GRAPH");
+    int graph = !(env && !strcmp(env, "0")) && g->eager_steps > 0;
+    if (graph) {
+        float k = (float)(t->step + 1);
+        am_step_args h = {.step = t->step, .lr = lr, .c1 = 1.0f - powf(hp->adam_b1, k),
+                          .c2 = 1.0f - powf(hp->adam_b2, k)};
+        if (!g->graph || g->graph_abase != m->abase || g->graph_padded != m->xpad_ready) capture_step(t, lr);
+        am_gpu_upload(&m->ctx, g->args, &h, sizeof h);
+        AM_CUDA(cudaGraphLaunch((cudaGraphExec_t)g->graph, (cudaStream_t)m->ctx.stream));
+        am_cuda_after_launch(__FILE__, __LINE__, "cudaGraphLaunch (train step)", m->ctx.stream);
+    } else {
+        step_work(t, lr, NULL);
+        g->eager_steps++;
+    }
     float s[4];
     am_gpu_download(&m->ctx, s, g->loss, sizeof s);
     t->step++;

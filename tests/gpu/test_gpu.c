@@ -143,7 +143,7 @@ static void test_residual_dropout(int dt, int N, int per) {
     drop_connect_add_backward(dbr, dsk, dy, sc, N, per);
     void *BR = d_put(br, n, dt), *SK = d_put(sk, n, dt), *O = d_put(NULL, n, dt), *DY = d_put(dy, n, dt), *DB = d_put(NULL, n, dt);
     float *SC = d_put(NULL, N, 0);
-    cu_drop_connect_add_forward(O, SC, BR, SK, N, per, 0.3f, 42, 0x105, 7, dt, ST);
+    cu_drop_connect_add_forward(O, SC, BR, SK, N, per, 0.3f, 42, 0x105, 7, NULL, dt, ST);
     cu_drop_connect_add_backward(DB, DY, DY, SC, N, per, dt, ST);
     char name[96];
     float *g;
@@ -165,11 +165,19 @@ static void test_residual_dropout(int dt, int N, int per) {
     dropout_forward(y, mask, x, m, 0.2f, 9, 0xD0, 3);
     dropout_backward(dx, x, mask, m);
     float *X = d_put(x, m, 0), *Y = d_put(NULL, m, 0), *MK = d_put(NULL, m, 0), *DX = d_put(NULL, m, 0);
-    cu_dropout_forward(Y, MK, X, m, 0.2f, 9, 0xD0, 3, ST);
+    cu_dropout_forward(Y, MK, X, m, 0.2f, 9, 0xD0, 3, NULL, ST);
     cu_dropout_backward(DX, X, MK, m, ST);
     check("dropout fwd", g = d_get(Y, m, 0), y, m, 0.0); free(g);
     check("  mask (Philox)", g = d_get(MK, m, 0), mask, m, 0.0); free(g);
     check("  bwd", g = d_get(DX, m, 0), dx, m, 0.0); free(g);
+    am_step_args h = {.step = 3};
+    am_step_args *A;
+    AM_CUDA(cudaMalloc((void **)&A, sizeof h));
+    AM_CUDA(cudaMemcpy(A, &h, sizeof h, cudaMemcpyHostToDevice));
+    AM_CUDA(cudaMemset(MK, 0xFF, 4 * (size_t)m));
+    cu_dropout_forward(Y, MK, X, m, 0.2f, 9, 0xD0, 99, A, ST);
+    check("  mask, step from the device step values", g = d_get(MK, m, 0), mask, m, 0.0); free(g);
+    cudaFree(A);
     free(x); free(y); free(mask); free(dx);
     cudaFree(X); cudaFree(Y); cudaFree(MK); cudaFree(DX);
 }
@@ -221,18 +229,31 @@ static void test_optim(size_t n) {
     float *g;
     for (int nest = 0; nest < 2; nest++) {
         sgd_update(th, v, gr, dec, n, 0.0075f, 0.9f, 7.5e-4f, nest);
-        cu_sgd_update(T, V, G, D, n, 0.0075f, 0.9f, 7.5e-4f, nest, ST);
+        cu_sgd_update(T, V, G, D, n, 0.0075f, 0.9f, 7.5e-4f, nest, NULL, ST);
         check(nest ? "sgd nesterov theta" : "sgd plain theta", g = d_get(T, n, 0), th, n, 1e-6); free(g);
         check("  momentum", g = d_get(V, n, 0), v, n, 1e-6); free(g);
     }
     adamw_update(th, v, s, gr, dec, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3);
-    cu_adamw_update(T, V, S, G, D, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3, ST);
+    cu_adamw_update(T, V, S, G, D, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3, NULL, ST);
     check("adamw theta", g = d_get(T, n, 0), th, n, 1e-6); free(g);
     check("  m", g = d_get(V, n, 0), v, n, 1e-6); free(g);
     check("  s", g = d_get(S, n, 0), s, n, 1e-6); free(g);
     ema_update(v, th, n, 0.99f);
     cu_ema_update(V, T, n, 0.99f, ST);
     check("ema", g = d_get(V, n, 0), v, n, 1e-6); free(g);
+    // The per-step values from device memory (a captured train step): the
+    // host arguments are wrong on purpose and must be ignored.
+    am_step_args h = {.step = 0, .lr = 0.0075f, .c1 = 1.0f - powf(0.9f, 4.0f), .c2 = 1.0f - powf(0.999f, 4.0f)};
+    am_step_args *A;
+    AM_CUDA(cudaMalloc((void **)&A, sizeof h));
+    AM_CUDA(cudaMemcpy(A, &h, sizeof h, cudaMemcpyHostToDevice));
+    sgd_update(th, v, gr, dec, n, 0.0075f, 0.9f, 7.5e-4f, 1);
+    cu_sgd_update(T, V, G, D, n, 5.0f, 0.9f, 7.5e-4f, 1, A, ST);
+    check("sgd, lr from the device step values", g = d_get(T, n, 0), th, n, 1e-6); free(g);
+    adamw_update(th, v, s, gr, dec, n, 0.0075f, 0.9f, 0.999f, 1e-8f, 0.01f, 4);
+    cu_adamw_update(T, V, S, G, D, n, 5.0f, 0.9f, 0.999f, 1e-8f, 0.01f, 1, A, ST);
+    check("adamw, lr and step 4 from the device step values", g = d_get(T, n, 0), th, n, 1e-6); free(g);
+    cudaFree(A);
     free(th); free(v); free(gr); free(s); free(dec);
     cudaFree(T); cudaFree(V); cudaFree(G); cudaFree(S); cudaFree(D);
 }

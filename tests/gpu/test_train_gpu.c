@@ -4,7 +4,9 @@
 // statistics, at step 5 of a cosine schedule; then, for SGD (Nesterov, hard
 // pseudo-labels) and AdamW (soft pseudo-labels) in fp32, three steps each:
 // from identical state, a second one continuing on the device, a third after
-// the CPU state is uploaded (the resume path). After each step: the loss
+// the CPU state is uploaded (the resume path). The first step runs eagerly,
+// the second captures the step's CUDA graph and launches it, the third
+// replays it, so the graph is checked against the CPU too. After each step: the loss
 // statistics, the gradients, the parameter update, the optimiser state, the
 // EMA update, the BN statistics and the EMA's copy of them. Then scoring with
 // the EMA model (CUDA graph; a smaller batch inside the larger one; after a
