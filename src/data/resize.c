@@ -51,6 +51,36 @@ static uint8_t clamp8(int32_t acc) {
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
+// One row through the horizontal weights: out (dw, C) from in (sw, C). The
+// sums are exact integers, so their order is free.
+static void resample_row(uint8_t *restrict out, const uint8_t *restrict in, int dw, int C,
+                         const int *restrict first, const int *restrict count, const int32_t *restrict w,
+                         int ksize) {
+    for (int x = 0; x < dw; x++) {
+        const uint8_t *p = in + (size_t)first[x] * C;
+        const int32_t *k = w + (size_t)x * ksize;
+        int n = count[x];
+        if (C == 3) {
+            int32_t a0 = 1 << (FIX_BITS - 1), a1 = a0, a2 = a0;
+            for (int i = 0; i < n; i++) {
+                int32_t kk = k[i];
+                a0 += p[3 * i] * kk;
+                a1 += p[3 * i + 1] * kk;
+                a2 += p[3 * i + 2] * kk;
+            }
+            out[3 * x] = clamp8(a0);
+            out[3 * x + 1] = clamp8(a1);
+            out[3 * x + 2] = clamp8(a2);
+        } else {
+            for (int c = 0; c < C; c++) {
+                int32_t a = 1 << (FIX_BITS - 1);
+                for (int i = 0; i < n; i++) a += p[i * C + c] * k[i];
+                out[x * C + c] = clamp8(a);
+            }
+        }
+    }
+}
+
 void am_resize_bilinear(uint8_t *dst, int dw, int dh, const uint8_t *src, int sw, int sh, int C) {
     int *xf, *xn, *yf, *yn;
     int32_t *xw, *yw;
@@ -65,33 +95,30 @@ void am_resize_bilinear(uint8_t *dst, int dw, int dh, const uint8_t *src, int sw
         int rows = yf[dh - 1] + yn[dh - 1] - yf[0];
         shift = yf[0];
         tmp = AM_MALLOC((size_t)rows * dw * C);
-        for (int y = 0; y < rows; y++) {
-            const uint8_t *in = src + (size_t)(y + shift) * sw * C;
-            uint8_t *out = tmp + (size_t)y * dw * C;
-            for (int x = 0; x < dw; x++) {
-                const int32_t *k = xw + x * kx;
-                for (int c = 0; c < C; c++) {
-                    int32_t acc = 1 << (FIX_BITS - 1);
-                    for (int i = 0; i < xn[x]; i++) acc += in[(xf[x] + i) * C + c] * k[i];
-                    out[x * C + c] = clamp8(acc);
-                }
-            }
-        }
+        for (int y = 0; y < rows; y++)
+            resample_row(tmp + (size_t)y * dw * C, src + (size_t)(y + shift) * sw * C, dw, C, xf, xn, xw, kx);
         free(xf);
         free(xn);
         free(xw);
         hsrc = tmp;
     }
     if (dh != sh) {
+        // Output row y = sum over its input rows of row * weight, accumulated
+        // a whole row at a time (vectorised; exact integers in any order).
+        size_t row = (size_t)dw * C;
+        int32_t *acc = AM_MALLOC(sizeof(int32_t) * row);
         for (int y = 0; y < dh; y++) {
-            const int32_t *k = yw + y * ky;
-            uint8_t *out = dst + (size_t)y * dw * C;
-            for (int x = 0; x < dw * C; x++) {
-                int32_t acc = 1 << (FIX_BITS - 1);
-                for (int i = 0; i < yn[y]; i++) acc += hsrc[(size_t)(yf[y] - shift + i) * dw * C + x] * k[i];
-                out[x] = clamp8(acc);
+            const int32_t *k = yw + (size_t)y * ky;
+            for (size_t x = 0; x < row; x++) acc[x] = 1 << (FIX_BITS - 1);
+            for (int i = 0; i < yn[y]; i++) {
+                const uint8_t *restrict r = hsrc + (size_t)(yf[y] - shift + i) * row;
+                int32_t kk = k[i];
+                for (size_t x = 0; x < row; x++) acc[x] += r[x] * kk;
             }
+            uint8_t *restrict out = dst + (size_t)y * row;
+            for (size_t x = 0; x < row; x++) out[x] = clamp8(acc[x]);
         }
+        free(acc);
     } else {
         memcpy(dst, hsrc, (size_t)dh * dw * C);
     }
