@@ -113,9 +113,11 @@ fuzz:
 clean:
 	rm -rf build build-asan $(BINS)
 
--include $(OBJ:.o=.d) $(TOBJ:.o=.d) $(GPU_TOBJ:.o=.d) $(BINS:%=$(BUILD)/src/cli/%.d)
+-include $(OBJ:.o=.d) $(TOBJ:.o=.d) $(GPU_TOBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(BINS:%=$(BUILD)/src/cli/%.d)
 
-am_bench: $(BUILD)/src/cli/am_bench.o $(BUILD)/libam.a
+# am_bench: one main (src/cli/am_bench.c) and a file per group of benchmarks (src/cli/bench_*.c).
+BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/cli/bench_*.c))
+am_bench: $(BUILD)/src/cli/am_bench.o $(BENCH_OBJ) $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 am_demo: $(BUILD)/src/cli/am_demo.o $(BUILD)/libam.a

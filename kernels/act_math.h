@@ -17,7 +17,10 @@ AM_HD static inline float am_act(int act, float x) {
 
 // ReLU6 passes gradient only strictly inside (0, 6), as PyTorch's hardtanh.
 AM_HD static inline float am_act_grad(int act, float x) {
-    if (act == AM_ACT_RELU6) return (x > 0.0f && x < 6.0f) ? 1.0f : 0.0f;
+    if (act == AM_ACT_RELU6) {  // two selects, no branch: the loops over it vectorise
+        float g = x > 0.0f ? 1.0f : 0.0f;
+        return x < 6.0f ? g : 0.0f;
+    }
     if (act == AM_ACT_SWISH) {
         float s = am_sigmoid(x);
         return s * (1.0f + x * (1.0f - s));

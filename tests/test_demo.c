@@ -36,6 +36,39 @@ START_TEST(test_render_deterministic) {
 }
 END_TEST
 
+// Pixels at least ~5 sky sigma bright (level 62 of the stretch) more than 8 px
+// from the centre of a 64 px cutout.
+static int bright_outside(const uint8_t *img) {
+    int n = 0;
+    for (int j = 0; j < 64; j++)
+        for (int i = 0; i < 64; i++)
+            n += (i - 32) * (i - 32) + (j - 32) * (j - 32) > 64 && img[j * 64 + i] >= 62;
+    return n;
+}
+
+static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+
+// The anomalies must be plain to see at 64 px: the median count of bright
+// pixels outside the core is, for every kind, at least 3x that of the normals.
+START_TEST(test_anomalies_visible) {
+    enum { N = 32 };
+    uint8_t img[64 * 64];
+    int med[AM_DEMO_KINDS];
+    for (int kind = 0; kind < AM_DEMO_KINDS; kind++) {
+        int c[N];
+        for (int t = 0; t < N; t++) {
+            am_demo_render(img, 64, kind, 42, (uint32_t)t);
+            c[t] = bright_outside(img);
+        }
+        qsort(c, N, sizeof c[0], cmp_int);
+        med[kind] = c[N / 2];
+    }
+    for (int kind = 1; kind < AM_DEMO_KINDS; kind++)
+        ck_assert_msg(med[kind] >= 3 * med[0], "%s: median %d bright pixels, normal %d", am_demo_kind_name(kind),
+                      med[kind], med[0]);
+}
+END_TEST
+
 START_TEST(test_plan) {
     am_demo_opts o = {.n = 1000, .size = 64, .anomaly_rate = 0.02, .labeled_anomalies = 10,
                       .labeled_normals = 40, .seed = 5};
@@ -187,6 +220,7 @@ Suite *suite_demo(void) {
     TCase *tc = tcase_create("demo");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_render_deterministic);
+    tcase_add_test(tc, test_anomalies_visible);
     tcase_add_test(tc, test_plan);
     tcase_add_test(tc, test_write_set);
     tcase_add_test(tc, test_write_errors);

@@ -59,28 +59,60 @@ void bn_act_forward(float *out, float *mean, float *rstd, const float *x,
         }
 }
 
+// One row of the backward for activation `act`, a constant at each call (the
+// per-row switches below) so that every loop specialises and vectorises; an
+// OpenMP region is outlined into a function of its own, where a variable act
+// would branch per element. Pass 0: the row's xh and dy; pass 1: dx (o may
+// alias d; the per-channel arrays alias nothing).
+static inline __attribute__((always_inline)) void bwd_row(
+    int pass, int act, float *o, const float *d, const float *restrict xr, const float *restrict mean,
+    const float *restrict rstd, const float *restrict gamma, const float *restrict beta, const float *restrict a,
+    const float *restrict b, float *restrict dyr, float *restrict xhr, int C) {
+    if (pass == 0) {
+        for (int c = 0; c < C; c++) {
+            xhr[c] = am_bn_xhat(xr[c], mean[c], rstd[c]);
+            dyr[c] = am_bn_act_dy(act, d[c], xhr[c], gamma[c], beta[c]);
+        }
+        return;
+    }
+    for (int c = 0; c < C; c++) {
+        float xh = am_bn_xhat(xr[c], mean[c], rstd[c]);
+        float dy = am_bn_act_dy(act, d[c], xh, gamma[c], beta[c]);
+        o[c] = am_bn_dx(dy, xh, gamma[c], rstd[c], a[c], b[c]);
+    }
+}
+
+#define BWD_ROW(pass, act, o, d, xr, dyr, xhr)                                                                  \
+    do {                                                                                                        \
+        if ((act) == AM_ACT_RELU6) bwd_row(pass, AM_ACT_RELU6, o, d, xr, mean, rstd, gamma, beta, a, b, dyr, xhr, C); \
+        else if ((act) == AM_ACT_SWISH) bwd_row(pass, AM_ACT_SWISH, o, d, xr, mean, rstd, gamma, beta, a, b, dyr, xhr, C); \
+        else bwd_row(pass, AM_ACT_NONE, o, d, xr, mean, rstd, gamma, beta, a, b, dyr, xhr, C);                \
+    } while (0)
+
 void bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dout,
                      const float *x, const float *mean, const float *rstd,
                      const float *gamma, const float *beta, int M, int C, int act) {
     double *sdy = AM_CALLOC(sizeof(double) * C), *sdyx = AM_CALLOC(sizeof(double) * C);
+    float *a = AM_CALLOC(sizeof(float) * C), *b = AM_CALLOC(sizeof(float) * C);
     #pragma omp parallel
     {
-        double *p1 = AM_CALLOC(sizeof(double) * C), *p2 = AM_CALLOC(sizeof(double) * C);
+        // A row's dy and xh first, then the sums: loops that vectorise.
+        double *restrict p1 = AM_CALLOC(sizeof(double) * C), *restrict p2 = AM_CALLOC(sizeof(double) * C);
+        float *restrict dyr = AM_MALLOC(sizeof(float) * 2 * C), *restrict xhr = dyr + C;
         #pragma omp for nowait
-        for (int m = 0; m < M; m++)
+        for (int m = 0; m < M; m++) {
+            BWD_ROW(0, act, NULL, dout + (size_t)m * C, x + (size_t)m * C, dyr, xhr);
             for (int c = 0; c < C; c++) {
-                size_t i = (size_t)m * C + c;
-                float xh = am_bn_xhat(x[i], mean[c], rstd[c]);
-                float dy = am_bn_act_dy(act, dout[i], xh, gamma[c], beta[c]);
-                p1[c] += dy;
-                p2[c] += (double)dy * xh;
+                p1[c] += dyr[c];
+                p2[c] += (double)dyr[c] * xhr[c];
             }
+        }
         #pragma omp critical
         for (int c = 0; c < C; c++) { sdy[c] += p1[c]; sdyx[c] += p2[c]; }
         free(p1);
         free(p2);
+        free(dyr);
     }
-    float *a = AM_MALLOC(sizeof(float) * C), *b = AM_MALLOC(sizeof(float) * C);
     for (int c = 0; c < C; c++) {
         dbeta[c] += (float)sdy[c];
         dgamma[c] += (float)sdyx[c];
@@ -89,12 +121,7 @@ void bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dout,
     }
     #pragma omp parallel for
     for (int m = 0; m < M; m++)
-        for (int c = 0; c < C; c++) {
-            size_t i = (size_t)m * C + c;
-            float xh = am_bn_xhat(x[i], mean[c], rstd[c]);
-            float dy = am_bn_act_dy(act, dout[i], xh, gamma[c], beta[c]);
-            dx[i] = am_bn_dx(dy, xh, gamma[c], rstd[c], a[c], b[c]);
-        }
+        BWD_ROW(1, act, dx + (size_t)m * C, dout + (size_t)m * C, x + (size_t)m * C, NULL, NULL);
     free(a);
     free(b);
     free(sdy);

@@ -1,0 +1,333 @@
+// am_bench infer, train and loss (src/cli/bench.h): the network's throughput on
+// the CPU or a CUDA device, and the FixMatch loss kernel alone.
+#include <errno.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "am/batches.h"
+#include "am/dataset.h"
+#include "am/demo.h"
+#include "am/device.h"
+#include "am/error.h"
+#include "am/gpu.h"
+#include "am/gpu_dwconv.h"
+#include "am/image.h"
+#include "am/model.h"
+#include "am/ops.h"
+#include "am/plot.h"
+#include "am/prefetch.h"
+#include "bench.h"
+#include "../../kernels/conv_math.h"
+
+#ifdef AM_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
+
+
+// ---- infer and train, on the CPU or a CUDA device --------------------------
+
+static void usage_it(FILE *f) {
+    fprintf(f,
+        "usage: am_bench infer|train [options]\n"
+        "infer: eval-mode forward images/s for every size x batch x precision.\n"
+        "train: one FixMatch step per iteration: a training forward over B labelled\n"
+        "       + mu*B weak + mu*B strong images, FixMatch loss, backward, SGD\n"
+        "       (Nesterov, weight decay) and EMA; images/s counts all (1+2mu)B.\n\n"
+        "  --device D         cpu, cuda or cuda:N (default cuda where a GPU is present)\n"
+        "  --arch NAME        lite0..lite4, b0..b7 (default lite0)\n"
+        "  --size S ...       image sizes (default 224)\n"
+        "  --batch N ...      infer batch sizes (default 256 on cuda, 32 on cpu)\n"
+        "  --labelled B       train: labelled batch (default 16)\n"
+        "  --mu M             train: unlabelled ratio (default 5)\n"
+        "  --precision P ...  fp32 and/or bf16 (default: fp32 bf16 on cuda, fp32 on cpu)\n"
+        "  --no-graph         infer on cuda without the CUDA graph\n"
+        "  --classes K        classes (default 2)\n"
+        "  --threads T        CPU threads (default: all cores)\n"
+        "  --iters I          timed runs (default 20 on cuda, 3 on cpu)\n"
+        "  --warmup W         untimed runs first (default 3 on cuda, 1 on cpu)\n"
+        "  --json             one JSON list instead of lines\n");
+}
+
+typedef struct {
+    int dev, dt, graph, S, N, B, U, iters, warmup, classes;
+    am_model *m;
+} it_cfg;
+
+// CPU: median seconds per iteration.
+static double cpu_run(const it_cfg *c, int train) {
+    am_model *m = c->m;
+    int N = train ? c->B + 2 * c->U : c->N, K = m->arch.classes;
+    size_t nx = (size_t)N * c->S * c->S * m->arch.in_ch;
+    float *x = AM_MALLOC(sizeof(float) * nx), *dz = AM_MALLOC(sizeof(float) * N * K);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
+    int *y = AM_MALLOC(sizeof(int) * N);
+    for (int i = 0; i < N; i++) y[i] = i % K;
+    float *mom = AM_CALLOC(sizeof(float) * m->nparams), *ema = AM_MALLOC(sizeof(float) * m->nparams);
+    uint8_t *decay = AM_CALLOC(m->nparams);
+    for (int i = 0; i < m->ntensors; i++)
+        if (m->tensors[i].family == AM_PARAM && m->tensors[i].decay) memset(decay + m->tensors[i].offset, 1, m->tensors[i].n);
+    memcpy(ema, m->params, sizeof(float) * m->nparams);
+    double *t = AM_MALLOC(sizeof(double) * c->iters);
+    for (int i = 0; i < c->warmup + c->iters; i++) {
+        double t0 = bench_now();
+        const float *z = am_forward(m, x, N, c->S, train, 1, (uint64_t)i);
+        if (train) {
+            fixmatch_forward_backward(dz, z, y, c->B, c->U, K, 0.95f, 1.0f, 0.0f);
+            am_zero_grad(m);
+            am_backward(m, dz);
+            sgd_update(m->params, mom, m->grads, decay, m->nparams, 0.0075f, 0.9f, 7.5e-4f, 1);
+            ema_update(ema, m->params, m->nparams, 0.99f);
+        }
+        if (i >= c->warmup) t[i - c->warmup] = bench_now() - t0;
+    }
+    qsort(t, (size_t)c->iters, sizeof(double), bench_cmp_double);
+    double med = t[c->iters / 2];
+    free(x); free(dz); free(y); free(mom); free(ema); free(decay); free(t);
+    return med;
+}
+
+#ifdef AM_HAVE_CUDA
+// GPU: median seconds per iteration (CUDA events), and the device memory
+// held by am after the runs (*mib) and the device's used-memory peak seen.
+static double gpu_run(const it_cfg *c, int train, double *mib) {
+    am_model *m = c->m;
+    am_gpu_model g;
+    if (am_gpu_model_init(&g, m, c->dev, c->dt)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    int N = train ? c->B + 2 * c->U : c->N, K = m->arch.classes;
+    size_t nx = (size_t)N * c->S * c->S * m->arch.in_ch;
+    float *hx = AM_MALLOC(sizeof(float) * nx);
+    for (size_t i = 0; i < nx; i++) hx[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
+    int *hy = AM_MALLOC(sizeof(int) * N);
+    for (int i = 0; i < N; i++) hy[i] = i % K;
+    float *x = am_gpu_input(&g, N, c->S);
+    am_gpu_upload(&g.ctx, x, hx, sizeof(float) * nx);
+    int *y = am_gpu_alloc(&g.ctx, sizeof(int) * N, "the labels");
+    float *dz = am_gpu_alloc(&g.ctx, sizeof(float) * N * K, "dlogits");
+    float *stats = am_gpu_alloc(&g.ctx, sizeof(float) * 4, "loss statistics");
+    am_gpu_upload(&g.ctx, y, hy, sizeof(int) * N);
+    cudaStream_t st = (cudaStream_t)g.ctx.stream;
+    cudaEvent_t e0, e1;
+    AM_CUDA(cudaEventCreate(&e0));
+    AM_CUDA(cudaEventCreate(&e1));
+    double *t = AM_MALLOC(sizeof(double) * c->iters);
+    for (int i = 0; i < c->warmup + c->iters; i++) {
+        AM_CUDA(cudaEventRecord(e0, st));
+        if (!train) {
+            if (c->graph) am_gpu_forward_graph(&g);
+            else am_gpu_forward(&g, 0, 0, 0);
+        } else {
+            const float *z = am_gpu_forward(&g, 1, 1, (uint64_t)i);
+            cu_fixmatch_forward_backward(stats, dz, z, y, c->B, c->U, K, 0.95f, 1.0f, 0.0f, st);
+            am_gpu_zero_grad(&g);
+            am_gpu_backward(&g, dz);
+            am_gpu_sgd_ema_step(&g, 0.0075f, 0.9f, 7.5e-4f, 1, 0.99f);
+        }
+        AM_CUDA(cudaEventRecord(e1, st));
+        AM_CUDA(cudaEventSynchronize(e1));
+        float ms = 0.0f;
+        AM_CUDA(cudaEventElapsedTime(&ms, e0, e1));
+        if (i >= c->warmup) t[i - c->warmup] = ms * 1e-3;
+    }
+    *mib = g.ctx.bytes / 1048576.0;
+    qsort(t, (size_t)c->iters, sizeof(double), bench_cmp_double);
+    double med = t[c->iters / 2];
+    AM_CUDA(cudaEventDestroy(e0));
+    AM_CUDA(cudaEventDestroy(e1));
+    am_gpu_free(&g.ctx, y, sizeof(int) * N);
+    am_gpu_free(&g.ctx, dz, sizeof(float) * N * K);
+    am_gpu_free(&g.ctx, stats, sizeof(float) * 4);
+    am_gpu_model_free(&g);
+    free(hx); free(hy); free(t);
+    return med;
+}
+#endif
+
+int bench_infer_train(int argc, char **argv) {
+    int train = !strcmp(argv[1], "train");
+    const char *arch = "lite0", *device = NULL;
+    int sizes[16] = {224}, nsizes = 1, batches[16], nbatches = 0, dts[2], ndts = 0;
+    int B = 16, mu = 5, graph = 1, classes = 2, threads = 0, iters = -1, warmup = -1, json = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage_it(stdout); return 0; }
+        else if (!strcmp(a, "--device") && more) device = argv[++i];
+        else if (!strcmp(a, "--arch") && more) arch = argv[++i];
+        else if (!strcmp(a, "--size") && more) {
+            nsizes = 0;
+            while (i + 1 < argc && argv[i + 1][0] != '-' && nsizes < 16) sizes[nsizes++] = atoi(argv[++i]);
+        } else if (!strcmp(a, "--batch") && more) {
+            nbatches = 0;
+            while (i + 1 < argc && argv[i + 1][0] != '-' && nbatches < 16) batches[nbatches++] = atoi(argv[++i]);
+        } else if (!strcmp(a, "--precision") && more) {
+            ndts = 0;
+            while (i + 1 < argc && argv[i + 1][0] != '-' && ndts < 2) {
+                const char *p = argv[++i];
+                if (!strcmp(p, "fp32")) dts[ndts++] = AM_F32;
+                else if (!strcmp(p, "bf16")) dts[ndts++] = AM_BF16;
+                else { fprintf(stderr, "am_bench: precision '%s': expected fp32 or bf16\n", p); return 2; }
+            }
+        }
+        else if (!strcmp(a, "--labelled") && more) B = atoi(argv[++i]);
+        else if (!strcmp(a, "--mu") && more) mu = atoi(argv[++i]);
+        else if (!strcmp(a, "--no-graph")) graph = 0;
+        else if (!strcmp(a, "--classes") && more) classes = atoi(argv[++i]);
+        else if (!strcmp(a, "--threads") && more) threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--iters") && more) iters = atoi(argv[++i]);
+        else if (!strcmp(a, "--warmup") && more) warmup = atoi(argv[++i]);
+        else if (!strcmp(a, "--json")) json = 1;
+        else { fprintf(stderr, "am_bench: unknown option '%s'\n", a); usage_it(stderr); return 2; }
+    }
+    int dev = bench_pick_device(device);
+    if (dev == -2) return 1;
+    int cpu = dev < 0;
+#ifndef AM_HAVE_CUDA
+    AM_CHECK(cpu, "a CUDA device without the CUDA backend");
+#endif
+    if (!ndts) { dts[ndts++] = AM_F32; if (!cpu) dts[ndts++] = AM_BF16; }
+    if (!nbatches) batches[nbatches++] = cpu ? 32 : 256;
+    if (iters < 0) iters = cpu ? 3 : 20;
+    if (warmup < 0) warmup = cpu ? 1 : 3;
+    for (int d = 0; d < ndts; d++)
+        if (cpu && dts[d] == AM_BF16) { fprintf(stderr, "am_bench: bf16 runs on cuda only; the CPU engine is fp32\n"); return 2; }
+    if (iters < 1 || warmup < 0 || B < 1 || mu < 0 || classes < 2) {
+        fprintf(stderr, "am_bench: --iters >= 1, --warmup >= 0, --labelled >= 1, --mu >= 0, --classes >= 2\n");
+        return 2;
+    }
+    for (int b = 0; b < nbatches; b++)
+        if (batches[b] < 1) { fprintf(stderr, "am_bench: --batch must be >= 1\n"); return 2; }
+    am_set_threads(threads);
+    am_model m;
+    if (am_model_init(&m, arch, 3, classes, 1)) { fprintf(stderr, "am_bench: %s\n", am_error()); return 1; }
+    const char *devname = device ? device : cpu ? "cpu" : "cuda";
+    if (json) printf("[");
+    int first = 1;
+    for (int s = 0; s < nsizes; s++) {
+        if (am_model_check_size(sizes[s])) { fprintf(stderr, "am_bench: %s\n", am_error()); return 1; }
+        for (int b = 0; b < (train ? 1 : nbatches); b++)
+            for (int d = 0; d < ndts; d++) {
+                it_cfg c = {dev, dts[d], graph && !cpu, sizes[s], batches[b], B, mu * B, iters, warmup, classes, &m};
+                int N = train ? B + 2 * mu * B : batches[b];
+                double mib = 0.0, med;
+                if (cpu) med = cpu_run(&c, train);
+#ifdef AM_HAVE_CUDA
+                else med = gpu_run(&c, train, &mib);
+#else
+                else med = 0.0;
+#endif
+                const char *prec = dts[d] == AM_BF16 ? "bf16" : "fp32";
+                const char *mode = train ? "train" : "infer";
+                if (json)
+                    printf("%s\n {\"impl\": \"am\", \"device\": \"%s\", \"model\": \"%s\", \"mode\": \"%s\", \"size\": %d, "
+                           "\"batch\": %d, \"precision\": \"%s\", \"graph\": %s, \"img_s\": %.2f, \"median_ms\": %.4f, "
+                           "\"gpu_mib\": %.1f, \"threads\": %d, \"iters\": %d}",
+                           first ? "" : ",", devname, arch, mode, sizes[s], N, prec, c.graph ? "true" : "false",
+                           N / med, med * 1e3, mib, cpu ? am_get_threads() : 0, iters);
+                else
+                    printf("am %s %s %s size=%d batch=%d %s%s %.1f img/s (%.3f ms)\n", devname, arch, mode, sizes[s], N,
+                           prec, c.graph ? " graph" : "", N / med, med * 1e3);
+                if (!json && !cpu) printf("    GPU memory held by am: %.1f MiB\n", mib);
+                first = 0;
+                fflush(stdout);
+            }
+    }
+    if (json) printf("\n]\n");
+    am_model_free(&m);
+    return 0;
+}
+
+// The FixMatch consistency-loss kernel on its own: rows of logits per second
+// and the bytes moved (logits read, gradient written) per second, CPU twin and,
+// where a GPU is present, the CUDA kernel.
+static void usage_loss(FILE *f) {
+    fprintf(f,
+        "usage: am_bench loss [--device D] [--rows U ...] [--labelled B] [--classes K] [--iters I] [--json]\n"
+        "Times fixmatch_forward_backward (kernels/fixmatch_math.h) over B labelled +\n"
+        "U weak + U strong rows of K logits: median time, rows/s and GB/s.\n"
+        "  --rows U ...   unlabelled rows (default 80 65536 1048576)\n"
+        "  --labelled B   labelled rows (default 16)\n"
+        "  --classes K    classes (default 2)\n"
+        "  --iters I      timed runs (default 20)\n");
+}
+
+int bench_loss(int argc, char **argv) {
+    const char *device = NULL;
+    int rows[16] = {80, 65536, 1048576}, nrows = 3, B = 16, K = 2, iters = 20, json = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage_loss(stdout); return 0; }
+        else if (!strcmp(a, "--device") && more) device = argv[++i];
+        else if (!strcmp(a, "--rows") && more) {
+            nrows = 0;
+            while (i + 1 < argc && argv[i + 1][0] != '-' && nrows < 16) rows[nrows++] = atoi(argv[++i]);
+        }
+        else if (!strcmp(a, "--labelled") && more) B = atoi(argv[++i]);
+        else if (!strcmp(a, "--classes") && more) K = atoi(argv[++i]);
+        else if (!strcmp(a, "--iters") && more) iters = atoi(argv[++i]);
+        else if (!strcmp(a, "--json")) json = 1;
+        else { fprintf(stderr, "am_bench: unknown option '%s'\n", a); usage_loss(stderr); return 2; }
+    }
+    if (K < 2 || K > 64 || B < 0 || iters < 1 || nrows < 1) { fprintf(stderr, "am_bench: need 2 <= K <= 64, B >= 0, iters >= 1\n"); return 2; }
+    int dev = bench_pick_device(device);
+    if (dev == -2) return 1;
+    if (json) printf("[");
+    for (int r = 0; r < nrows; r++) {
+        int U = rows[r], N = B + 2 * U;
+        float *z = AM_MALLOC(sizeof(float) * N * K), *dz = AM_MALLOC(sizeof(float) * N * K);
+        int *y = AM_MALLOC(sizeof(int) * (B ? B : 1));
+        for (size_t i = 0; i < (size_t)N * K; i++) z[i] = 4.0f * ((float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f);
+        for (int i = 0; i < B; i++) y[i] = i % K;
+        double *t = AM_MALLOC(sizeof(double) * iters);
+        if (dev < 0) {
+            for (int i = 0; i < iters + 2; i++) {
+                double t0 = bench_now();
+                fixmatch_forward_backward(dz, z, y, B, U, K, 0.95f, 1.0f, 0.0f);
+                if (i >= 2) t[i - 2] = bench_now() - t0;
+            }
+        }
+#ifdef AM_HAVE_CUDA
+        else {
+            am_gpu_ctx ctx;
+            if (am_gpu_ctx_init(&ctx, dev)) { fprintf(stderr, "am_bench: %s\n", am_error()); return 1; }
+            float *gz = am_gpu_alloc(&ctx, sizeof(float) * N * K, "logits");
+            float *gd = am_gpu_alloc(&ctx, sizeof(float) * N * K, "dlogits");
+            float *gs = am_gpu_alloc(&ctx, sizeof(float) * 4, "loss statistics");
+            int *gy = am_gpu_alloc(&ctx, sizeof(int) * (B ? B : 1), "labels");
+            am_gpu_upload(&ctx, gz, z, sizeof(float) * N * K);
+            am_gpu_upload(&ctx, gy, y, sizeof(int) * (B ? B : 1));
+            for (int i = 0; i < iters + 2; i++) {
+                am_gpu_sync(&ctx);
+                double t0 = bench_now();
+                cu_fixmatch_forward_backward(gs, gd, gz, gy, B, U, K, 0.95f, 1.0f, 0.0f, ctx.stream);
+                am_gpu_sync(&ctx);
+                if (i >= 2) t[i - 2] = bench_now() - t0;
+            }
+            am_gpu_free(&ctx, gz, sizeof(float) * N * K);
+            am_gpu_free(&ctx, gd, sizeof(float) * N * K);
+            am_gpu_free(&ctx, gs, sizeof(float) * 4);
+            am_gpu_free(&ctx, gy, sizeof(int) * (B ? B : 1));
+            am_gpu_ctx_free(&ctx);
+        }
+#endif
+        qsort(t, (size_t)iters, sizeof(double), bench_cmp_double);
+        double med = t[iters / 2], gbs = 2.0 * sizeof(float) * N * K / med / 1e9;
+        if (json)
+            printf("%s\n {\"impl\": \"am\", \"kernel\": \"fixmatch\", \"device\": \"%s\", \"B\": %d, \"U\": %d, \"K\": %d, "
+                   "\"median_s\": %.3e, \"rows_s\": %.4g, \"gb_s\": %.3f}", r ? "," : "", dev < 0 ? "cpu" : "cuda", B, U, K,
+                   med, N / med, gbs);
+        else
+            printf("fixmatch loss %s B=%d U=%d K=%d: %.3g s, %.3g rows/s, %.2f GB/s\n", dev < 0 ? "cpu" : "cuda", B, U, K,
+                   med, N / med, gbs);
+        free(z); free(dz); free(y); free(t);
+    }
+    if (json) printf("\n]\n");
+    return 0;
+}
