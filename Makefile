@@ -101,7 +101,7 @@ DEMO_ITERS ?= 100
 demo: status $(BINS)
 	./am_demo --out demo --n 2000 --seed 42 --preview
 	./am_train --images demo/images --labels demo/labels.csv --truth demo/truth.csv --out demo/run \
-	        --iters $(DEMO_ITERS) --seed 42
+	        --iters $(DEMO_ITERS) --cycles 2 --oracle 10 --seed 42
 	@echo "demo: data in demo/ (preview.png), results in demo/run/ (scores.csv, top_candidates.png, roc.png, pr.png, score_hist.png)"
 
 # libFuzzer harnesses (tests/fuzz/run.sh, clang): FUZZ_SECONDS each, FUZZ to

@@ -23,6 +23,8 @@
 #include "am/ops.h"
 #include "am/plot.h"
 #include "am/prefetch.h"
+#include "am/train.h"
+#include "am/augment.h"
 #include "bench.h"
 #include "../../kernels/conv_math.h"
 
@@ -48,6 +50,9 @@ static void usage_it(FILE *f) {
         "  --mu M             train: unlabelled ratio (default 5)\n"
         "  --precision P ...  fp32 and/or bf16 (default: fp32 bf16 on cuda, fp32 on cpu)\n"
         "  --no-graph         infer on cuda without the CUDA graph\n"
+        "  --trainer          train on cuda: also each precision through the trainer as am_train\n"
+        "                     runs it (mode train-views: images and plans uploaded, views made on\n"
+        "                     the GPU, the step a CUDA graph; wall time per step)\n"
         "  --classes K        classes (default 2)\n"
         "  --threads T        CPU threads (default: all cores)\n"
         "  --iters I          timed runs (default 20 on cuda, 3 on cpu)\n"
@@ -149,11 +154,51 @@ static double gpu_run(const it_cfg *c, int train, double *mib) {
 }
 #endif
 
+#ifdef AM_HAVE_CUDA
+// The trainer as am_train runs it on a GPU (am_train_step_views): the decoded
+// images (B + U) and the views' plans uploaded, the views made on the device,
+// the step replayed from a CUDA graph from the second on, the loss read back.
+// Median wall seconds per step; *mib: the device memory of both models.
+static double trainer_run(const it_cfg *c, const char *arch, double *mib) {
+    am_train_hparams hp = am_train_defaults();
+    hp.batch = c->B;
+    hp.mu = c->U / c->B;
+    am_trainer t;
+    if (am_trainer_init(&t, arch, 3, c->classes, 1, &hp) || am_trainer_to_gpu(&t, c->dev, c->dt))
+        am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    int B = c->B, U = c->U, S = c->S;
+    size_t img = (size_t)S * S * 3;
+    uint8_t *raw = AM_MALLOC(img * (B + U));
+    for (size_t i = 0; i < img * (B + U); i++) raw[i] = (uint8_t)((i * 2654435761u) >> 24);
+    am_aug_plan *plans = AM_MALLOC(sizeof(am_aug_plan) * (B + 2 * U));
+    for (int j = 0; j < B + 2 * U; j++) {
+        am_aug_list l;
+        if (j < B + U) am_augment_sample_weak(&l, 1, 0, (uint32_t)j, S, S);
+        else am_augment_sample_strong(&l, AM_RA_USB, 1, 0, (uint32_t)(j - U), S, S);
+        am_aug_plan_make(&plans[j], &l, S, S, 3);
+    }
+    int *y = AM_MALLOC(sizeof(int) * B);
+    for (int i = 0; i < B; i++) y[i] = i % c->classes;
+    double *tm = AM_MALLOC(sizeof(double) * c->iters);
+    for (int i = 0; i < c->warmup + c->iters; i++) {
+        double t0 = bench_now();
+        am_train_step_views(&t, raw, plans, y, S);
+        if (i >= c->warmup) tm[i - c->warmup] = bench_now() - t0;
+    }
+    *mib = (t.gpu->live.ctx.bytes + t.gpu->ema.ctx.bytes) / 1048576.0;
+    qsort(tm, (size_t)c->iters, sizeof(double), bench_cmp_double);
+    double med = tm[c->iters / 2];
+    am_trainer_free(&t);
+    free(raw); free(plans); free(y); free(tm);
+    return med;
+}
+#endif
+
 int bench_infer_train(int argc, char **argv) {
     int train = !strcmp(argv[1], "train");
     const char *arch = "lite0", *device = NULL;
     int sizes[16] = {224}, nsizes = 1, batches[16], nbatches = 0, dts[2], ndts = 0;
-    int B = 16, mu = 5, graph = 1, classes = 2, threads = 0, iters = -1, warmup = -1, json = 0;
+    int B = 16, mu = 5, graph = 1, classes = 2, threads = 0, iters = -1, warmup = -1, json = 0, trainer = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -178,6 +223,7 @@ int bench_infer_train(int argc, char **argv) {
         else if (!strcmp(a, "--labelled") && more) B = atoi(argv[++i]);
         else if (!strcmp(a, "--mu") && more) mu = atoi(argv[++i]);
         else if (!strcmp(a, "--no-graph")) graph = 0;
+        else if (!strcmp(a, "--trainer")) trainer = 1;
         else if (!strcmp(a, "--classes") && more) classes = atoi(argv[++i]);
         else if (!strcmp(a, "--threads") && more) threads = atoi(argv[++i]);
         else if (!strcmp(a, "--iters") && more) iters = atoi(argv[++i]);
@@ -212,18 +258,21 @@ int bench_infer_train(int argc, char **argv) {
     for (int s = 0; s < nsizes; s++) {
         if (am_model_check_size(sizes[s])) { fprintf(stderr, "am_bench: %s\n", am_error()); return 1; }
         for (int b = 0; b < (train ? 1 : nbatches); b++)
-            for (int d = 0; d < ndts; d++) {
-                it_cfg c = {dev, dts[d], graph && !cpu, sizes[s], batches[b], B, mu * B, iters, warmup, classes, &m};
+            for (int d = 0; d < ndts * (train && trainer && !cpu ? 2 : 1); d++) {
+                // with --trainer on cuda, each precision again through the trainer
+                int via_trainer = d >= ndts;
+                it_cfg c = {dev, dts[d % ndts], graph && !cpu, sizes[s], batches[b], B, mu * B, iters, warmup, classes, &m};
                 int N = train ? B + 2 * mu * B : batches[b];
                 double mib = 0.0, med;
                 if (cpu) med = cpu_run(&c, train);
 #ifdef AM_HAVE_CUDA
+                else if (via_trainer) med = trainer_run(&c, arch, &mib);
                 else med = gpu_run(&c, train, &mib);
 #else
                 else med = 0.0;
 #endif
-                const char *prec = dts[d] == AM_BF16 ? "bf16" : "fp32";
-                const char *mode = train ? "train" : "infer";
+                const char *prec = c.dt == AM_BF16 ? "bf16" : "fp32";
+                const char *mode = via_trainer ? "train-views" : train ? "train" : "infer";
                 if (json)
                     printf("%s\n {\"impl\": \"am\", \"device\": \"%s\", \"model\": \"%s\", \"mode\": \"%s\", \"size\": %d, "
                            "\"batch\": %d, \"precision\": \"%s\", \"graph\": %s, \"img_s\": %.2f, \"median_ms\": %.4f, "

@@ -184,7 +184,7 @@ stage build 170 "${amenv[@]}" bash -c build || { printf '%s\n' "| stage | result
 # ---- correctness ---------------------------------------------------------------
 stage test_gpu 150 "${amenv[@]}" "$B/test_gpu"
 
-# ---- benchmarks (the targets first), then the sanitizer -----------------------
+# ---- benchmarks (the targets first), the sanitizer, more benchmarks -----------
 stage am_infer_224 60 "${amenv[@]}" ./am_bench infer --device cuda --size 224 --batch 256 --precision fp32 bf16 --json
 cp "$out/am_infer_224.log" "$out/am_infer_224.json"
 stage torch 110 env PYTHONUNBUFFERED=1 $py bench/torch_gpu_bench.py --device cuda --mode infer --size 224 \
@@ -192,21 +192,28 @@ stage torch 110 env PYTHONUNBUFFERED=1 $py bench/torch_gpu_bench.py --device cud
 cp "$out/torch.log" "$out/torch.json"
 stage am_infer_64 40 "${amenv[@]}" ./am_bench infer --device cuda --size 64 --batch 1024 --precision bf16 --json
 cp "$out/am_infer_64.log" "$out/am_infer_64.json"
-stage am_train 40 "${amenv[@]}" ./am_bench train --device cuda --size 224 --precision fp32 bf16 --iters 10 --json
+stage am_train 60 "${amenv[@]}" ./am_bench train --device cuda --size 224 --precision fp32 bf16 --iters 10 --trainer --json
 cp "$out/am_train.log" "$out/am_train.json"
 stage torch_train 50 env PYTHONUNBUFFERED=1 $py bench/torch_gpu_bench.py --device cuda --mode train --size 224 \
     --precision bf16 --compile eager --iters 10 --json
 cp "$out/torch_train.log" "$out/torch_train.json"
-# Augmentation: the batched kernel, then PIL/torchvision against am's CPU
-# pipelines on this machine's cores (tables in their logs, copied below).
-stage augment_gpu 30 "${amenv[@]}" bench/augment_bench --device cuda --size 64 224 --seconds 1
-stage augment_pil 60 env PYTHONUNBUFFERED=1 $py bench/augment_vs_pil.py --size 64 224 --workers 1 \
-    --seconds 1 --am bench/augment_bench
+# The kernel checks under compute-sanitizer memcheck.
 if command -v compute-sanitizer >/dev/null; then
     stage sanitizer 75 "${amenv[@]}" compute-sanitizer --tool memcheck --error-exitcode 9 "$B/test_gpu" --quick
 else
     rows+=("| sanitizer | skipped (no compute-sanitizer) | 0s |")
 fi
+# Where the time goes: per-layer profiles of the eval forward and the training step.
+stage am_layers 30 "${amenv[@]}" ./am_bench layers --device cuda --size 224 --batch 256 --precision bf16
+stage am_layers_train 30 "${amenv[@]}" ./am_bench layers --device cuda --size 224 --batch 176 --precision bf16 --train
+# Scoring a folder end to end: the loader on 15 threads feeding the GPU.
+stage am_e2e 30 "${amenv[@]}" ./am_bench e2e --device cuda --n 2048 --src 64 --size 64 --batch 512 --loader-threads 15 \
+    --passes 25
+# Augmentation: the batched kernel, then PIL/torchvision against am's CPU
+# pipelines on this machine's cores (tables in their logs, copied below).
+stage augment_gpu 30 "${amenv[@]}" bench/augment_bench --device cuda --size 64 224 --seconds 1
+stage augment_pil 60 env PYTHONUNBUFFERED=1 $py bench/augment_vs_pil.py --size 64 224 --workers 1 \
+    --seconds 1 --am bench/augment_bench
 # Depthwise convolution, ours vs cuDNN's grouped: JSON in am_dwconv.log only (its
 # rows are not img/s rows; the summary prints them in a table of their own).
 stage am_dwconv 40 "${amenv[@]}" ./am_bench dwconv --device cuda --size 224 --batch 256 --precision fp32 bf16 --json
@@ -282,8 +289,8 @@ if rows:
     for p, (o, k) in tot.items():
         print(f"{p}: every depthwise layer, forward + backward: ours {o:.2f} ms, as kept {k:.2f} ms")
 PY
-for f in augment_gpu augment_pil; do
-    [ -s "$out/$f.log" ] && { echo; grep -E "^(am |\||PIL|Pillow|torch)" "$out/$f.log"; }
+for f in am_layers am_layers_train am_e2e augment_gpu augment_pil; do
+    [ -s "$out/$f.log" ] && { echo; grep -E "^(am|\||PIL|Pillow|torch|forward:|backward:)" "$out/$f.log"; }
 done
 echo
 echo "| stage | result | time |"
