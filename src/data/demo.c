@@ -2,7 +2,9 @@
 // 64 px cutout and scale with the size (k = size / 64); intensities are in units
 // of the sky noise sigma. A scene is built in float "counts": galaxies, then the
 // Gaussian PSF, then stars (already PSF-shaped), then sky + Poisson-like and read
-// noise, then an asinh stretch to uint8.
+// noise, then an asinh stretch to uint8. The anomalies' features are several
+// sigma bright per pixel so that each kind is plain to see in a 64 px cutout;
+// the normal galaxies keep their look-alikes (edge-on disks, grand-design spirals).
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -300,7 +302,7 @@ void am_demo_render(uint8_t *out, int size, int kind, uint64_t seed, uint32_t in
     else if (kind == AM_DEMO_MERGER) merger(&sc, &g, cx, cy);
     else normal_galaxy(&sc, &g, cx, cy);
     companions(&sc, &r);
-    if (kind == AM_DEMO_TRAIL)
+    if (kind == AM_DEMO_TRAIL)  // through the central half, so that it crosses the cutout
         add_trail(&sc, &g, range(&g, 0.25f, 0.75f) * size, range(&g, 0.25f, 0.75f) * size, range(&g, 0, PI),
                   sc.k * range(&g, 0.7f, 1.3f), logrange(&g, 8.0f, 25.0f) * sc.sig);
     blur(&sc, psf);
