@@ -45,7 +45,8 @@ OBJ  := $(SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
 BINS := am_classify am_bench am_train am_demo
 TSRC := $(wildcard tests/test_*.c)
 TOBJ := $(TSRC:%.c=$(BUILD)/%.o)
-# The GPU check (tests/gpu/*.c): built wherever the CUDA objects are, run by tests/gpu/run.sh.
+# The GPU check (tests/gpu/*.c): built with the CUDA objects, by `make` and `make test` (so CI
+# compiles and links it), run by tests/gpu/run.sh.
 GPU_TOBJ := $(if $(USE_CUDA),$(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/gpu/*.c)),)
 GPU_TEST := $(if $(USE_CUDA),$(BUILD)/test_gpu,)
 
@@ -81,7 +82,7 @@ $(BUILD)/test_gpu: $(GPU_TOBJ) $(BUILD)/libam.a
 $(BUILD)/test_am: $(TOBJ) $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(shell pkg-config --libs check 2>/dev/null)
 
-test: status $(BINS) $(BUILD)/test_am
+test: status $(BINS) $(GPU_TEST) bench/augment_bench $(BUILD)/test_am
 	cd tests && ../$(BUILD)/test_am
 
 asan:
