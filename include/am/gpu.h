@@ -37,6 +37,7 @@ typedef struct {
     void *cublas;            // cublasHandle_t
     void *ws;                // the shared cuDNN workspace
     size_t ws_size, ws_limit;
+    unsigned ws_gen;         // counts workspace reallocations: a CUDA graph captured before one is stale
     void *blas_ws;           // cuBLAS workspace (fixed, so that graphs can capture it)
     void *plans;             // cuDNN plan cache
     size_t bytes;            // device memory held through am_gpu_alloc
@@ -126,6 +127,7 @@ typedef struct {
     float *dz, *dpool, *dh;    // SE backward scratch, N * cmax each
     void *g[4];                // activation-gradient scratch, each of the largest activation
     void *graph;               // cudaGraphExec_t of the inference forward for (N, size)
+    unsigned graph_ws_gen;     // ctx.ws_gen when it was captured
 } am_gpu_model;
 
 // Copies the model's parameters and statistics to device `device` in
@@ -178,8 +180,9 @@ struct am_gpu_trainer {
     size_t nlogits;
     am_step_args *args;      // the step's values for the captured step (device)
     void *graph;             // cudaGraphExec_t of the step's device work, or NULL
-    void *graph_abase;       // the live activations and input kind it was captured with
-    int graph_padded;
+    void *graph_abase;       // the live activations, input kind, shape and cuDNN workspace
+    int graph_padded, graph_N, graph_S;  // it was captured with
+    unsigned graph_ws_gen;
     long eager_steps;        // steps run without the graph (the first makes the plans)
     uint8_t *raw, *aug_work; // am_train_step_views: (B+U,S,S,C) images, augmentation scratch
     am_aug_plan *plans;      // (B+2U)

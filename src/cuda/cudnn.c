@@ -235,6 +235,7 @@ static void fit_workspace(am_gpu_ctx *c, const plan *p) {
     am_gpu_free(c, c->ws, c->ws_size);
     c->ws = am_gpu_alloc(c, p->ws, "the cuDNN workspace");
     c->ws_size = p->ws;
+    c->ws_gen++;
 }
 
 static plan *get_plan(am_gpu_ctx *c, int op, int N, int H, int W, int C, int K, int k, int s, int dt) {

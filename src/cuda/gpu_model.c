@@ -155,7 +155,7 @@ static void stem_pad(int S, int *pt, int *pb) {
 }
 
 // Carves the activation family for (N, S) from base (NULL: only counts bytes).
-static size_t layout(am_gpu_model *g, int N, int S, char *base) {
+static size_t layout(am_gpu_model *g, int N, int S, char *base, size_t *largest) {
     const am_arch *a = &g->host->arch;
     size_t off = 0, gmax = 0, es = am_dt_size(g->dt);
 #define TAKE(bytes) (off = ((off + 255) & ~(size_t)255) + (bytes), base ? (void *)(base + off - (bytes)) : NULL)
@@ -216,6 +216,7 @@ static size_t layout(am_gpu_model *g, int N, int S, char *base) {
     g->dh = TAKEF((size_t)N * g->cmax);
     GMAX(M * a->head);
     for (int j = 0; j < 4; j++) g->g[j] = TAKEA(gmax);
+    *largest = gmax;
 #undef TAKE
 #undef TAKEA
 #undef TAKEF
@@ -230,11 +231,15 @@ float *am_gpu_input(am_gpu_model *g, int N, int S) {
     drop_graph(g);
     am_gpu_free(&g->ctx, g->abase, g->abytes);
     g->abase = NULL;
-    size_t bytes = layout(g, N, S, NULL);
+    size_t largest;
+    size_t bytes = layout(g, N, S, NULL, &largest);
+    if (largest >= ((size_t)1 << 31))
+        am_fatalf(__FILE__, __LINE__, "batch %d at %d px needs activations of %zu elements, more than cuDNN's "
+                  "2^31 per tensor: lower the batch size", N, S, largest);
     g->ctx.batch_hint = N;
     g->abase = am_gpu_alloc(&g->ctx, bytes, "the activations");
     g->abytes = bytes;
-    layout(g, N, S, g->abase);
+    layout(g, N, S, g->abase, &largest);
     g->N = N;
     g->size = S;
     return g->xin;
@@ -404,6 +409,7 @@ float *am_gpu_forward_graph(am_gpu_model *g) {
     cudaStream_t st = (cudaStream_t)g->ctx.stream;
     AM_CHECK(!g->xpad_ready, "the graph forward reads the input of am_gpu_input, not am_gpu_input_padded");
     AM_CHECK(!g->prof, "a profiled model runs eager passes only (am_gpu_forward)");
+    if (g->graph && g->graph_ws_gen != g->ctx.ws_gen) drop_graph(g);  // the workspace moved since
     if (!g->graph) {
         am_gpu_forward(g, 0, 0, 0);  // chooses the cuDNN plans and sizes the workspace
         am_gpu_sync(&g->ctx);
@@ -415,6 +421,7 @@ float *am_gpu_forward_graph(am_gpu_model *g) {
         AM_CUDA(cudaGraphInstantiate(&exec, graph, 0));
         AM_CUDA(cudaGraphDestroy(graph));
         g->graph = exec;
+        g->graph_ws_gen = g->ctx.ws_gen;
     }
     AM_CUDA(cudaGraphLaunch((cudaGraphExec_t)g->graph, st));
     am_cuda_after_launch(__FILE__, __LINE__, "cudaGraphLaunch", st);

@@ -109,6 +109,7 @@ static void capture_step(am_trainer *t, float lr) {
     am_gpu_trainer *g = t->gpu;
     am_gpu_model *m = &g->live;
     cudaStream_t st = (cudaStream_t)m->ctx.stream;
+    AM_CHECK(!m->prof, "a profiled model runs eager passes only");
     drop_step_graph(g);
     cudaGraph_t graph;
     cudaGraphExec_t exec;
@@ -120,25 +121,35 @@ static void capture_step(am_trainer *t, float lr) {
     g->graph = exec;
     g->graph_abase = m->abase;
     g->graph_padded = m->xpad_ready;
+    g->graph_N = m->N;
+    g->graph_S = m->size;
+    g->graph_ws_gen = m->ctx.ws_gen;
 }
 
 // A step replays one CUDA graph of its device work (AM_TRAIN_GRAPH=0: never),
 // captured at the second step, after an eager one has made the cuDNN plans,
-// chosen the depthwise kernels and sized the workspace; captured again when
-// the activations moved or the input switched between floats and views.
+// chosen the depthwise kernels and sized the workspace. When the activations,
+// the batch shape, the input kind (floats or views) or the cuDNN workspace
+// change, the graph is dropped and the next steps start over: one eager, then
+// a capture.
 static am_fixmatch_stats step_on_input(am_trainer *t, const int *labels) {
     am_gpu_trainer *g = t->gpu;
     am_gpu_model *m = &g->live;
     const am_train_hparams *hp = &t->hp;
     am_gpu_upload(&m->ctx, g->labels, labels, sizeof(int) * (size_t)hp->batch);
     float lr = am_train_lr(hp, t->step);
+    if (g->graph && (g->graph_abase != m->abase || g->graph_padded != m->xpad_ready || g->graph_N != m->N ||
+                     g->graph_S != m->size || g->graph_ws_gen != m->ctx.ws_gen)) {
+        drop_step_graph(g);
+        g->eager_steps = 0;
+    }
     const char *env = getenv("AM_TRAIN_GRAPH");
     int graph = !(env && !strcmp(env, "0")) && g->eager_steps > 0;
     if (graph) {
         float k = (float)(t->step + 1);
         am_step_args h = {.step = t->step, .lr = lr, .c1 = 1.0f - powf(hp->adam_b1, k),
                           .c2 = 1.0f - powf(hp->adam_b2, k)};
-        if (!g->graph || g->graph_abase != m->abase || g->graph_padded != m->xpad_ready) capture_step(t, lr);
+        if (!g->graph) capture_step(t, lr);
         am_gpu_upload(&m->ctx, g->args, &h, sizeof h);
         AM_CUDA(cudaGraphLaunch((cudaGraphExec_t)g->graph, (cudaStream_t)m->ctx.stream));
         am_cuda_after_launch(__FILE__, __LINE__, "cudaGraphLaunch (train step)", m->ctx.stream);

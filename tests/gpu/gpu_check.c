@@ -43,14 +43,14 @@ void *d_put(const float *h, size_t n, int dt) {
     size_t es = am_dt_size(dt);
     void *d;
     AM_CUDA(cudaMalloc(&d, es * (n ? n : 1)));
-    AM_CUDA(cudaMemset(d, 0xFF, es * (n ? n : 1)));
+    d_fill(d, 0xFF, es * (n ? n : 1));
     if (!h) return d;
     if (dt == AM_F32) {
-        AM_CUDA(cudaMemcpy(d, h, 4 * n, cudaMemcpyHostToDevice));
+        d_copy(d, h, 4 * n);
     } else {
         uint16_t *t = AM_MALLOC(2 * (n ? n : 1));
         for (size_t i = 0; i < n; i++) t[i] = am_f32_to_bf16(h[i]);
-        AM_CUDA(cudaMemcpy(d, t, 2 * n, cudaMemcpyHostToDevice));
+        d_copy(d, t, 2 * n);
         free(t);
     }
     return d;
@@ -110,6 +110,16 @@ double check_norm(const char *what, const float *got, const float *ref, size_t n
 
 double tol_of(int dt, double f32) { return dt == AM_BF16 ? 2e-2 : f32; }
 const char *dtn(int dt) { return dt == AM_BF16 ? "bf16" : "fp32"; }
+
+void d_copy(void *d, const void *h, size_t bytes) {
+    AM_CUDA(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
+    AM_CUDA(cudaDeviceSynchronize());
+}
+
+void d_fill(void *d, int byte, size_t bytes) {
+    AM_CUDA(cudaMemset(d, byte, bytes));
+    AM_CUDA(cudaDeviceSynchronize());
+}
 
 void check_pass(const char *what, int ok, const char *detail) {
     g_checks++;

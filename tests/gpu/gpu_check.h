@@ -18,6 +18,11 @@ float *h_rand(size_t n, double lo, double hi, int dt);
 float *h_copy(const float *a, size_t n);
 // Device buffer of n elements of type dt holding h (or NaN when h is NULL).
 void *d_put(const float *h, size_t n, int dt);
+// Host -> device copy and byte fill on the default stream, finished before
+// they return: the project's stream is non-blocking and does not wait for the
+// default stream, so a kernel launched on ST right after could see the old bytes.
+void d_copy(void *d, const void *h, size_t bytes);
+void d_fill(void *d, int byte, size_t bytes);
 // Synchronises, then copies n elements of type dt back as floats.
 float *d_get(const void *d, size_t n, int dt);
 // |got - ref| <= tol * (max|ref| + |ref|) for every element; NaN fails.

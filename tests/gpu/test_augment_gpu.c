@@ -56,13 +56,13 @@ static void one_size(int N, int H, int W, int Ch, int pad) {
     AM_CUDA(cudaMalloc((void **)&dOut, n));
     AM_CUDA(cudaMalloc((void **)&dWork, wb));
     AM_CUDA(cudaMalloc((void **)&dPlans, sizeof(am_aug_plan) * N));
-    AM_CUDA(cudaMemcpy(dIn, in, n, cudaMemcpyHostToDevice));
-    AM_CUDA(cudaMemcpy(dPlans, plans, sizeof(am_aug_plan) * N, cudaMemcpyHostToDevice));
-    AM_CUDA(cudaMemset(dWork, 0xA5, wb));
+    d_copy(dIn, in, n);
+    d_copy(dPlans, plans, sizeof(am_aug_plan) * N);
+    d_fill(dWork, 0xA5, wb);
     char name[128];
     for (int dt = 0; dt < 2; dt++) {
         void *X = d_put(NULL, nx, dt);  // NaN everywhere: the border must stay NaN
-        AM_CUDA(cudaMemset(dOut, 0x5A, n));
+        d_fill(dOut, 0x5A, n);
         cu_augment_batch(X, dt == 0 ? dOut : NULL, dIn, dPlans, dWork, N, H, W, Ch, Hp, Wp, pad, pad, dt, ST);
         if (dt == 0) {
             AM_CUDA(cudaDeviceSynchronize());

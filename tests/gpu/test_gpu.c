@@ -173,8 +173,8 @@ static void test_residual_dropout(int dt, int N, int per) {
     am_step_args h = {.step = 3};
     am_step_args *A;
     AM_CUDA(cudaMalloc((void **)&A, sizeof h));
-    AM_CUDA(cudaMemcpy(A, &h, sizeof h, cudaMemcpyHostToDevice));
-    AM_CUDA(cudaMemset(MK, 0xFF, 4 * (size_t)m));
+    d_copy(A, &h, sizeof h);
+    d_fill(MK, 0xFF, 4 * (size_t)m);
     cu_dropout_forward(Y, MK, X, m, 0.2f, 9, 0xD0, 99, A, ST);
     check("  mask, step from the device step values", g = d_get(MK, m, 0), mask, m, 0.0); free(g);
     cudaFree(A);
@@ -195,7 +195,7 @@ static void test_losses(int B, int U, int K) {
     float *Z = d_put(z, n, 0), *P = d_put(NULL, n, 0), *DZ = d_put(NULL, n, 0), *L = d_put(NULL, 4, 0);
     int *LAB;
     AM_CUDA(cudaMalloc((void **)&LAB, sizeof(int) * N));
-    AM_CUDA(cudaMemcpy(LAB, lab, sizeof(int) * N, cudaMemcpyHostToDevice));
+    d_copy(LAB, lab, sizeof(int) * N);
     cu_softmax_ce_forward(L, P, Z, LAB, N, K, ST);
     cu_softmax_ce_backward(DZ, P, LAB, N, K, ST);
     float *g;
@@ -208,7 +208,7 @@ static void test_losses(int B, int U, int K) {
         float T = soft ? 0.5f : 0.0f;
         am_fixmatch_stats s = fixmatch_forward_backward(dz, z, lab, B, U, K, 0.95f, 1.0f, T);
         float ref[4] = {s.loss, s.loss_x, s.loss_u, s.mask_rate};
-        AM_CUDA(cudaMemset(DZ, 0xFF, 4 * n));
+        d_fill(DZ, 0xFF, 4 * n);
         cu_fixmatch_forward_backward(L, DZ, Z, LAB, B, U, K, 0.95f, 1.0f, T, ST);
         snprintf(name, sizeof name, "fixmatch %s stats (mask rate %.2f)", soft ? "soft T0.5" : "hard", s.mask_rate);
         check(name, g = d_get(L, 4, 0), ref, 4, 1e-6); free(g);
@@ -225,7 +225,7 @@ static void test_optim(size_t n) {
     float *T = d_put(th, n, 0), *V = d_put(v, n, 0), *G = d_put(gr, n, 0), *S = d_put(s, n, 0);
     uint8_t *D;
     AM_CUDA(cudaMalloc((void **)&D, n));
-    AM_CUDA(cudaMemcpy(D, dec, n, cudaMemcpyHostToDevice));
+    d_copy(D, dec, n);
     float *g;
     for (int nest = 0; nest < 2; nest++) {
         sgd_update(th, v, gr, dec, n, 0.0075f, 0.9f, 7.5e-4f, nest);
@@ -246,7 +246,7 @@ static void test_optim(size_t n) {
     am_step_args h = {.step = 0, .lr = 0.0075f, .c1 = 1.0f - powf(0.9f, 4.0f), .c2 = 1.0f - powf(0.999f, 4.0f)};
     am_step_args *A;
     AM_CUDA(cudaMalloc((void **)&A, sizeof h));
-    AM_CUDA(cudaMemcpy(A, &h, sizeof h, cudaMemcpyHostToDevice));
+    d_copy(A, &h, sizeof h);
     sgd_update(th, v, gr, dec, n, 0.0075f, 0.9f, 7.5e-4f, 1);
     cu_sgd_update(T, V, G, D, n, 5.0f, 0.9f, 7.5e-4f, 1, A, ST);
     check("sgd, lr from the device step values", g = d_get(T, n, 0), th, n, 1e-6); free(g);
@@ -268,7 +268,7 @@ static void test_convert(size_t n) {
     float *X = d_put(x, n, 0);
     uint16_t *H;
     AM_CUDA(cudaMalloc((void **)&H, 2 * n));
-    AM_CUDA(cudaMemset(H, 0xFF, 2 * n));
+    d_fill(H, 0xFF, 2 * n);
     cu_f32_to_bf16(H, X, n, ST);
     AM_CUDA(cudaDeviceSynchronize());
     AM_CUDA(cudaMemcpy(got, H, 2 * n, cudaMemcpyDeviceToHost));
@@ -361,8 +361,8 @@ static void test_model(const char *arch, int dt, int N, int S) {
     am_zero_grad(&m);
     am_backward(&m, dz);
     float *gx = am_gpu_input(&g, N, S);
-    AM_CUDA(cudaMemset(g.abase, 0xFF, g.abytes));  // poison every activation
-    AM_CUDA(cudaMemcpy(gx, x, 4 * nx, cudaMemcpyHostToDevice));
+    d_fill(g.abase, 0xFF, g.abytes);  // poison every activation
+    d_copy(gx, x, 4 * nx);
     float *gz = am_gpu_forward(&g, 1, 77, 3);
     float *DZ = d_put(dz, (size_t)N * 5, 0);
     am_gpu_backward(&g, DZ);
@@ -399,23 +399,23 @@ static void test_model(const char *arch, int dt, int N, int S) {
     // Eval forward, eager and from the CUDA graph.
     float *ze = am_forward(&m, x, N, S, 0, 0, 0);
     float *zec = h_copy(ze, (size_t)N * 5);
-    AM_CUDA(cudaMemset(g.abase, 0xFF, g.abytes));
-    AM_CUDA(cudaMemcpy(gx, x, 4 * nx, cudaMemcpyHostToDevice));
+    d_fill(g.abase, 0xFF, g.abytes);
+    d_copy(gx, x, 4 * nx);
     got = d_get(am_gpu_forward(&g, 0, 0, 0), (size_t)N * 5, 0);
     snprintf(name, sizeof name, "model %s %s eval logits (fused kernels)", arch, dtn(dt));
     check(name, got, zec, (size_t)N * 5, ltol);
     float *eager = got;
     g.fuse = 0;
-    AM_CUDA(cudaMemset(g.logits, 0xFF, 4 * N * 5));
+    d_fill(g.logits, 0xFF, 4 * N * 5);
     got = d_get(am_gpu_forward(&g, 0, 0, 0), (size_t)N * 5, 0);
     check("  eval logits, unfused (AM_FUSE=0)", got, zec, (size_t)N * 5, ltol);
     free(got);
     g.fuse = 1;
-    AM_CUDA(cudaMemset(g.logits, 0xFF, 4 * N * 5));
+    d_fill(g.logits, 0xFF, 4 * N * 5);
     got = d_get(am_gpu_forward_graph(&g), (size_t)N * 5, 0);  // captures, then launches
     check("  CUDA graph first launch = eager eval", got, eager, (size_t)N * 5, 1e-6);
     free(got);
-    AM_CUDA(cudaMemset(g.logits, 0xFF, 4 * N * 5));
+    d_fill(g.logits, 0xFF, 4 * N * 5);
     got = d_get(am_gpu_forward_graph(&g), (size_t)N * 5, 0);  // a replay
     check("  CUDA graph replay = eager eval", got, eager, (size_t)N * 5, 1e-6);
     free(got); free(eager);
@@ -436,7 +436,7 @@ static void test_profile_gpu(void) {
     size_t nx = (size_t)N * S * S * 3;
     float *x = h_rand(nx, 0, 1, 0), *dz = h_rand((size_t)N * 5, -1, 1, 0);
     float *gx = am_gpu_input(&g, N, S);
-    AM_CUDA(cudaMemcpy(gx, x, 4 * nx, cudaMemcpyHostToDevice));
+    d_copy(gx, x, 4 * nx);
     float *ref = d_get(am_gpu_forward(&g, 1, 7, 1), (size_t)N * 5, 0);
     float *DZ = d_put(dz, (size_t)N * 5, 0);
     am_prof prof;
