@@ -174,6 +174,13 @@ typedef struct {
 // Resolves `list` for an H x W image with C channels. Host only (Rotate's
 // matrix goes through the decimal rounding of am_aug_rotate_plan).
 void am_aug_plan_make(am_aug_plan *plan, const am_aug_list *list, int H, int W, int C);
+// The plans of a FixMatch step's B + 2U views: the weak views of images
+// 0 .. B+U-1 (labelled, then pool), then the strong views of the pool images
+// B .. B+U-1, drawn with the image indices am_augment_weak_input (index0 0)
+// and am_augment_strong_input (index0 B) use, so that applying them gives the
+// same bytes as those.
+void am_augment_plan_step(am_aug_plan *plans, int B, int U, int H, int W, int C, am_ra_variant variant,
+                          uint64_t seed, uint64_t step);
 // am_augment_apply for a plan made for this image size.
 void am_augment_apply_plan(uint8_t *out, uint8_t *work, const uint8_t *in, const am_aug_plan *plan,
                            int H, int W, int C);

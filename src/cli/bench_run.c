@@ -171,12 +171,7 @@ static double trainer_run(const it_cfg *c, const char *arch, double *mib) {
     uint8_t *raw = AM_MALLOC(img * (B + U));
     for (size_t i = 0; i < img * (B + U); i++) raw[i] = (uint8_t)((i * 2654435761u) >> 24);
     am_aug_plan *plans = AM_MALLOC(sizeof(am_aug_plan) * (B + 2 * U));
-    for (int j = 0; j < B + 2 * U; j++) {
-        am_aug_list l;
-        if (j < B + U) am_augment_sample_weak(&l, 1, 0, (uint32_t)j, S, S);
-        else am_augment_sample_strong(&l, AM_RA_USB, 1, 0, (uint32_t)(j - U), S, S);
-        am_aug_plan_make(&plans[j], &l, S, S, 3);
-    }
+    am_augment_plan_step(plans, B, U, S, S, 3, AM_RA_USB, 1, 0);
     int *y = AM_MALLOC(sizeof(int) * B);
     for (int i = 0; i < B; i++) y[i] = i % c->classes;
     double *tm = AM_MALLOC(sizeof(double) * c->iters);

@@ -545,6 +545,16 @@ void am_aug_plan_make(am_aug_plan *plan, const am_aug_list *list, int H, int W, 
     }
 }
 
+void am_augment_plan_step(am_aug_plan *plans, int B, int U, int H, int W, int C, am_ra_variant variant,
+                          uint64_t seed, uint64_t step) {
+    for (int j = 0; j < B + 2 * U; j++) {
+        am_aug_list l;
+        if (j < B + U) am_augment_sample_weak(&l, seed, step, (uint32_t)j, H, W);
+        else am_augment_sample_strong(&l, variant, seed, step, (uint32_t)(j - U), H, W);
+        am_aug_plan_make(&plans[j], &l, H, W, C);
+    }
+}
+
 static void apply_step(uint8_t *out, const uint8_t *in, const am_aug_step *s, int H, int W, int C) {
     size_t npix = (size_t)H * W, n = npix * C;
     switch (s->kind) {

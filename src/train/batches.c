@@ -121,13 +121,7 @@ void am_train_fill(void *ctx, uint64_t k, void *slot) {
     #pragma omp parallel for num_threads(b->threads) schedule(dynamic)
     for (int j = 0; j < U; j++) load_pool(b, raw + img * (B + j), k, (uint32_t)j);
     if (b->aug_on_gpu) {
-        am_aug_plan *plans = am_train_slot_plans(b, slot);
-        for (int j = 0; j < B + 2 * U; j++) {
-            am_aug_list l;
-            if (j < B + U) am_augment_sample_weak(&l, b->seed, k, (uint32_t)j, b->S, b->S);
-            else am_augment_sample_strong(&l, b->variant, b->seed, k, (uint32_t)(j - U), b->S, b->S);
-            am_aug_plan_make(&plans[j], &l, b->S, b->S, b->C);
-        }
+        am_augment_plan_step(am_train_slot_plans(b, slot), B, U, b->S, b->S, b->C, b->variant, b->seed, k);
         return;
     }
     float *x = am_train_slot_x(b, slot);

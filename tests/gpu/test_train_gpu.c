@@ -250,11 +250,8 @@ static void views_case(int dt) {
     // must drop that graph and step eagerly
     for (int k = 0; k < 3; k++) {
         for (size_t i = 0; i < img * (TB + U); i++) raw[i] = (uint8_t)urand(0, 256);
+        am_augment_plan_step(plans, TB, U, VS, VS, 3, AM_RA_USB, 9, (uint64_t)k);
         for (int j = 0; j < TROWS; j++) {
-            am_aug_list l;
-            if (j < TB + U) am_augment_sample_weak(&l, 9, (uint64_t)k, (uint32_t)j, VS, VS);
-            else am_augment_sample_strong(&l, AM_RA_USB, 9, (uint64_t)k, (uint32_t)(j - U), VS, VS);
-            am_aug_plan_make(&plans[j], &l, VS, VS, 3);
             am_augment_apply_plan(view, NULL, raw + img * (size_t)(j < TB + U ? j : j - U), &plans[j], VS, VS, 3);
             for (size_t i = 0; i < img; i++) x[img * j + i] = (float)view[i] / 255.0f;
         }
