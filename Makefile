@@ -1,18 +1,24 @@
 # am: EfficientNet + FixMatch engine. `make` builds the CPU engine and, where
 # nvcc and cuDNN are found, the CUDA objects; `make test` runs every test.
-# Overridable: CC, CUDA (1/0), CUDA_HOME, GPU_ARCH, OPT.
+# Overridable: CC, CUDA (1/0), CUDA_HOME, GPU_ARCH, OPT, WERROR.
 
 CC       ?= gcc
 comma    := ,
 OPT      ?= -O3 -march=native
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -Wall -Wextra -Werror -Iinclude
+# WERROR= turns warnings back into warnings (an unknown compiler: tests/gpu/run.sh).
+WERROR   ?= -Werror
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -Wall -Wextra $(WERROR) -Iinclude
+CFLAGS   += $(BASE_CFLAGS)
 # OpenBLAS built on OpenMP shares our thread pool (the pthread build and
 # OpenMP spin against each other); fall back to the default libopenblas.
 OPENBLAS_DIR ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine)/openblas-openmp))
 BLAS_LIB := $(if $(OPENBLAS_DIR),-L$(OPENBLAS_DIR) -Wl$(comma)-rpath$(comma)$(OPENBLAS_DIR))
-LDLIBS   += $(BLAS_LIB) -lopenblas -lpng -ljpeg -lz -lm
+BASE_LIBS := $(BLAS_LIB) -lopenblas -lpng -ljpeg -lz -lm
+LDLIBS   += $(BASE_LIBS)
 LDFLAGS  += -fopenmp
-GPU_ARCH ?= sm_90
+# GPU_ARCH: compute capabilities for a fat binary (plus PTX of the newest, so
+# that later GPUs JIT it), or one nvcc -arch value (sm_90, native).
+GPU_ARCH ?= 75 80 86 89 90 100 120
 BUILD    ?= build
 
 NVCC      := $(shell command -v nvcc 2>/dev/null)
@@ -37,20 +43,22 @@ ifeq ($(USE_CUDA),1)
 endif
 # CUDA kernels (kernels/*.cu): nvcc, C-like CUDA C++ with extern "C" launchers.
 NVCCFLAGS ?= -O3 -lineinfo
-NVCCFLAGS += -std=c++17 -arch=$(GPU_ARCH) -Iinclude -I$(CUDA_HOME)/include -Xcompiler -Wall,-Wextra,-fPIC -Werror all-warnings
+NVCC_ARCH := $(if $(filter sm_% native all all-major,$(GPU_ARCH)),-arch=$(GPU_ARCH),$(foreach a,$(GPU_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) -gencode arch=compute_$(lastword $(GPU_ARCH)),code=compute_$(lastword $(GPU_ARCH)))
+NVCCFLAGS += -std=c++17 $(NVCC_ARCH) -Iinclude -I$(CUDA_HOME)/include -Xcompiler -Wall,-Wextra,-fPIC $(if $(WERROR),-Werror all-warnings,)
 CU_SRC := $(if $(USE_CUDA),$(wildcard kernels/*.cu),)
 
 SRC  := $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/train/*.c src/cuda/*.c) src/cli/exe_dir.c
 OBJ  := $(SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
 BINS := am_classify am_bench am_train am_demo
-TSRC := $(wildcard tests/test_*.c)
+TSRC := $(wildcard tests/test_*.c tests/compare.c)
 TOBJ := $(TSRC:%.c=$(BUILD)/%.o)
 # The GPU check (tests/gpu/*.c): built with the CUDA objects, by `make` and `make test` (so CI
 # compiles and links it), run by tests/gpu/run.sh.
-GPU_TOBJ := $(if $(USE_CUDA),$(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/gpu/*.c)),)
+GPU_TSRC := $(wildcard tests/gpu/*.c tests/compare.c)
+GPU_TOBJ := $(if $(USE_CUDA),$(patsubst %.c,$(BUILD)/%.o,$(GPU_TSRC)),)
 GPU_TEST := $(if $(USE_CUDA),$(BUILD)/test_gpu,)
 
-.PHONY: all test asan setup clean status demo fuzz
+.PHONY: all test test-emu emu-run asan setup clean status demo fuzz FORCE
 all: status $(BINS) $(GPU_TEST)
 
 status:
@@ -58,11 +66,20 @@ status:
 	@echo "          cuDNN $(if $(CUDNN_H),✓ $(CUDNN_H),✗)  OpenBLAS $(if $(HAVE_BLAS),✓$(if $(OPENBLAS_DIR), (OpenMP),),✗ (apt-get install libopenblas-openmp-dev))  libpng $(if $(HAVE_PNG),✓,✗ (apt-get install libpng-dev))  Check $(if $(HAVE_CHECK),✓,✗ (apt-get install check))"
 	@echo "          GPU device layer: $(if $(USE_CUDA),linked with the CUDA runtime$(comma) cuDNN and cuBLAS (GPU_ARCH $(GPU_ARCH)),not built)"
 
-$(BUILD)/%.o: %.c
+# One build folder holds one configuration: the stamp changes with the
+# flags (CUDA=0 and then CUDA on, another OPT, ...) and every object depends
+# on it, so a changed configuration rebuilds instead of mixing objects.
+STAMP := $(BUILD)/config.stamp
+CONFIG := $(CC) $(CFLAGS) | $(USE_CUDA) $(NVCCFLAGS)
+$(STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CONFIG)' | cmp -s - $@ || echo '$(CONFIG)' > $@
+
+$(BUILD)/%.o: %.c $(STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/%.o: %.cu
+$(BUILD)/%.o: %.cu $(STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
 
@@ -82,13 +99,83 @@ $(BUILD)/test_gpu: $(GPU_TOBJ) $(BUILD)/libam.a
 $(BUILD)/test_am: $(TOBJ) $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(shell pkg-config --libs check 2>/dev/null)
 
-test: status $(BINS) $(GPU_TEST) bench/augment_bench $(BUILD)/test_am
+# ---- GPU truth without a GPU (tests/emu/README.md) ----------------------------
+# The real kernels/*.cu (rewritten by tests/emu/rewrite.pl, compiled by g++),
+# the GPU host code (src/cuda, trainer_gpu.c: built with AM_HAVE_CUDA against
+# tests/emu/include) and the GPU check (tests/gpu/*.c) run on the CPU through
+# the emulated CUDA runtime, cuDNN and cuBLAS. Needs no CUDA toolkit.
+EMU      ?= $(BUILD)-emu
+CXX      ?= g++
+EMU_CFLAGS   := $(BASE_CFLAGS) -DAM_HAVE_CUDA -Itests/emu/include -ffp-contract=off
+EMU_CXXFLAGS := -std=c++17 $(OPT) -g -fopenmp -Wall -Wextra -Wno-unknown-pragmas $(WERROR) -ffp-contract=off -U_FORTIFY_SOURCE
+EMU_KFLAGS   := $(EMU_CXXFLAGS) -D__CUDACC__ -D__CUDA_ARCH__=900 -Iinclude -Ikernels -Itests/emu/include
+EMU_KOBJ := $(patsubst kernels/%.cu,$(EMU)/kernels/%.o,$(wildcard kernels/*.cu))
+EMU_LOBJ := $(patsubst %,$(EMU)/tests/emu/%.o,runtime cudnn cublas)
+EMU_OBJ  := $(SRC:%.c=$(EMU)/%.o) $(EMU_KOBJ) $(EMU_LOBJ)
+EMU_TOBJ := $(patsubst %.c,$(EMU)/%.o,$(GPU_TSRC))
+EMU_BINS := $(EMU)/test_gpu $(EMU)/test_emu $(EMU)/test_emu_libs
+EMU_RUN  = $(EMU)/test_emu && $(EMU)/test_emu_libs && $(EMU)/test_gpu
+
+test-emu: $(EMU_BINS)
+	$(EMU_RUN)
+
+# Runs the emulator's programs as built (make asan builds them with the sanitizers).
+emu-run:
+	$(EMU_RUN)
+
+EMU_STAMP := $(EMU)/config.stamp
+EMU_CONFIG := $(CC) $(EMU_CFLAGS) | $(CXX) $(EMU_KFLAGS) | $(LDFLAGS)
+$(EMU_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(EMU_CONFIG)' | cmp -s - $@ || echo '$(EMU_CONFIG)' > $@
+
+$(EMU)/%.o: %.c $(EMU_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(EMU_CFLAGS) -MMD -MP -c $< -o $@
+
+$(EMU)/src/cuda/cudnn.o: EMU_CFLAGS += -Wno-deprecated-declarations
+
+$(EMU)/tests/emu/%.o: tests/emu/%.cpp $(EMU_STAMP)
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -Itests/emu/include -MMD -MP -c $< -o $@
+
+$(EMU)/kernels/%.cpp: kernels/%.cu tests/emu/rewrite.pl
+	@mkdir -p $(dir $@)
+	perl tests/emu/rewrite.pl $< > $@.tmp && mv $@.tmp $@
+
+$(EMU)/kernels/%.o: $(EMU)/kernels/%.cpp $(EMU_STAMP)
+	$(CXX) $(EMU_KFLAGS) -MMD -MP -c $< -o $@
+
+$(EMU)/libam.a: $(EMU_OBJ)
+	ar rcs $@ $^
+
+$(EMU)/test_gpu: $(EMU_TOBJ) $(EMU)/libam.a
+	$(CXX) $(LDFLAGS) $^ -o $@ $(BASE_LIBS)
+
+$(EMU)/test_emu: $(EMU)/tests/emu/test_emu.o $(EMU)/tests/emu/test_emu_kernels.o $(EMU)/tests/emu/runtime.o
+	$(CXX) $(LDFLAGS) $^ -o $@ $(BASE_LIBS)
+
+$(EMU)/tests/emu/test_emu_kernels.cpp: tests/emu/test_emu_kernels.cu tests/emu/rewrite.pl
+	@mkdir -p $(dir $@)
+	perl tests/emu/rewrite.pl $< > $@.tmp && mv $@.tmp $@
+
+$(EMU)/tests/emu/test_emu_kernels.o: $(EMU)/tests/emu/test_emu_kernels.cpp $(EMU_STAMP)
+	$(CXX) $(EMU_KFLAGS) -MMD -MP -c $< -o $@
+
+$(EMU)/test_emu_libs: $(EMU)/tests/emu/test_emu_libs.o $(EMU)/libam.a
+	$(CXX) $(LDFLAGS) $^ -o $@ $(BASE_LIBS)
+
+test: status $(BINS) $(GPU_TEST) bench/augment_bench $(BUILD)/test_am $(EMU_BINS)
 	cd tests && ../$(BUILD)/test_am
+	$(EMU_RUN)
+
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	        LDFLAGS="-fopenmp -fsanitize=address,undefined" CUDA=0 build-asan/test_am
+	        LDFLAGS="-fopenmp -fsanitize=address,undefined" CUDA=0 build-asan/test_am \
+	        $(patsubst $(EMU)/%,build-asan-emu/%,$(EMU_BINS))
 	cd tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no ../build-asan/test_am
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory EMU=build-asan-emu emu-run
 
 setup:
 	@pkgs="build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libpng-dev libjpeg-dev zlib1g-dev check"; \
@@ -112,9 +199,9 @@ fuzz:
 	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ)
 
 clean:
-	rm -rf build build-asan $(BINS)
+	rm -rf build build-asan build-emu build-asan-emu $(BINS)
 
--include $(OBJ:.o=.d) $(TOBJ:.o=.d) $(GPU_TOBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(BINS:%=$(BUILD)/src/cli/%.d)
+-include $(OBJ:.o=.d) $(TOBJ:.o=.d) $(GPU_TOBJ:.o=.d) $(EMU_OBJ:.o=.d) $(EMU_TOBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(BINS:%=$(BUILD)/src/cli/%.d)
 
 # am_bench: one main (src/cli/am_bench.c) and a file per group of benchmarks (src/cli/bench_*.c).
 BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/cli/bench_*.c))

@@ -5,6 +5,8 @@
 #include <check.h>
 #include <stddef.h>
 
+#include "compare.h"  // the comparator of every numeric check
+
 Suite *suite_rng(void);
 Suite *suite_tfile(void);
 Suite *suite_ops(void);
@@ -18,11 +20,7 @@ Suite *suite_demo(void);
 Suite *suite_train(void);
 Suite *suite_augment(void);
 Suite *suite_prof(void);
-
-// 1 when every |got - ref| <= atol + rtol |ref| (NaN fails); prints the worst
-// element otherwise. *worst_pct gets the worst error as a % of its tolerance.
-int close_enough(const char *what, const float *got, const float *ref, size_t n,
-                 double atol, double rtol, double *worst_pct);
+Suite *suite_compare(void);
 
 // The golden files' deterministic parameter fill (weights/FORMAT.md, init:).
 void golden_fill(float *d, size_t n, const char *name, float centre, float half);

@@ -46,6 +46,17 @@ static void remove_set(const char *dir) {
     rmdir(dir);
 }
 
+// Slot a holds the same batch as slot b: images, labels, and the
+// pixels they were made from.
+static void same_batch(const am_batcher *bt, void *a, void *b, const char *what) {
+    size_t nx = (size_t)(bt->B + 2 * bt->U) * bt->S * bt->S * bt->C;
+    size_t nraw = (size_t)(bt->B + bt->U) * bt->S * bt->S * bt->C;
+    ck_assert_msg(!memcmp(am_train_slot_x(bt, a), am_train_slot_x(bt, b), sizeof(float) * nx), "%s: x differs", what);
+    ck_assert_msg(!memcmp(am_train_slot_labels(bt, a), am_train_slot_labels(bt, b), sizeof(int) * bt->B),
+                  "%s: labels differ", what);
+    ck_assert_msg(!memcmp(am_train_slot_raw(bt, a), am_train_slot_raw(bt, b), nraw), "%s: raw images differ", what);
+}
+
 START_TEST(test_batches_deterministic_and_balanced) {
     char dir[64];
     am_dataset d;
@@ -55,12 +66,13 @@ START_TEST(test_batches_deterministic_and_balanced) {
     ck_assert_int_eq(am_batcher_init(&b2, &d, 32, 3, 4, 8, 11, AM_RA_USB, 2, 16), 0);
     ck_assert_int_eq(b1.npool, NIMG - 12);
     size_t bytes = am_train_slot_bytes(&b1);
-    void *s1 = malloc(bytes), *s2 = malloc(bytes);
+    void *s1 = malloc(bytes), *s2 = malloc(bytes), *first5 = malloc(bytes);
     int counts[2] = {0, 0};
     size_t nx = (size_t)(4 + 16) * 32 * 32 * 3;
     for (uint64_t k = 0; k < 40; k++) {
         am_train_fill(&b1, k, s1);
         am_train_fill(&b2, k, s2);
+        if (k == 5) memcpy(first5, s1, bytes);
         ck_assert_msg(!memcmp(am_train_slot_x(&b1, s1), am_train_slot_x(&b2, s2), sizeof(float) * nx), "step %llu differs by thread count", (unsigned long long)k);
         const int *l = am_train_slot_labels(&b1, s1);
         for (int j = 0; j < 4; j++) counts[l[j]]++;
@@ -72,12 +84,15 @@ START_TEST(test_batches_deterministic_and_balanced) {
     // The corrupt pool image was met (it is drawn with probability 1 - (11/12)^320), skipped once.
     ck_assert_int_eq(b1.nbad, 1);
     ck_assert(b1.bad[NIMG - 1]);
-    // Step k is the same batch when it is filled again later (resume).
+    // Step k is the same batch when it is filled again later (resume), after
+    // the corrupt image was found, on either thread count.
     am_train_fill(&b1, 5, s1);
     am_train_fill(&b2, 5, s2);
-    ck_assert(!memcmp(s1, s2, sizeof(float) * nx));
+    same_batch(&b1, s1, first5, "step 5 refilled");
+    same_batch(&b2, s2, first5, "step 5 refilled, 2 threads");
     free(s1);
     free(s2);
+    free(first5);
     am_batcher_free(&b1);
     am_batcher_free(&b2);
     am_dataset_free(&d);

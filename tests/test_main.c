@@ -5,7 +5,8 @@
 #include "test.h"
 
 int main(void) {
-    SRunner *sr = srunner_create(suite_rng());
+    SRunner *sr = srunner_create(suite_compare());
+    srunner_add_suite(sr, suite_rng());
     srunner_add_suite(sr, suite_tfile());
     srunner_add_suite(sr, suite_ops());
     srunner_add_suite(sr, suite_model());

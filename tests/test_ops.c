@@ -151,10 +151,9 @@ static double check_rel(const char *cs, const char *t, const float *got, const d
     snprintf(what, sizeof what, "%s: %s", cs, t);
     float *r = xalloc(sizeof(float) * n);
     for (size_t i = 0; i < n; i++) r[i] = (float)ref[i];
-    double pct;
-    int ok = close_enough(what, got, r, n, rel * maxabs(ref, n), rel, &pct);
-    ck_assert_msg(ok, "%s off: %.0f%% of tolerance", what, pct);
-    return pct;
+    cmp_result c = cmp_scaled(what, got, r, n, rel, rel);
+    ck_assert_msg(c.ok, "%s off: %.0f%% of tolerance", what, c.pct);
+    return c.pct;
 }
 
 static double check_fwd(const char *cs, const char *t, const float *got, const double *ref, size_t n) {
@@ -183,10 +182,9 @@ static double check_grad(const char *cs, const char *t, const float *got, const 
         g[i] = (float)((double)got[i] - (pre ? (double)pre[i] : 0.0));
         r[i] = (float)ref[i];
     }
-    double pct;
-    int ok = close_enough(what, g, r, n, GRAD_ATOL * m, GRAD_RTOL, &pct);
-    ck_assert_msg(ok, "%s off: %.0f%% of tolerance", what, pct);
-    return pct;
+    cmp_result c = cmp_scaled(what, g, r, n, GRAD_ATOL, GRAD_RTOL);
+    ck_assert_msg(c.ok, "%s off: %.0f%% of tolerance", what, c.pct);
+    return c.pct;
 }
 
 // An in-place result against the out-of-place one.

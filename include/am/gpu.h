@@ -5,9 +5,11 @@
 // gradients, BN statistics, reductions and loss).
 //
 // A device model mirrors an am_model: the same tensor table and family
-// layouts (params, grads, stats on the device at the same offsets), the same
-// forward/backward orchestration as src/model/model.c, the same Philox
-// streams for dropout and drop-connect. Plain C: CUDA handles are void *.
+// layouts (params, grads, stats on the device at the same offsets; every
+// tensor, its bf16 copy and every activation 256-byte aligned, as cuDNN and
+// cuBLAS need and am_gpu_model_init checks), the same forward/backward
+// orchestration as src/model/model.c, the same Philox streams for dropout
+// and drop-connect. Plain C: CUDA handles are void *.
 // Functions that can fail on user input return -1 (am_error()); CUDA, cuDNN
 // and cuBLAS failures are fatal with the call, file:line and a hint.
 #pragma once
@@ -57,6 +59,28 @@ void am_gpu_free(am_gpu_ctx *c, void *p, size_t bytes);
 void am_gpu_upload(am_gpu_ctx *c, void *d, const void *h, size_t bytes);
 void am_gpu_download(am_gpu_ctx *c, void *h, const void *d, size_t bytes);
 
+// CUDA graphs. Scoring replays a graph of the inference forward
+// (am_gpu_forward_graph) and training one of the whole step from its second
+// step (src/train/trainer_gpu.c). AM_GRAPH=0 runs both eagerly;
+// AM_TRAIN_GRAPH=0 only the train step. Where a capture or the graph's
+// instantiation fails, that model (or trainer) runs eagerly from then on,
+// with a one-line notice on stderr (once per process).
+// 1 unless the environment turns the graphs off (train: the step's graph).
+int am_gpu_graphs_wanted(int train);
+// Capture on c's stream. begin: 0, or -1 (with the notice) when the stream
+// cannot capture. end: ends the capture whatever happened during it and
+// returns the instantiated graph (cudaGraphExec_t), or NULL (with the
+// notice) when the capture or the instantiation failed; the runtime's error
+// is then cleared and the caller runs the work eagerly. what: "inference
+// forward", "train step", named in the notice.
+int am_gpu_capture_begin(am_gpu_ctx *c, const char *what);
+void *am_gpu_capture_end(am_gpu_ctx *c, const char *what);
+// 1 while `stream` (a cudaStream_t) is in a capture that an earlier call
+// invalidated: every call on it fails until the capture's end reports the
+// failure, so the checks of calls that may be captured (kernel launches,
+// cuDNN, cuBLAS) leave their failure to am_gpu_capture_end then.
+int am_gpu_capture_invalidated(void *stream);
+
 // cuDNN convolutions (src/cuda/cudnn.c), NHWC, no padding (the caller pads):
 // x (N,H,W,C), w (K,k,k,C), y (N,Ho,Wo,K), Ho = (H - k) / s + 1. Tensors of
 // type dt; compute in float (fp32: FMA kernels only, no TF32). The algorithm
@@ -101,6 +125,7 @@ typedef struct {
     am_model *host;            // the table, architecture and the host copies
     int dt;                    // AM_F32 or AM_BF16
     int fuse;                  // eval forward with the fused kernels (default; AM_FUSE=0: off)
+    int graphs;                // replay the inference forward from a CUDA graph (AM_GRAPH=0: 0; 0 after a failed capture)
     int xpad_ready;            // 1 after am_gpu_input_padded: the forward skips cu_pad_input
     struct am_prof *prof;      // per-layer timing of eager passes when set (include/am/prof.h); NULL: off
     const am_step_args *step_args;  // device; set while a train step is captured: the forward reads its step there
@@ -151,7 +176,8 @@ void *am_gpu_input_padded(am_gpu_model *g, int N, int size, int *Sp, int *pad);
 // drop-connect drawn from (seed, step)).
 float *am_gpu_forward(am_gpu_model *g, int train, uint64_t seed, uint64_t step);
 // The inference forward replayed from a CUDA graph (captured on first use
-// for the current (N, size)); same result as am_gpu_forward(g, 0, ...).
+// for the current (N, size), after an eager pass); same result as
+// am_gpu_forward(g, 0, ...), which it runs instead where g->graphs is 0.
 float *am_gpu_forward_graph(am_gpu_model *g);
 // Eval-mode logits (n,classes) into host `logits` of host x (n,S,S,in_ch):
 // uploads x, replays the inference graph, downloads. The activations stay
@@ -179,10 +205,12 @@ struct am_gpu_trainer {
     float *logits;           // host (nlogits) scoring logits
     size_t nlogits;
     am_step_args *args;      // the step's values for the captured step (device)
+    int graphs;              // replay the step from a CUDA graph (AM_GRAPH=0 or AM_TRAIN_GRAPH=0: 0; 0 after a failed capture)
     void *graph;             // cudaGraphExec_t of the step's device work, or NULL
-    void *graph_abase;       // the live activations, input kind, shape and cuDNN workspace
-    int graph_padded, graph_N, graph_S;  // it was captured with
+    void *graph_abase;       // the live activations, input kind, shape, cuDNN workspace and
+    int graph_padded, graph_N, graph_S;  // seed it was captured with
     unsigned graph_ws_gen;
+    uint64_t graph_seed;
     long eager_steps;        // steps run without the graph (the first makes the plans)
     uint8_t *raw, *aug_work; // am_train_step_views: (B+U,S,S,C) images, augmentation scratch
     am_aug_plan *plans;      // (B+2U)

@@ -4,12 +4,22 @@
 // stats (BN running mean/var), acts (everything the forward keeps for the
 // backward, sized for one batch size and image size), scratch (the gradient
 // buffers of the backward pass).
+//
+// In params, grads and stats every tensor starts at a multiple of
+// AM_TENSOR_ALIGN elements, so that its float copy starts on a 512-byte and
+// its bf16 copy on a 256-byte boundary wherever the family does (cuDNN's
+// tensor-core algorithms need 16 bytes; src/cuda keeps the same offsets on
+// the device). The padding between tensors is zero and stays zero: no op
+// reads it and the flat updates (SGD, AdamW, EMA) map 0 to 0. Weight files
+// are read and written by tensor name and checkpoints hold the tensors
+// packed, so neither holds the padding.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 
 #define AM_MAX_BLOCKS 64
 #define AM_MAX_TENSORS 2048
+#define AM_TENSOR_ALIGN 128  // elements
 
 typedef struct {
     int expand;  // expansion ratio e (1: no expand conv)
@@ -41,7 +51,7 @@ enum { AM_PARAM = 0, AM_STAT = 1 };
 typedef struct {
     char name[64];
     int ndim, shape[4];
-    size_t n, offset;  // elements, offset in its family
+    size_t n, offset;  // elements, offset in its family (a multiple of AM_TENSOR_ALIGN)
     int family;        // AM_PARAM or AM_STAT
     int decay;         // weight decay applies (conv and FC weights, not BN or biases)
 } am_tensor;
@@ -86,7 +96,7 @@ typedef struct {
     am_arch arch;
     int ntensors;
     am_tensor tensors[AM_MAX_TENSORS];
-    size_t nparams, nstats;
+    size_t nparams, nstats;       // elements of the params and stats families, padding included
     float *params, *grads, *stats;
     float *stem_w, *head_w, *fc_w, *fc_b;
     am_bn stem_bn, head_bn;
@@ -111,6 +121,7 @@ void am_model_init_fc(am_model *m, uint64_t seed);
 
 const am_tensor *am_model_find(const am_model *m, const char *name);
 float *am_model_data(am_model *m, const am_tensor *t);
+// The trainable parameters (the padding of the family not counted).
 size_t am_model_count_params(const am_model *m);
 
 // Size check for the input: -1 (am_error()) when size < 32.

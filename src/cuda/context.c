@@ -1,7 +1,9 @@
 // The device context: current device, one stream, the cuDNN and cuBLAS
-// handles and their workspaces, and device memory with an out-of-memory
-// message that names the batch size to lower.
+// handles and their workspaces, device memory with an out-of-memory
+// message that names the batch size to lower, and CUDA graph capture with
+// its fallback to eager execution.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "am/device.h"
@@ -83,6 +85,41 @@ void am_gpu_upload(am_gpu_ctx *c, void *d, const void *h, size_t bytes) {
 void am_gpu_download(am_gpu_ctx *c, void *h, const void *d, size_t bytes) {
     AM_CUDA(cudaMemcpyAsync(h, d, bytes, cudaMemcpyDeviceToHost, (cudaStream_t)c->stream));
     am_gpu_sync(c);
+}
+
+static int env_off(const char *name) {
+    const char *e = getenv(name);
+    return e && !strcmp(e, "0");
+}
+
+int am_gpu_graphs_wanted(int train) { return !env_off("AM_GRAPH") && !(train && env_off("AM_TRAIN_GRAPH")); }
+
+// A failed capture: the runtime's error cleared (the next launch check must
+// not see it) and the notice, once per process.
+static void capture_failed(const char *what, cudaError_t e) {
+    static int told;
+    cudaGetLastError();
+    if (!told) fprintf(stderr, "am: the CUDA graph of the %s failed (%s); running it eagerly\n", what, cudaGetErrorString(e));
+    told = 1;
+}
+
+int am_gpu_capture_begin(am_gpu_ctx *c, const char *what) {
+    cudaError_t e = cudaStreamBeginCapture((cudaStream_t)c->stream, cudaStreamCaptureModeThreadLocal);
+    if (e == cudaSuccess) return 0;
+    capture_failed(what, e);
+    return -1;
+}
+
+void *am_gpu_capture_end(am_gpu_ctx *c, const char *what) {
+    cudaGraph_t graph = NULL;
+    cudaGraphExec_t exec = NULL;
+    // Ends the capture whatever happened during it, so that the stream is usable again.
+    cudaError_t e = cudaStreamEndCapture((cudaStream_t)c->stream, &graph);
+    if (e == cudaSuccess) e = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph) AM_CUDA(cudaGraphDestroy(graph));
+    if (e == cudaSuccess) return exec;
+    capture_failed(what, e);
+    return NULL;
 }
 #else
 int am_gpu_ctx_init(am_gpu_ctx *c, int device) {

@@ -13,12 +13,19 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+// A GEMM's status: fatal on failure, except in a graph capture invalidated
+// by an earlier call (am_gpu_capture_end reports it).
+static void ran(am_gpu_ctx *c, cublasStatus_t st, const char *call, int line) {
+    if (st != CUBLAS_STATUS_SUCCESS && !am_gpu_capture_invalidated(c->stream))
+        am_fatal(__FILE__, line, call, am_cublas_errstr((int)st));
+}
+
 void am_gpu_fc_forward(am_gpu_ctx *c, float *out, const float *in, const float *w, const float *b,
                        int N, int C, int K) {
     const float one = 1.0f;
     cu_bias_broadcast(out, b, N, K, c->stream);
-    AM_CUBLAS(cublasSgemm((cublasHandle_t)c->cublas, CUBLAS_OP_T, CUBLAS_OP_N, K, N, C, &one, w, C, in, C,
-                          &one, out, K));
+    ran(c, cublasSgemm((cublasHandle_t)c->cublas, CUBLAS_OP_T, CUBLAS_OP_N, K, N, C, &one, w, C, in, C, &one, out, K),
+        "cublasSgemm (FC forward)", __LINE__);
 }
 
 void am_gpu_fc_backward(am_gpu_ctx *c, float *din, float *dw, float *db, const float *dout,
@@ -26,16 +33,20 @@ void am_gpu_fc_backward(am_gpu_ctx *c, float *din, float *dw, float *db, const f
     const float one = 1.0f, zero = 0.0f;
     cublasHandle_t h = (cublasHandle_t)c->cublas;
     cu_bias_backward(db, dout, N, K, c->stream);
-    AM_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, C, K, N, &one, in, C, dout, K, &one, dw, C));
-    if (din) AM_CUBLAS(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, C, N, K, &one, w, C, dout, K, &zero, din, C));
+    ran(c, cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, C, K, N, &one, in, C, dout, K, &one, dw, C),
+        "cublasSgemm (FC filter gradient)", __LINE__);
+    if (din)
+        ran(c, cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, C, N, K, &one, w, C, dout, K, &zero, din, C),
+            "cublasSgemm (FC input gradient)", __LINE__);
 }
 
 void am_gpu_gemm_per_sample(am_gpu_ctx *c, void *out, const void *a, const void *wn, int N, int HW, int C, int K,
                             int dt) {
     const float one = 1.0f, zero = 0.0f;
     cudaDataType_t t = dt == AM_BF16 ? CUDA_R_16BF : CUDA_R_32F;
-    AM_CUBLAS(cublasGemmStridedBatchedEx((cublasHandle_t)c->cublas, CUBLAS_OP_T, CUBLAS_OP_N, K, HW, C, &one,
-                                         wn, t, C, (long long)K * C, a, t, C, (long long)HW * C, &zero,
-                                         out, t, K, (long long)HW * K, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    ran(c, cublasGemmStridedBatchedEx((cublasHandle_t)c->cublas, CUBLAS_OP_T, CUBLAS_OP_N, K, HW, C, &one,
+                                      wn, t, C, (long long)K * C, a, t, C, (long long)HW * C, &zero,
+                                      out, t, K, (long long)HW * K, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+        "cublasGemmStridedBatchedEx (per-image projection)", __LINE__);
 }
 #endif

@@ -9,7 +9,10 @@
 // unusable and the caller keeps our kernels). fp32 runs FMA kernels only (no
 // TF32), so that it matches the CPU; bf16 may use tensor cores, with float
 // compute. One workspace, shared by all plans, grown to the largest chosen;
-// plans are made outside graph capture.
+// plans are made outside graph capture. Every tolerated failure (an
+// algorithm that Find could not run, a refused depthwise call) clears the
+// runtime's last error, which the next kernel's launch check would
+// otherwise report as its own.
 //
 // Depthwise: TF-SAME pads the odd pixel after (bottom/right) and cuDNN pads
 // symmetrically. With pad_before b and pad_after a = b + e (e 0 or 1), cuDNN
@@ -129,19 +132,29 @@ static int unusable(const plan *p) {
                      p->C, p->k, p->s, p->dt == AM_BF16 ? "bf16" : "fp32", p->why);
 }
 
-// Marks a depthwise plan unusable after a refused call.
-static int give_up(plan *p, const char *call, cudnnStatus_t st) {
-    p->algo = -1;
+// Marks a depthwise plan unusable after a refused call, unless the call
+// failed because a graph capture was invalidated before it (the capture's
+// failure, not the plan's: the pass is run again eagerly).
+static int give_up(am_gpu_ctx *c, plan *p, const char *call, cudnnStatus_t st) {
+    cudaGetLastError();
+    if (!am_gpu_capture_invalidated(c->stream)) p->algo = -1;
     snprintf(p->why, sizeof p->why, "%s: %s (%d)", call, cudnnGetErrorString(st), (int)st);
     return unusable(p);
 }
 
 // Find's status: dense plans die on an error, depthwise ones record it.
-static int found(cudnnStatus_t st, plan *p, const char *call) {
+static int found(am_gpu_ctx *c, cudnnStatus_t st, plan *p, const char *call) {
     if (st == CUDNN_STATUS_SUCCESS) return 1;
     if (!p->dw) am_fatal(__FILE__, __LINE__, call, cudnnGetErrorString(st));
-    give_up(p, call, st);
+    give_up(c, p, call, st);
     return 0;
+}
+
+// A dense convolution's status: fatal on failure, except in a graph capture
+// invalidated by an earlier call (am_gpu_capture_end reports it).
+static void ran(am_gpu_ctx *c, cudnnStatus_t st, const char *call, int line) {
+    if (st != CUDNN_STATUS_SUCCESS && !am_gpu_capture_invalidated(c->stream))
+        am_fatal(__FILE__, line, call, am_cudnn_errstr((int)st));
 }
 
 static void choose(am_gpu_ctx *c, plan *p) {
@@ -151,7 +164,7 @@ static void choose(am_gpu_ctx *c, plan *p) {
     p->algo = -1;
     if (p->op == OP_FWD) {
         cudnnConvolutionFwdAlgoPerf_t perf[NALGO];
-        if (found(cudnnFindConvolutionForwardAlgorithm(h, p->x, p->w, p->conv, p->y, NALGO, &n, perf), p,
+        if (found(c, cudnnFindConvolutionForwardAlgorithm(h, p->x, p->w, p->conv, p->y, NALGO, &n, perf), p,
                   "cudnnFindConvolutionForwardAlgorithm")) {
             PICK(perf, n, p, c->ws_limit);
             if (p->algo < 0 && p->dw) EXPLAIN(perf, n, p, c->ws_limit);
@@ -162,7 +175,7 @@ static void choose(am_gpu_ctx *c, plan *p) {
         }
     } else if (p->op == OP_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[NALGO];
-        if (found(cudnnFindConvolutionBackwardDataAlgorithm(h, p->w, p->y, p->conv, p->x, NALGO, &n, perf), p,
+        if (found(c, cudnnFindConvolutionBackwardDataAlgorithm(h, p->w, p->y, p->conv, p->x, NALGO, &n, perf), p,
                   "cudnnFindConvolutionBackwardDataAlgorithm")) {
             PICK(perf, n, p, c->ws_limit);
             if (p->algo < 0 && p->dw) EXPLAIN(perf, n, p, c->ws_limit);
@@ -173,7 +186,7 @@ static void choose(am_gpu_ctx *c, plan *p) {
         }
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[NALGO];
-        if (found(cudnnFindConvolutionBackwardFilterAlgorithm(h, p->x, p->y, p->conv, p->w, NALGO, &n, perf), p,
+        if (found(c, cudnnFindConvolutionBackwardFilterAlgorithm(h, p->x, p->y, p->conv, p->w, NALGO, &n, perf), p,
                   "cudnnFindConvolutionBackwardFilterAlgorithm")) {
             PICK(perf, n, p, c->ws_limit);
             if (p->algo < 0 && p->dw) EXPLAIN(perf, n, p, c->ws_limit);
@@ -183,6 +196,9 @@ static void choose(am_gpu_ctx *c, plan *p) {
             PICK(perf, n, p, c->ws_limit);
         }
     }
+    // Find runs every algorithm on buffers of its own; those it could not run
+    // (out of memory, unsupported) may have left the runtime's error set.
+    cudaGetLastError();
     if (p->algo < 0 && !p->dw)
         am_fatalf(__FILE__, __LINE__,
                   "cuDNN has no %s algorithm for x (%d,%d,%d,%d) w (%d,%d,%d,%d) stride %d %s within the %zu MiB workspace limit",
@@ -238,12 +254,24 @@ static void fit_workspace(am_gpu_ctx *c, const plan *p) {
     c->ws_gen++;
 }
 
+// cuDNN's tensors hold fewer than 2^31 elements (its descriptors and
+// kernels index with int): the larger of x (N,H,W,C) and y (N,Ho,Wo,K), or
+// 0 where both are within the limit.
+static size_t too_big(int N, int H, int W, int C, int Ho, int Wo, int K) {
+    size_t nx = (size_t)N * H * W * C, ny = (size_t)N * Ho * Wo * K, n = nx > ny ? nx : ny;
+    return n >= ((size_t)1 << 31) ? n : 0;
+}
+
 static plan *get_plan(am_gpu_ctx *c, int op, int N, int H, int W, int C, int K, int k, int s, int dt) {
     plan *p = lookup(c, op, 0, N, H, W, C, K, k, s, dt);
     if (p) return p;
+    int Ho = (H - k) / s + 1, Wo = (W - k) / s + 1;
+    size_t big = too_big(N, H, W, C, Ho, Wo, K);
+    if (big)
+        am_fatalf(__FILE__, __LINE__, "cuDNN %s of x (%d,%d,%d,%d) to y (%d,%d,%d,%d): a tensor of %zu elements, at "
+                  "least cuDNN's limit of 2^31: lower the batch size", op_name[op], N, H, W, C, N, Ho, Wo, K, big);
     p = add(c, op, 0, N, H, W, C, K, k, s, dt);
     cudnnDataType_t t = dt == AM_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
-    int Ho = (H - k) / s + 1, Wo = (W - k) / s + 1;
     AM_CUDNN(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, t, N, C, H, W));
     AM_CUDNN(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, t, N, K, Ho, Wo));
     AM_CUDNN(cudnnSetFilter4dDescriptor(p->w, t, CUDNN_TENSOR_NHWC, K, C, k, k));
@@ -261,32 +289,35 @@ void am_cudnn_conv_forward(am_gpu_ctx *c, void *y, const void *x, const void *w,
                            int N, int H, int W, int C, int K, int k, int s, int dt) {
     plan *p = get_plan(c, OP_FWD, N, H, W, C, K, k, s, dt);
     const float one = 1.0f, zero = 0.0f;
-    AM_CUDNN(cudnnConvolutionForward((cudnnHandle_t)c->cudnn, &one, p->x, x, p->w, w, p->conv,
-                                     (cudnnConvolutionFwdAlgo_t)p->algo, c->ws, p->ws, &zero, p->y, y));
+    ran(c, cudnnConvolutionForward((cudnnHandle_t)c->cudnn, &one, p->x, x, p->w, w, p->conv,
+                                   (cudnnConvolutionFwdAlgo_t)p->algo, c->ws, p->ws, &zero, p->y, y),
+        "cudnnConvolutionForward", __LINE__);
 }
 
 void am_cudnn_conv_backward_data(am_gpu_ctx *c, void *dx, const void *dy, const void *w,
                                  int N, int H, int W, int C, int K, int k, int s, int dt) {
     plan *p = get_plan(c, OP_BWD_DATA, N, H, W, C, K, k, s, dt);
     const float one = 1.0f, zero = 0.0f;
-    AM_CUDNN(cudnnConvolutionBackwardData((cudnnHandle_t)c->cudnn, &one, p->w, w, p->y, dy, p->conv,
-                                          (cudnnConvolutionBwdDataAlgo_t)p->algo, c->ws, p->ws, &zero, p->x, dx));
+    ran(c, cudnnConvolutionBackwardData((cudnnHandle_t)c->cudnn, &one, p->w, w, p->y, dy, p->conv,
+                                        (cudnnConvolutionBwdDataAlgo_t)p->algo, c->ws, p->ws, &zero, p->x, dx),
+        "cudnnConvolutionBackwardData", __LINE__);
 }
 
 void am_cudnn_conv_backward_filter(am_gpu_ctx *c, void *dw, const void *dy, const void *x,
                                    int N, int H, int W, int C, int K, int k, int s, int dt, float beta) {
     plan *p = get_plan(c, OP_BWD_FILTER, N, H, W, C, K, k, s, dt);
     const float one = 1.0f;
-    AM_CUDNN(cudnnConvolutionBackwardFilter((cudnnHandle_t)c->cudnn, &one, p->x, x, p->y, dy, p->conv,
-                                            (cudnnConvolutionBwdFilterAlgo_t)p->algo, c->ws, p->ws, &beta, p->w, dw));
+    ran(c, cudnnConvolutionBackwardFilter((cudnnHandle_t)c->cudnn, &one, p->x, x, p->y, dy, p->conv,
+                                          (cudnnConvolutionBwdFilterAlgo_t)p->algo, c->ws, p->ws, &beta, p->w, dw),
+        "cudnnConvolutionBackwardFilter", __LINE__);
 }
 
 // ---- depthwise: grouped convolution, groups = C ------------------------------
 
-#define TRY(p, call)                                                                      \
+#define TRY(c, p, call)                                                                   \
     do {                                                                                  \
         cudnnStatus_t st_ = (call);                                                       \
-        if (st_ != CUDNN_STATUS_SUCCESS) { give_up((p), #call, st_); return; }           \
+        if (st_ != CUDNN_STATUS_SUCCESS) { give_up((c), (p), #call, st_); return; }      \
     } while (0)
 
 // Descriptors and algorithm of a new depthwise plan; a cuDNN refusal leaves
@@ -295,18 +326,23 @@ static void dw_setup(am_gpu_ctx *c, plan *p) {
     int N = p->N, H = p->H, W = p->W, C = p->C, k = p->k, s = p->s;
     int Ho = am_same_out(H, s), Wo = am_same_out(W, s);
     int ph = am_same_pad_before(H, k, s) + p->eh, pw = am_same_pad_before(W, k, s) + p->ew;
+    size_t big = too_big(N, H, W, C, Ho, Wo, C);
+    if (big) {
+        snprintf(p->why, sizeof p->why, "a tensor of %zu elements, at least cuDNN's limit of 2^31", big);
+        return;
+    }
     cudnnDataType_t t = p->dt == AM_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
-    TRY(p, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, t, N, C, H, W));
-    TRY(p, cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, t, N, C, Ho, Wo));
-    TRY(p, cudnnSetFilter4dDescriptor(p->w, t, CUDNN_TENSOR_NHWC, C, 1, p->kh, p->kw));
-    TRY(p, cudnnSetConvolution2dDescriptor(p->conv, ph, pw, s, s, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    TRY(p, cudnnSetConvolutionGroupCount(p->conv, C));
-    TRY(p, cudnnSetConvolutionMathType(p->conv, p->dt == AM_BF16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
-    TRY(p, cudnnSetTensor4dDescriptorEx(p->wi, CUDNN_DATA_FLOAT, 1, C, k, k, C * p->kh * p->kw, p->kh * p->kw,
-                                        p->kw, 1));
-    TRY(p, cudnnSetTensor4dDescriptorEx(p->wo, CUDNN_DATA_FLOAT, 1, C, k, k, k * k * C, 1, k * C, C));
+    TRY(c, p, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, t, N, C, H, W));
+    TRY(c, p, cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, t, N, C, Ho, Wo));
+    TRY(c, p, cudnnSetFilter4dDescriptor(p->w, t, CUDNN_TENSOR_NHWC, C, 1, p->kh, p->kw));
+    TRY(c, p, cudnnSetConvolution2dDescriptor(p->conv, ph, pw, s, s, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    TRY(c, p, cudnnSetConvolutionGroupCount(p->conv, C));
+    TRY(c, p, cudnnSetConvolutionMathType(p->conv, p->dt == AM_BF16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+    TRY(c, p, cudnnSetTensor4dDescriptorEx(p->wi, CUDNN_DATA_FLOAT, 1, C, k, k, C * p->kh * p->kw, p->kh * p->kw,
+                                           p->kw, 1));
+    TRY(c, p, cudnnSetTensor4dDescriptorEx(p->wo, CUDNN_DATA_FLOAT, 1, C, k, k, k * k * C, 1, k * C, C));
     int n = 0, oc = 0, oh = 0, ow = 0;
-    TRY(p, cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &oc, &oh, &ow));
+    TRY(c, p, cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &oc, &oh, &ow));
     if (n != N || oc != C || oh != Ho || ow != Wo) {
         snprintf(p->why, sizeof p->why, "cuDNN's output (%d,%d,%d,%d) is not TF-SAME's (%d,%d,%d,%d)",
                  n, oh, ow, oc, N, Ho, Wo, C);
@@ -342,7 +378,7 @@ static const void *dw_filter(am_gpu_ctx *c, plan *p, const float *w) {
     cudnnStatus_t st = cudnnTransformTensor((cudnnHandle_t)c->cudnn, &one, p->wo, w, &zero, p->wi,
                                             p->wf + p->eh * p->kw + p->ew);
     if (st != CUDNN_STATUS_SUCCESS) {
-        give_up(p, "cudnnTransformTensor (filter in)", st);
+        give_up(c, p, "cudnnTransformTensor (filter in)", st);
         return NULL;
     }
     if (p->dt != AM_BF16) return p->wf;
@@ -359,7 +395,7 @@ int am_cudnn_dwconv_forward(am_gpu_ctx *c, void *out, const void *in, const floa
     const float one = 1.0f, zero = 0.0f;
     cudnnStatus_t st = cudnnConvolutionForward((cudnnHandle_t)c->cudnn, &one, p->x, in, p->w, wf, p->conv,
                                                (cudnnConvolutionFwdAlgo_t)p->algo, c->ws, p->ws, &zero, p->y, out);
-    return st == CUDNN_STATUS_SUCCESS ? 0 : give_up(p, "cudnnConvolutionForward", st);
+    return st == CUDNN_STATUS_SUCCESS ? 0 : give_up(c, p, "cudnnConvolutionForward", st);
 }
 
 // din by backward-data; the filter gradient by backward-filter into the
@@ -377,14 +413,14 @@ int am_cudnn_dwconv_backward(am_gpu_ctx *c, void *din, float *dw, const void *do
     cudnnStatus_t st = cudnnConvolutionBackwardData(h, &one, pd->w, wf, pd->y, dout, pd->conv,
                                                     (cudnnConvolutionBwdDataAlgo_t)pd->algo, c->ws, pd->ws, &zero,
                                                     pd->x, din);
-    if (st != CUDNN_STATUS_SUCCESS) return give_up(pd, "cudnnConvolutionBackwardData", st);
+    if (st != CUDNN_STATUS_SUCCESS) return give_up(c, pd, "cudnnConvolutionBackwardData", st);
     void *g = dt == AM_BF16 ? (void *)pf->wh : (void *)pf->wf;
     st = cudnnConvolutionBackwardFilter(h, &one, pf->x, in, pf->y, dout, pf->conv,
                                         (cudnnConvolutionBwdFilterAlgo_t)pf->algo, c->ws, pf->ws, &zero, pf->w, g);
-    if (st != CUDNN_STATUS_SUCCESS) return give_up(pf, "cudnnConvolutionBackwardFilter", st);
+    if (st != CUDNN_STATUS_SUCCESS) return give_up(c, pf, "cudnnConvolutionBackwardFilter", st);
     if (dt == AM_BF16) cu_bf16_to_f32(pf->wf, pf->wh, (size_t)C * pf->kh * pf->kw, c->stream);
     st = cudnnTransformTensor(h, &one, pf->wi, pf->wf + pf->eh * pf->kw + pf->ew, &one, pf->wo, dw);
-    return st == CUDNN_STATUS_SUCCESS ? 0 : give_up(pf, "cudnnTransformTensor (filter gradient out)", st);
+    return st == CUDNN_STATUS_SUCCESS ? 0 : give_up(c, pf, "cudnnTransformTensor (filter gradient out)", st);
 }
 
 int am_cudnn_dwconv_planned(am_gpu_ctx *c, int bwd, int N, int H, int W, int C, int k, int s, int dt) {

@@ -19,6 +19,7 @@ int am_cuda_device_count(char *why, int whylen) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
+        cudaGetLastError();  // tolerated (the CPU runs instead): not for a later launch check to report
         snprintf(why, (size_t)whylen, "no CUDA device: %s", cudaGetErrorString(e));
         return 0;
     }

@@ -3,7 +3,8 @@
 // outside graph capture runs each once (cuDNN then makes its plans), times
 // REPS more runs with CUDA events and keeps the smaller mean; a backward
 // times into a scratch filter gradient, so that dw accumulates once. The
-// table of choices is per device and process.
+// table of choices is per device and process. A refused cuDNN call falls
+// back to our kernels (src/cuda/cudnn.c clears the runtime's error first).
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,7 +102,10 @@ static int pick(am_gpu_ctx *c, const dw_call *d) {
     size_t nw = (size_t)d->k * d->k * d->C;
     if (d->bwd) t.dw = am_gpu_alloc(c, sizeof(float) * nw, "the depthwise timing scratch");
     float ours = time_impl(c, &t, AM_DWCONV_OURS), cudnn = time_impl(c, &t, AM_DWCONV_CUDNN);
-    if (d->bwd) am_gpu_free(c, t.dw, sizeof(float) * nw);
+    if (d->bwd) {
+        am_gpu_sync(c);  // a refused cuDNN run returns before its events: work may still be queued
+        am_gpu_free(c, t.dw, sizeof(float) * nw);
+    }
     if (nkept == capkept) {
         capkept = capkept ? 2 * capkept : 64;
         kept *nt = realloc(table, sizeof(kept) * capkept);
@@ -118,7 +122,8 @@ static void dispatch(am_gpu_ctx *c, const dw_call *d) {
     int m = mode();
     int impl = m == AM_DWCONV_AUTO ? pick(c, d) : m;
     if (!run(c, d, impl)) return;
-    if (m == AM_DWCONV_CUDNN) am_fatalf(__FILE__, __LINE__, "AM_DWCONV=cudnn: %s", am_error());
+    if (m == AM_DWCONV_CUDNN && !am_gpu_capture_invalidated(c->stream))
+        am_fatalf(__FILE__, __LINE__, "AM_DWCONV=cudnn: %s", am_error());
     run(c, d, AM_DWCONV_OURS);
 }
 

@@ -7,6 +7,7 @@
 // activation gradients live in four scratch buffers and are assigned, except
 // at the residual merge where the skip gradient is added.
 // Also the programs' choice of device and precision (any build).
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,20 @@ static const void *conv_w(am_gpu_model *g, const float *p) {
 
 static int imax(int a, int b) { return a > b ? a : b; }
 
+// Every tensor that cuDNN or cuBLAS reads or writes starts on a 256-byte
+// boundary: their tensor-core kernels need 16 bytes, and cudnnFind times its
+// algorithms on aligned buffers of its own, so that the one chosen could fail
+// on a misaligned tensor. The families are cudaMalloc'd (256-byte aligned)
+// and the model pads every tensor's offset to AM_TENSOR_ALIGN elements
+// (include/am/model.h); the activations are carved at 256-byte steps.
+static void check_aligned(const void *p, const char *family, const char *name) {
+    if ((uintptr_t)p % 256)
+        am_fatalf(__FILE__, __LINE__,
+                  "the %s of tensor %s at %p is not 256-byte aligned, as cuDNN and cuBLAS need: the model's tensor "
+                  "offsets must be multiples of AM_TENSOR_ALIGN (include/am/model.h)",
+                  family, name, p);
+}
+
 int am_gpu_model_init(am_gpu_model *g, am_model *m, int device, int dt) {
     memset(g, 0, sizeof *g);
     AM_CHECK(dt == AM_F32 || dt == AM_BF16, "dtype must be AM_F32 or AM_BF16");
@@ -74,6 +89,7 @@ int am_gpu_model_init(am_gpu_model *g, am_model *m, int device, int dt) {
     g->dt = dt;
     const char *fuse = getenv("AM_FUSE");
     g->fuse = !(fuse && !strcmp(fuse, "0"));
+    g->graphs = am_gpu_graphs_wanted(0);
     const am_arch *a = &m->arch;
     am_gpu_ctx *c = &g->ctx;
     g->params = am_gpu_alloc(c, sizeof(float) * m->nparams, "the parameters");
@@ -103,6 +119,16 @@ int am_gpu_model_init(am_gpu_model *g, am_model *m, int device, int dt) {
     }
     g->cmax = cmax;
     g->work = am_gpu_alloc(c, sizeof(double) * 3 * cmax, "the BN scratch");
+    for (int i = 0; i < m->ntensors; i++) {
+        const am_tensor *t = &m->tensors[i];
+        if (t->family == AM_STAT) {
+            check_aligned(g->stats + t->offset, "BN statistics", t->name);
+            continue;
+        }
+        check_aligned(g->params + t->offset, "parameters", t->name);
+        check_aligned(g->grads + t->offset, "gradients", t->name);
+        if (g->params16) check_aligned(g->params16 + t->offset, "bf16 parameters", t->name);
+    }
     am_gpu_model_upload(g);
     AM_CUDA(cudaMemsetAsync(g->grads, 0, sizeof(float) * m->nparams, (cudaStream_t)c->stream));
     am_gpu_sync(c);
@@ -154,7 +180,10 @@ static void stem_pad(int S, int *pt, int *pb) {
     *pb = pad - *pt;
 }
 
-// Carves the activation family for (N, S) from base (NULL: only counts bytes).
+// Carves the activation family for (N, S) from base (NULL: only counts
+// bytes), every tensor at a 256-byte step. *largest: the most elements of
+// one tensor that cuDNN is handed (forward, backward-data, backward-filter,
+// depthwise), the padded stem input included.
 static size_t layout(am_gpu_model *g, int N, int S, char *base, size_t *largest) {
     const am_arch *a = &g->host->arch;
     size_t off = 0, gmax = 0, es = am_dt_size(g->dt);
@@ -216,7 +245,8 @@ static size_t layout(am_gpu_model *g, int N, int S, char *base, size_t *largest)
     g->dh = TAKEF((size_t)N * g->cmax);
     GMAX(M * a->head);
     for (int j = 0; j < 4; j++) g->g[j] = TAKEA(gmax);
-    *largest = gmax;
+    size_t xpad = (size_t)N * Sp * Sp * a->in_ch;
+    *largest = gmax > xpad ? gmax : xpad;
 #undef TAKE
 #undef TAKEA
 #undef TAKEF
@@ -234,10 +264,11 @@ float *am_gpu_input(am_gpu_model *g, int N, int S) {
     size_t largest;
     size_t bytes = layout(g, N, S, NULL, &largest);
     if (largest >= ((size_t)1 << 31))
-        am_fatalf(__FILE__, __LINE__, "batch %d at %d px needs activations of %zu elements, more than cuDNN's "
-                  "2^31 per tensor: lower the batch size", N, S, largest);
+        am_fatalf(__FILE__, __LINE__, "batch %d at %d px needs activations of %zu elements, at least cuDNN's "
+                  "limit of 2^31 per tensor: lower the batch size", N, S, largest);
     g->ctx.batch_hint = N;
     g->abase = am_gpu_alloc(&g->ctx, bytes, "the activations");
+    AM_CHECK((uintptr_t)g->abase % 256 == 0, "the activations, carved at 256-byte steps, start 256-byte aligned");
     g->abytes = bytes;
     layout(g, N, S, g->abase, &largest);
     g->N = N;
@@ -409,18 +440,22 @@ float *am_gpu_forward_graph(am_gpu_model *g) {
     cudaStream_t st = (cudaStream_t)g->ctx.stream;
     AM_CHECK(!g->xpad_ready, "the graph forward reads the input of am_gpu_input, not am_gpu_input_padded");
     AM_CHECK(!g->prof, "a profiled model runs eager passes only (am_gpu_forward)");
+    if (!g->graphs) return am_gpu_forward(g, 0, 0, 0);
     if (g->graph && g->graph_ws_gen != g->ctx.ws_gen) drop_graph(g);  // the workspace moved since
     if (!g->graph) {
-        am_gpu_forward(g, 0, 0, 0);  // chooses the cuDNN plans and sizes the workspace
-        am_gpu_sync(&g->ctx);
-        cudaGraph_t graph;
-        cudaGraphExec_t exec;
-        AM_CUDA(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-        am_gpu_forward(g, 0, 0, 0);
-        AM_CUDA(cudaStreamEndCapture(st, &graph));
-        AM_CUDA(cudaGraphInstantiate(&exec, graph, 0));
-        AM_CUDA(cudaGraphDestroy(graph));
-        g->graph = exec;
+        // An eager pass first: it chooses the cuDNN plans and sizes the
+        // workspace, and its logits are the result where the capture fails
+        // (a capture, failed or not, runs nothing).
+        float *z = am_gpu_forward(g, 0, 0, 0);
+        am_gpu_sync(&g->ctx);  // its faults surface here, not as a failed capture
+        if (am_gpu_capture_begin(&g->ctx, "inference forward") == 0) {
+            am_gpu_forward(g, 0, 0, 0);
+            g->graph = am_gpu_capture_end(&g->ctx, "inference forward");
+        }
+        if (!g->graph) {
+            g->graphs = 0;
+            return z;
+        }
         g->graph_ws_gen = g->ctx.ws_gen;
     }
     AM_CUDA(cudaGraphLaunch((cudaGraphExec_t)g->graph, st));
@@ -514,8 +549,11 @@ void am_gpu_backward(am_gpu_model *g, const float *dlogits) {
     if (g->prof) am_prof_mark(g->prof, NULL, 0, 0.0);
 }
 
+// Checked as a launch: inside the train step's capture a failure may be the
+// capture's (am_gpu_capture_invalidated).
 void am_gpu_zero_grad(am_gpu_model *g) {
-    AM_CUDA(cudaMemsetAsync(g->grads, 0, sizeof(float) * g->host->nparams, (cudaStream_t)g->ctx.stream));
+    cudaMemsetAsync(g->grads, 0, sizeof(float) * g->host->nparams, (cudaStream_t)g->ctx.stream);
+    am_cuda_after_launch(__FILE__, __LINE__, "cudaMemsetAsync (gradients)", g->ctx.stream);
 }
 
 void am_gpu_sgd_ema_step(am_gpu_model *g, float lr, float momentum, float wd, int nesterov, float ema_decay) {

@@ -37,9 +37,10 @@ static void add_tensor(am_model *m, const char *name, int family, int decay, int
     }
     t->family = family;
     t->decay = decay;
+    // Each tensor takes whole blocks of AM_TENSOR_ALIGN elements (model.h).
     size_t *count = family == AM_PARAM ? &m->nparams : &m->nstats;
     t->offset = *count;
-    *count += t->n;
+    *count += (t->n + AM_TENSOR_ALIGN - 1) / AM_TENSOR_ALIGN * AM_TENSOR_ALIGN;
 }
 
 static void add_bn(am_model *m, const char *prefix, int C) {
@@ -112,7 +113,12 @@ static am_bn bn_view(am_model *m, const char *prefix, int i) {
     return bn;
 }
 
-size_t am_model_count_params(const am_model *m) { return m->nparams; }
+size_t am_model_count_params(const am_model *m) {
+    size_t n = 0;
+    for (int i = 0; i < m->ntensors; i++)
+        if (m->tensors[i].family == AM_PARAM) n += m->tensors[i].n;
+    return n;
+}
 
 int am_model_check_size(int size) {
     if (size < 32) return am_seterr("image size %d: EfficientNet needs at least 32x32 pixels", size);
@@ -123,9 +129,9 @@ int am_model_init(am_model *m, const char *arch, int in_ch, int classes, uint64_
     memset(m, 0, sizeof *m);
     if (am_arch_init(&m->arch, arch, in_ch, classes)) return -1;
     build_table(m);
-    m->params = AM_MALLOC(sizeof(float) * m->nparams);
+    m->params = AM_CALLOC(sizeof(float) * m->nparams);  // zeroed: the padding stays 0
     m->grads = AM_CALLOC(sizeof(float) * m->nparams);
-    m->stats = AM_MALLOC(sizeof(float) * m->nstats);
+    m->stats = AM_CALLOC(sizeof(float) * m->nstats);
     m->stem_w = view(m, "stem.conv", 0);
     m->stem_bn = bn_view(m, "stem.bn", 0);
     for (int i = 0; i < m->arch.nblocks; i++) {

@@ -1,7 +1,9 @@
 // Checkpoints. Layout (little-endian): "AMCK", u32 version, u64 step, u64 seed,
 // 16-byte arch name, u64 nparams, u64 nstats, u32 text length, the text, then
-// float32 families: params, stats, EMA params, EMA stats, optimiser v, s;
-// u32 CRC-32 of everything before it. Written to a temporary file, synced and
+// float32 families: params, stats, EMA params, EMA stats, optimiser v, s,
+// each packed (its tensors in table order, without the model's padding
+// between them; nparams and nstats count these); u32 CRC-32 of everything
+// before it. Written to a temporary file, synced and
 // renamed, so a crash or a full disk leaves the previous checkpoint intact.
 // A trainer on a device is downloaded before saving and uploaded after loading.
 #include <errno.h>
@@ -32,6 +34,33 @@ static void check(writer *w, int ok) {
     w->ok = w->ok && ok;
 }
 
+// The elements of a family's tensors, the padding not counted.
+static uint64_t packed_count(const am_model *m, int family) {
+    uint64_t n = 0;
+    for (int i = 0; i < m->ntensors; i++)
+        if (m->tensors[i].family == family) n += m->tensors[i].n;
+    return n;
+}
+
+// One family (laid out as m's) packed.
+static void put_family(writer *w, const am_model *m, int family, const float *base) {
+    for (int i = 0; i < m->ntensors; i++) {
+        const am_tensor *t = &m->tensors[i];
+        if (t->family == family) put(w, base + t->offset, sizeof(float) * t->n);
+    }
+}
+
+// One packed family from p into base (laid out as m's); returns the end.
+static const unsigned char *take_family(const unsigned char *p, const am_model *m, int family, float *base) {
+    for (int i = 0; i < m->ntensors; i++) {
+        const am_tensor *t = &m->tensors[i];
+        if (t->family != family) continue;
+        memcpy(base + t->offset, p, sizeof(float) * t->n);
+        p += sizeof(float) * t->n;
+    }
+    return p;
+}
+
 int am_checkpoint_save(am_trainer *t, const char *path, const char *text) {
     am_trainer_download(t);
     char tmp[4096];
@@ -40,7 +69,7 @@ int am_checkpoint_save(am_trainer *t, const char *path, const char *text) {
     if (!w.f) return am_seterr("cannot create '%s': %s", tmp, strerror(errno));
     const am_model *m = &t->model;
     uint32_t version = CK_VERSION, tlen = text ? (uint32_t)strlen(text) : 0;
-    uint64_t np = m->nparams, ns = m->nstats;
+    uint64_t np = packed_count(m, AM_PARAM), ns = packed_count(m, AM_STAT);
     char arch[16] = {0};
     memcpy(arch, m->arch.name, strlen(m->arch.name) < 15 ? strlen(m->arch.name) : 15);
     put(&w, "AMCK", 4);
@@ -52,11 +81,12 @@ int am_checkpoint_save(am_trainer *t, const char *path, const char *text) {
     put(&w, &ns, 8);
     put(&w, &tlen, 4);
     put(&w, text, tlen);
-    put(&w, m->params, sizeof(float) * np);
-    put(&w, m->stats, sizeof(float) * ns);
-    put(&w, t->ema.params, sizeof(float) * np);
-    put(&w, t->ema.stats, sizeof(float) * ns);
-    put(&w, t->v, sizeof(float) * np * 2);
+    put_family(&w, m, AM_PARAM, m->params);
+    put_family(&w, m, AM_STAT, m->stats);
+    put_family(&w, m, AM_PARAM, t->ema.params);
+    put_family(&w, m, AM_STAT, t->ema.stats);
+    put_family(&w, m, AM_PARAM, t->v);
+    put_family(&w, m, AM_PARAM, t->v + m->nparams);
     uint32_t crc = (uint32_t)w.crc;
     put(&w, &crc, 4);
     check(&w, fflush(w.f) == 0);
@@ -109,9 +139,10 @@ int am_checkpoint_load(am_trainer *t, const char *path, char **text) {
     memcpy(&ns, b + 48, 8);
     memcpy(&tlen, b + 56, 4);
     const am_model *m = &t->model;
-    if (strcmp(arch, m->arch.name) || np != m->nparams || ns != m->nstats) {
-        rc = am_seterr("checkpoint '%s' holds %s with %llu parameters; the run's model is %s with %zu", path, arch,
-                       (unsigned long long)np, m->arch.name, m->nparams);
+    uint64_t mp = packed_count(m, AM_PARAM);
+    if (strcmp(arch, m->arch.name) || np != mp || ns != packed_count(m, AM_STAT)) {
+        rc = am_seterr("checkpoint '%s' holds %s with %llu parameters; the run's model is %s with %llu", path, arch,
+                       (unsigned long long)np, m->arch.name, (unsigned long long)mp);
         goto done;
     }
     size_t expect = 60 + (size_t)tlen + sizeof(float) * (np * 4 + ns * 2) + 4;
@@ -123,13 +154,12 @@ int am_checkpoint_load(am_trainer *t, const char *path, char **text) {
         (*text)[tlen] = 0;
     }
     p += tlen;
-#define TAKE(dst, count) do { memcpy((dst), p, sizeof(float) * (count)); p += sizeof(float) * (count); } while (0)
-    TAKE(t->model.params, np);
-    TAKE(t->model.stats, ns);
-    TAKE(t->ema.params, np);
-    TAKE(t->ema.stats, ns);
-    TAKE(t->v, np * 2);
-#undef TAKE
+    p = take_family(p, m, AM_PARAM, t->model.params);
+    p = take_family(p, m, AM_STAT, t->model.stats);
+    p = take_family(p, m, AM_PARAM, t->ema.params);
+    p = take_family(p, m, AM_STAT, t->ema.stats);
+    p = take_family(p, m, AM_PARAM, t->v);
+    take_family(p, m, AM_PARAM, t->v + m->nparams);
     t->step = step;
     t->seed = seed;
     am_trainer_upload(t);

@@ -29,7 +29,7 @@ int am_trainer_init(am_trainer *t, const char *arch, int in_ch, int classes, uin
     size_t n = t->model.nparams;
     t->v = AM_CALLOC(sizeof(float) * n * 2);
     t->s = t->v + n;
-    t->decay = AM_MALLOC(n);
+    t->decay = AM_CALLOC(n);
     for (int i = 0; i < t->model.ntensors; i++) {
         const am_tensor *e = &t->model.tensors[i];
         if (e->family == AM_PARAM) memset(t->decay + e->offset, e->decay, e->n);

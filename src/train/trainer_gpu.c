@@ -6,7 +6,6 @@
 // am_gpu_trainer in am/gpu.h), which scoring reads through a CUDA graph.
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "am/error.h"
 #include "am/gpu.h"
@@ -32,6 +31,7 @@ int am_trainer_to_gpu(am_trainer *t, int device, int dt) {
     am_gpu_ctx *c = &g->live.ctx;
     const am_train_hparams *hp = &t->hp;
     int rows = hp->batch * (1 + 2 * hp->mu), K = t->model.arch.classes;
+    g->graphs = am_gpu_graphs_wanted(1);
     g->v = am_gpu_alloc(c, sizeof(float) * 2 * t->model.nparams, "the optimiser state");
     g->dlogits = am_gpu_alloc(c, sizeof(float) * (size_t)rows * K, "the logit gradients");
     g->loss = am_gpu_alloc(c, sizeof(float) * 4, "the loss statistics");
@@ -100,38 +100,42 @@ static void step_work(am_trainer *t, float lr, const am_step_args *args) {
     else
         cu_sgd_update(m->params, g->v, m->grads, m->decay, n, lr, hp->momentum, hp->wd, hp->nesterov, args, st);
     cu_ema_update(g->ema.params, m->params, n, hp->ema, st);
-    AM_CUDA(cudaMemcpyAsync(g->ema.stats, m->stats, sizeof(float) * t->model.nstats, cudaMemcpyDeviceToDevice,
-                            (cudaStream_t)st));
+    // Checked as a launch: a failure in a capture may be the capture's.
+    cudaMemcpyAsync(g->ema.stats, m->stats, sizeof(float) * t->model.nstats, cudaMemcpyDeviceToDevice,
+                    (cudaStream_t)st);
+    am_cuda_after_launch(__FILE__, __LINE__, "cudaMemcpyAsync (EMA statistics)", st);
 }
 
 // Captures step_work into g->graph, reading its step values from g->args.
-static void capture_step(am_trainer *t, float lr) {
+// -1 when the capture failed: graphs are then off for this trainer (the
+// capture ran nothing; the step runs eagerly).
+static int capture_step(am_trainer *t, float lr) {
     am_gpu_trainer *g = t->gpu;
     am_gpu_model *m = &g->live;
-    cudaStream_t st = (cudaStream_t)m->ctx.stream;
     AM_CHECK(!m->prof, "a profiled model runs eager passes only");
-    drop_step_graph(g);
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
-    AM_CUDA(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
-    step_work(t, lr, g->args);
-    AM_CUDA(cudaStreamEndCapture(st, &graph));
-    AM_CUDA(cudaGraphInstantiate(&exec, graph, 0));
-    AM_CUDA(cudaGraphDestroy(graph));
-    g->graph = exec;
+    if (am_gpu_capture_begin(&m->ctx, "train step") == 0) {
+        step_work(t, lr, g->args);
+        g->graph = am_gpu_capture_end(&m->ctx, "train step");
+    }
+    if (!g->graph) {
+        g->graphs = 0;
+        return -1;
+    }
     g->graph_abase = m->abase;
     g->graph_padded = m->xpad_ready;
     g->graph_N = m->N;
     g->graph_S = m->size;
     g->graph_ws_gen = m->ctx.ws_gen;
+    g->graph_seed = t->seed;
+    return 0;
 }
 
-// A step replays one CUDA graph of its device work (AM_TRAIN_GRAPH=0: never),
+// A step replays one CUDA graph of its device work (g->graphs 0: never),
 // captured at the second step, after an eager one has made the cuDNN plans,
 // chosen the depthwise kernels and sized the workspace. When the activations,
-// the batch shape, the input kind (floats or views) or the cuDNN workspace
-// change, the graph is dropped and the next steps start over: one eager, then
-// a capture.
+// the batch shape, the input kind (floats or views), the cuDNN workspace or
+// the seed (a loaded checkpoint's) change, the graph is dropped and the next
+// steps start over: one eager, then a capture.
 static am_fixmatch_stats step_on_input(am_trainer *t, const int *labels) {
     am_gpu_trainer *g = t->gpu;
     am_gpu_model *m = &g->live;
@@ -139,17 +143,16 @@ static am_fixmatch_stats step_on_input(am_trainer *t, const int *labels) {
     am_gpu_upload(&m->ctx, g->labels, labels, sizeof(int) * (size_t)hp->batch);
     float lr = am_train_lr(hp, t->step);
     if (g->graph && (g->graph_abase != m->abase || g->graph_padded != m->xpad_ready || g->graph_N != m->N ||
-                     g->graph_S != m->size || g->graph_ws_gen != m->ctx.ws_gen)) {
+                     g->graph_S != m->size || g->graph_ws_gen != m->ctx.ws_gen || g->graph_seed != t->seed)) {
         drop_step_graph(g);
         g->eager_steps = 0;
     }
-    const char *env = getenv("AM_TRAIN_GRAPH");
-    int graph = !(env && !strcmp(env, "0")) && g->eager_steps > 0;
+    int graph = g->graphs && g->eager_steps > 0;
+    if (graph && !g->graph) graph = capture_step(t, lr) == 0;
     if (graph) {
         float k = (float)(t->step + 1);
         am_step_args h = {.step = t->step, .lr = lr, .c1 = 1.0f - powf(hp->adam_b1, k),
                           .c2 = 1.0f - powf(hp->adam_b2, k)};
-        if (!g->graph) capture_step(t, lr);
         am_gpu_upload(&m->ctx, g->args, &h, sizeof h);
         AM_CUDA(cudaGraphLaunch((cudaGraphExec_t)g->graph, (cudaStream_t)m->ctx.stream));
         am_cuda_after_launch(__FILE__, __LINE__, "cudaGraphLaunch (train step)", m->ctx.stream);
@@ -171,9 +174,11 @@ am_fixmatch_stats am_gpu_train_step(am_trainer *t, const float *x, const int *la
     return step_on_input(t, labels);
 }
 
-// Grows a device buffer to at least `bytes`.
+// Grows a device buffer to at least `bytes` (the old one freed once no
+// queued work reads it).
 static void *grow(am_gpu_ctx *c, void *p, size_t *have, size_t bytes, const char *what) {
     if (bytes <= *have) return p;
+    am_gpu_sync(c);
     am_gpu_free(c, p, *have);
     *have = bytes;
     return am_gpu_alloc(c, bytes, what);

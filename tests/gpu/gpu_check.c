@@ -1,12 +1,12 @@
 // Helpers of the GPU check (tests/gpu/gpu_check.h).
 #include <cuda_runtime.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "am/error.h"
 #include "../../kernels/bf16_math.h"
+#include "../compare.h"
 #include "gpu_check.h"
 
 int g_fail, g_checks;
@@ -70,42 +70,26 @@ float *d_get(const void *d, size_t n, int dt) {
     return h;
 }
 
-// |got - ref| <= tol * (max|ref| + |ref|) for every element; NaN fails.
+// |got - ref| <= tol * (max|ref| + |ref|) for every element (tests/compare.h).
 void check(const char *what, const float *got, const float *ref, size_t n, double tol) {
-    double mx = 0.0, worst = 0.0;
-    size_t wi = 0;
-    for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(ref[i]));
-    int bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        double lim = tol * (mx + fabs(ref[i])) + 1e-30;
-        double e = fabs((double)got[i] - ref[i]);
-        if (!(e <= lim)) bad = 1;
-        double pct = isnan(got[i]) ? INFINITY : 100.0 * e / lim;
-        if (pct > worst || isnan(got[i])) { worst = pct; wi = i; }
-    }
+    cmp_result r = cmp_scaled(NULL, got, ref, n, tol, tol);
     g_checks++;
-    if (bad) g_fail++;
-    printf("%-4s %-46s n=%-8zu worst %7.2f%% of tol %.0e", bad ? "FAIL" : "ok", what, n, worst, tol);
-    if (bad) printf("  [%zu] got %.7g ref %.7g", wi, got[wi], ref[wi]);
+    g_fail += !r.ok;
+    printf("%-4s %-46s n=%-8zu worst %7.2f%% of tol %.0e", r.ok ? "ok" : "FAIL", what, n, r.pct, tol);
+    if (!r.ok) printf("  [%zu] got %.7g ref %.7g", r.at, r.got, r.ref);
     printf("\n");
 }
 
-// Normwise: |got - ref|_2 <= tol |ref|_2 (NaN fails). info=1: reported, never fails.
+// Normwise: |got - ref|_2 <= tol |ref|_2 (tests/compare.h). info=1: reported, never fails.
 double check_norm(const char *what, const float *got, const float *ref, size_t n, double tol, int info) {
-    double e2 = 0.0, r2 = 0.0;
-    int nan = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(got[i]) || isinf(got[i])) nan = 1;
-        double d = (double)got[i] - ref[i];
-        e2 += d * d;
-        r2 += (double)ref[i] * ref[i];
-    }
-    double rel = nan ? INFINITY : sqrt(e2) / (sqrt(r2) + 1e-30);
-    int bad = !(rel <= tol) && !info;
+    cmp_result r = cmp_norm(NULL, got, ref, n, tol);
+    int bad = !r.ok && !info;
     g_checks += !info;
     g_fail += bad;
-    printf("%-4s %-46s n=%-8zu rel err %.3g (tol %.0e)\n", info ? "info" : bad ? "FAIL" : "ok", what, n, rel, tol);
-    return rel;
+    printf("%-4s %-46s n=%-8zu rel err %.3g (tol %.0e)", info ? "info" : bad ? "FAIL" : "ok", what, n, r.err, tol);
+    if (bad) printf("  largest difference [%zu] got %.7g ref %.7g", r.at, r.got, r.ref);
+    printf("\n");
+    return r.err;
 }
 
 double tol_of(int dt, double f32) { return dt == AM_BF16 ? 2e-2 : f32; }

@@ -25,9 +25,11 @@ void d_copy(void *d, const void *h, size_t bytes);
 void d_fill(void *d, int byte, size_t bytes);
 // Synchronises, then copies n elements of type dt back as floats.
 float *d_get(const void *d, size_t n, int dt);
-// |got - ref| <= tol * (max|ref| + |ref|) for every element; NaN fails.
+// The comparisons, by tests/compare.h's rules (a NaN or Inf where ref is
+// finite fails, equal values pass, inf included), counted and printed:
+// |got - ref| <= tol * (max|ref| + |ref|) for every element;
 void check(const char *what, const float *got, const float *ref, size_t n, double tol);
-// Normwise: |got - ref|_2 <= tol |ref|_2 (NaN fails). info=1: reported, never fails.
+// normwise |got - ref|_2 <= tol |ref|_2, returned; info=1: reported, never fails.
 double check_norm(const char *what, const float *got, const float *ref, size_t n, double tol, int info);
 // Counts one check and prints its line: ok, or FAIL with `detail`.
 void check_pass(const char *what, int ok, const char *detail);
