@@ -58,7 +58,7 @@ GPU_TSRC := $(wildcard tests/gpu/*.c tests/compare.c)
 GPU_TOBJ := $(if $(USE_CUDA),$(patsubst %.c,$(BUILD)/%.o,$(GPU_TSRC)),)
 GPU_TEST := $(if $(USE_CUDA),$(BUILD)/test_gpu,)
 
-.PHONY: all test test-emu emu-run asan setup clean status demo fuzz FORCE
+.PHONY: all test test-emu emu-run mutate gpu-dryrun asan setup clean status demo fuzz FORCE
 all: status $(BINS) $(GPU_TEST)
 
 status:
@@ -122,6 +122,15 @@ test-emu: $(EMU_BINS)
 # Runs the emulator's programs as built (make asan builds them with the sanitizers).
 emu-run:
 	$(EMU_RUN)
+
+# Plants defects in the GPU code, one at a time in a copy of the tree; each
+# must make the emulated GPU check fail (tests/emu/mutate.sh).
+mutate:
+	tests/emu/mutate.sh
+
+# run.sh rehearsed here without a GPU (needs the CUDA toolkit; exit 77: skipped).
+gpu-dryrun:
+	tests/gpu/dryrun.sh
 
 EMU_STAMP := $(EMU)/config.stamp
 EMU_CONFIG := $(CC) $(EMU_CFLAGS) | $(CXX) $(EMU_KFLAGS) | $(LDFLAGS)

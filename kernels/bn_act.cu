@@ -118,7 +118,8 @@ extern "C" void cu_bn_act_forward(void *out, float *mean, float *rstd, const voi
                                   int dt, void *stream) {
     cudaStream_t s = STREAM(stream);
     if (train) {
-        AM_CUDA(cudaMemsetAsync(work, 0, sizeof(double) * 2 * C, s));
+        cudaMemsetAsync(work, 0, sizeof(double) * 2 * C, s);
+        AM_LAUNCHED("cudaMemsetAsync (BN sums)", s);
         dim3 grid((unsigned)((C + 31) / 32), rows_grid(M, C));
         DISPATCH_DT(dt, bn_stats<T><<<grid, dim3(32, 8), 0, s>>>(work, (const T *)x, M, C));
         AM_LAUNCHED("bn_stats", s);
@@ -135,7 +136,8 @@ extern "C" void cu_bn_act_backward(void *dx, float *dgamma, float *dbeta, const 
                                    double *work, int M, int C, int act, int dt, void *stream) {
     cudaStream_t s = STREAM(stream);
     float *ab = (float *)(work + 2 * C);
-    AM_CUDA(cudaMemsetAsync(work, 0, sizeof(double) * 2 * C, s));
+    cudaMemsetAsync(work, 0, sizeof(double) * 2 * C, s);
+    AM_LAUNCHED("cudaMemsetAsync (BN backward sums)", s);
     dim3 grid((unsigned)((C + 31) / 32), rows_grid(M, C));
     DISPATCH_DT(dt, bn_bwd_sums<T><<<grid, dim3(32, 8), 0, s>>>(work, (const T *)dout, (const T *)x, mean, rstd, gamma, beta, M, C, act));
     AM_LAUNCHED("bn_bwd_sums", s);

@@ -37,3 +37,8 @@ cmp_result cmp_scaled(const char *what, const float *got, const float *ref, size
 // Normwise: |got - ref|_2 <= tol |ref|_2; a NaN or Inf where ref differs
 // fails. at/got/ref: the element of the largest difference.
 cmp_result cmp_norm(const char *what, const float *got, const float *ref, size_t n, double tol);
+// Normwise against a scale of the caller's: |got - ref|_2 <= tol scale (a
+// gradient that is zero in exact arithmetic, judged against its layer's).
+cmp_result cmp_norm_to(const char *what, const float *got, const float *ref, size_t n, double scale, double tol);
+// |a|_2 over the finite elements.
+double cmp_norm2(const float *a, size_t n);

@@ -1,5 +1,6 @@
-// The EfficientNet model: architectures, parameter counts, PyTorch goldens
-// (training step and eval), pretrained Lite0 on real photos, bad input.
+// The EfficientNet model: architectures, parameter counts, the families'
+// layout and padding, PyTorch goldens (training step and eval), pretrained
+// Lite0 on real photos, bad input.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +12,56 @@
 #include "am/model.h"
 #include "am/ops.h"
 #include "am/tfile.h"
+#include "am/train.h"
 #include "am/weights.h"
 #include "test.h"
 
 #define LITE0_WEIGHTS "../weights/lite0.amw"
 
-// Counts of the PyTorch model code (tests/ref/param_counts.py), 1000 classes.
+// The families' layout (include/am/model.h): every tensor at a multiple of
+// AM_TENSOR_ALIGN elements, after the one before it in its family (table
+// order, no overlap), and each family's length a multiple too.
+static void check_layout(const am_model *m) {
+    size_t end[2] = {0, 0};  // AM_PARAM, AM_STAT: where the family's last tensor so far ends
+    for (int i = 0; i < m->ntensors; i++) {
+        const am_tensor *t = &m->tensors[i];
+        int f = t->family == AM_STAT;
+        ck_assert_msg(t->offset % AM_TENSOR_ALIGN == 0, "%s: %s at offset %zu, not a multiple of %d", m->arch.name,
+                      t->name, t->offset, AM_TENSOR_ALIGN);
+        ck_assert_msg(t->offset >= end[f], "%s: %s at %zu overlaps the tensor before it (ending at %zu)",
+                      m->arch.name, t->name, t->offset, end[f]);
+        end[f] = t->offset + t->n;
+    }
+    ck_assert_msg(end[0] <= m->nparams && m->nparams % AM_TENSOR_ALIGN == 0, "%s: %zu parameters end at %zu",
+                  m->arch.name, m->nparams, end[0]);
+    ck_assert_msg(end[1] <= m->nstats && m->nstats % AM_TENSOR_ALIGN == 0, "%s: %zu statistics end at %zu",
+                  m->arch.name, m->nstats, end[1]);
+}
+
+// The padding of a family laid out as m's (params, grads, EMA params and
+// optimiser state: AM_PARAM; stats: AM_STAT) is zero: every element before,
+// between and after the family's tensors that belongs to none of them.
+static void padding_zero(const am_model *m, int family, const float *base, const char *what) {
+    size_t total = family == AM_PARAM ? m->nparams : m->nstats, from = 0;
+    const char *after = "(the start)";
+    cmp_result r = {0};
+    for (int i = 0; i <= m->ntensors; i++) {
+        const am_tensor *t = i < m->ntensors ? &m->tensors[i] : NULL;
+        if (t && t->family != family) continue;
+        for (size_t j = from; j < (t ? t->offset : total); j++) cmp_add(&r, after, j, base[j], 0.0, 0.0);
+        if (t) {
+            from = t->offset + t->n;
+            after = t->name;
+        }
+    }
+    char name[128];
+    snprintf(name, sizeof name, "%s %s, padding after", m->arch.name, what);
+    ck_assert_msg(cmp_end(&r, name), "%s %s: padding element %zu (after %s) is %g, not 0", m->arch.name, what, r.at,
+                  r.where, r.got);
+}
+
+// Counts of the PyTorch model code (tests/ref/param_counts.py), 1000 classes;
+// and every architecture's layout, its padding zero after the init.
 START_TEST(test_param_counts) {
     static const struct { const char *arch; size_t n; } c[] = {
         {"b0", 5288548}, {"b1", 7794184}, {"b2", 9109994}, {"b3", 12233232},
@@ -29,6 +74,10 @@ START_TEST(test_param_counts) {
         ck_assert_int_eq(am_model_init(&m, c[i].arch, 3, 1000, 1), 0);
         ck_assert_msg(am_model_count_params(&m) == c[i].n, "%s: %zu parameters, expected %zu", c[i].arch,
                       am_model_count_params(&m), c[i].n);
+        check_layout(&m);
+        padding_zero(&m, AM_PARAM, m.params, "parameters");
+        padding_zero(&m, AM_PARAM, m.grads, "gradients");
+        padding_zero(&m, AM_STAT, m.stats, "statistics");
         am_model_free(&m);
     }
 }
@@ -322,6 +371,71 @@ START_TEST(test_weights_new_head_and_roundtrip) {
 }
 END_TEST
 
+// The padding of all of a trainer's families.
+static void trainer_padding_zero(const am_trainer *t, const char *when) {
+    const am_model *m = &t->model;
+    const struct {
+        int family;
+        const float *base;
+        const char *name;
+    } f[] = {
+        {AM_PARAM, m->params, "parameters"},
+        {AM_PARAM, m->grads, "gradients"},
+        {AM_STAT, m->stats, "statistics"},
+        {AM_PARAM, t->ema.params, "EMA parameters"},
+        {AM_STAT, t->ema.stats, "EMA statistics"},
+        {AM_PARAM, t->v, "momentum / Adam m"},
+        {AM_PARAM, t->s, "Adam s"},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        char what[96];
+        snprintf(what, sizeof what, "%s %s", f[i].name, when);
+        padding_zero(m, f[i].family, f[i].base, what);
+    }
+}
+
+// The padding stays zero after a weight load, SGD and AdamW steps, and a
+// checkpoint load (the file holds the tensors packed; the load puts them back
+// at their offsets).
+START_TEST(test_padding_stays_zero) {
+    am_model m;
+    ck_assert_int_eq(am_model_init(&m, "lite0", 3, 1000, 0), 0);
+    ck_assert_msg(am_weights_load(&m, LITE0_WEIGHTS, 0) == 0, "%s", am_error());
+    padding_zero(&m, AM_PARAM, m.params, "parameters after a weight load");
+    padding_zero(&m, AM_STAT, m.stats, "statistics after a weight load");
+    am_model_free(&m);
+    am_train_hparams hp = am_train_defaults();
+    hp.batch = 2;
+    hp.mu = 1;
+    enum { S = 32 };
+    size_t nx = (size_t)hp.batch * (1 + 2 * hp.mu) * S * S * 3;
+    float *x = malloc(sizeof(float) * nx);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)((i * 37) % 101) / 101.0f;
+    int y[2] = {0, 1};
+    am_trainer *t = calloc(3, sizeof *t);  // SGD, AdamW, and one that loads AdamW's checkpoint
+    ck_assert_ptr_nonnull(t);
+    for (int o = 0; o < 2; o++) {
+        hp.optimizer = o ? AM_OPT_ADAMW : AM_OPT_SGD;
+        ck_assert_int_eq(am_trainer_init(&t[o], "lite0", 3, 2, 5, &hp), 0);
+        for (int k = 0; k < 2; k++) am_train_step(&t[o], x, y, S);
+        trainer_padding_zero(&t[o], o ? "after AdamW steps" : "after SGD steps");
+    }
+    char path[] = "/tmp/am_ckpad_XXXXXX";
+    close(mkstemp(path));
+    ck_assert_msg(am_checkpoint_save(&t[1], path, NULL) == 0, "%s", am_error());
+    ck_assert_int_eq(am_trainer_init(&t[2], "lite0", 3, 2, 6, &hp), 0);
+    ck_assert_msg(am_checkpoint_load(&t[2], path, NULL) == 0, "%s", am_error());
+    trainer_padding_zero(&t[2], "after a checkpoint load");
+    ck_assert_msg(!memcmp(t[2].model.params, t[1].model.params, sizeof(float) * t[1].model.nparams) &&
+                  !memcmp(t[2].v, t[1].v, sizeof(float) * 2 * t[1].model.nparams),
+                  "the checkpoint load did not restore the trainer's parameters and optimiser state");
+    unlink(path);
+    free(x);
+    for (int i = 0; i < 3; i++) am_trainer_free(&t[i]);
+    free(t);
+}
+END_TEST
+
 Suite *suite_model(void) {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("arch");
@@ -341,6 +455,10 @@ Suite *suite_model(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_bad_weight_files);
     tcase_add_test(tc, test_weights_new_head_and_roundtrip);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("padding");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_padding_stays_zero);
     suite_add_tcase(s, tc);
     return s;
 }

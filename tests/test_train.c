@@ -1,8 +1,9 @@
 // FixMatch training: one trainer step against the PyTorch golden
 // (tests/ref/make_step_golden.py), the fused FixMatch loss against a double
 // reference with finite differences, SGD / AdamW / EMA against double
-// references, bit-exact resume from a checkpoint, checkpoint errors, and the
-// choice of device and precision (auto falls back to the CPU without a GPU).
+// references, bit-exact resume from a checkpoint, the checkpoint's layout and
+// errors, and the choice of device and precision (auto falls back to the CPU
+// without a GPU).
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "am/config.h"
 #include "am/device.h"
@@ -683,7 +685,7 @@ START_TEST(test_resume_bit_identical) {
 }
 END_TEST
 
-// ---- (e) checkpoint errors ---------------------------------------------------
+// ---- (e) checkpoint layout and errors -------------------------------------------
 
 static unsigned char *read_all(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -697,6 +699,71 @@ static unsigned char *read_all(const char *path, size_t *len) {
     *len = (size_t)n;
     return b;
 }
+
+// The file as src/train/checkpoint.c lays it out: the 60-byte header (magic,
+// version, step, seed, arch, the parameter and statistic counts without the
+// padding, text length), the text, the six families each packed (their
+// tensors' elements in table order, none of the padding), the CRC-32 of all
+// before it; the file exactly that long.
+START_TEST(test_checkpoint_layout) {
+    am_train_hparams hp = am_train_defaults();
+    hp.batch = 2;
+    hp.mu = 1;
+    hp.optimizer = AM_OPT_ADAMW;
+    am_trainer *t = xmalloc(sizeof *t);
+    ck_assert_int_eq(am_trainer_init(t, "lite0", 3, 2, 5, &hp), 0);
+    const am_model *m = &t->model;
+    float *fam[6] = {t->model.params, t->model.stats, t->ema.params, t->ema.stats, t->v, t->s};
+    const int kind[6] = {AM_PARAM, AM_STAT, AM_PARAM, AM_STAT, AM_PARAM, AM_PARAM};
+    uint64_t np = 0, ns = 0;
+    for (int i = 0; i < m->ntensors; i++) *(m->tensors[i].family == AM_PARAM ? &np : &ns) += m->tensors[i].n;
+    ck_assert_msg(np < m->nparams && ns < m->nstats, "no padding to leave out: the check could not tell");
+    // Every family's tensors distinct values, then the expected data section.
+    float *data = xmalloc(sizeof(float) * (4 * np + 2 * ns)), *d = data;
+    for (int f = 0; f < 6; f++) {
+        for (int i = 0; i < m->ntensors; i++) {
+            const am_tensor *e = &m->tensors[i];
+            if (e->family != kind[f]) continue;
+            for (size_t j = 0; j < e->n; j++)
+                *d++ = fam[f][e->offset + j] = am_rand_u01(0xC4EC, (uint32_t)f, (uint64_t)i, (uint32_t)j);
+        }
+    }
+    t->step = 12;
+    const char *text = "arch lite0\nlabels: a.png,anomaly\n";
+    uint32_t tlen = (uint32_t)strlen(text);
+    char *path = tmp_path("cklayout");
+    ck_assert_msg(am_checkpoint_save(t, path, text) == 0, "%s", am_error());
+    size_t len;
+    unsigned char *b = read_all(path, &len);
+    uint32_t version, tl, crc;
+    uint64_t step, seed, h_np, h_ns;
+    char arch[17] = {0};
+    ck_assert(len >= 64 && !memcmp(b, "AMCK", 4));
+    memcpy(&version, b + 4, 4);
+    memcpy(&step, b + 8, 8);
+    memcpy(&seed, b + 16, 8);
+    memcpy(arch, b + 24, 16);
+    memcpy(&h_np, b + 40, 8);
+    memcpy(&h_ns, b + 48, 8);
+    memcpy(&tl, b + 56, 4);
+    ck_assert(version == 1 && step == 12 && seed == 5 && !strcmp(arch, "lite0") && tl == tlen);
+    ck_assert_msg(h_np == np && h_ns == ns, "header: %llu parameters, %llu statistics; the tensors: %llu, %llu",
+                  (unsigned long long)h_np, (unsigned long long)h_ns, (unsigned long long)np, (unsigned long long)ns);
+    size_t expect = 60 + tl + sizeof(float) * (4 * h_np + 2 * h_ns) + 4;
+    ck_assert_msg(len == expect, "%zu bytes; its header implies %zu", len, expect);
+    ck_assert(!memcmp(b + 60, text, tlen));
+    ck_assert_msg(!memcmp(b + 60 + tl, data, sizeof(float) * (4 * np + 2 * ns)),
+                  "the data section is not the tensors packed in table order");
+    memcpy(&crc, b + len - 4, 4);
+    ck_assert(crc == (uint32_t)crc32(0L, b, (uInt)(len - 4)));
+    free(b);
+    free(data);
+    unlink(path);
+    free(path);
+    am_trainer_free(t);
+    free(t);
+}
+END_TEST
 
 static void write_all(const char *path, const unsigned char *b, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -907,6 +974,7 @@ Suite *suite_train(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_step_golden);
     tcase_add_test(tc, test_resume_bit_identical);
+    tcase_add_test(tc, test_checkpoint_layout);
     tcase_add_test(tc, test_checkpoint_errors);
     tcase_add_test(tc, test_checkpoint_load_directory);
     suite_add_tcase(s, tc);

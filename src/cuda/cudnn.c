@@ -326,11 +326,6 @@ static void dw_setup(am_gpu_ctx *c, plan *p) {
     int N = p->N, H = p->H, W = p->W, C = p->C, k = p->k, s = p->s;
     int Ho = am_same_out(H, s), Wo = am_same_out(W, s);
     int ph = am_same_pad_before(H, k, s) + p->eh, pw = am_same_pad_before(W, k, s) + p->ew;
-    size_t big = too_big(N, H, W, C, Ho, Wo, C);
-    if (big) {
-        snprintf(p->why, sizeof p->why, "a tensor of %zu elements, at least cuDNN's limit of 2^31", big);
-        return;
-    }
     cudnnDataType_t t = p->dt == AM_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
     TRY(c, p, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NHWC, t, N, C, H, W));
     TRY(c, p, cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NHWC, t, N, C, Ho, Wo));
@@ -364,6 +359,11 @@ static plan *dw_plan(am_gpu_ctx *c, int op, int N, int H, int W, int C, int k, i
     size_t n = (size_t)C * p->kh * p->kw;
     AM_CUDNN(cudnnCreateTensorDescriptor(&p->wi));
     AM_CUDNN(cudnnCreateTensorDescriptor(&p->wo));
+    size_t big = too_big(N, H, W, C, am_same_out(H, s), am_same_out(W, s), C);
+    if (big) {  // unusable, before allocating its filter
+        snprintf(p->why, sizeof p->why, "a tensor of %zu elements, at least cuDNN's limit of 2^31", big);
+        return p;
+    }
     p->wf = am_gpu_alloc(c, sizeof(float) * n, "a cuDNN depthwise filter");
     AM_CUDA(cudaMemsetAsync(p->wf, 0, sizeof(float) * n, (cudaStream_t)c->stream));
     if (dt == AM_BF16) p->wh = am_gpu_alloc(c, 2 * n, "a cuDNN depthwise filter");

@@ -241,6 +241,7 @@ static void run_gemm(void *arg) {
     }
     int ar = g->ta == CUBLAS_OP_N ? g->m : g->k, ac = g->ta == CUBLAS_OP_N ? g->k : g->m;
     int br = g->tb == CUBLAS_OP_N ? g->k : g->n, bc = g->tb == CUBLAS_OP_N ? g->n : g->k;
+    emu_charge((double)g->m * g->n * g->batch);
     for (int b = 0; b < g->batch; b++) {
         const void *A = nth(g->A, g->sa, b, g->at), *B = nth(g->B, g->sb, b, g->bt);
         void *C = (void *)(uintptr_t)nth(g->C, g->sc, b, g->ct);

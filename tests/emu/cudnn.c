@@ -904,6 +904,7 @@ static void run_conv(void *arg) {
     float *y = j->op == OP_FWD ? NULL : gather(j->py, &j->y, j->tf32);
     const view *ov = j->op == OP_FWD ? &j->y : j->op == OP_BWD_DATA ? &j->x : &j->w;
     size_t no = (size_t)ov->d[0] * ov->d[1] * ov->d[2] * ov->d[3];
+    emu_charge((double)no);
     double *acc = calloc(no, sizeof(double));
     if (!acc || (j->op != OP_BWD_DATA && !x) || (j->op != OP_BWD_FILTER && !w) || (j->op != OP_FWD && !y)) {
         emu_report("%s: out of host memory", j->call);

@@ -16,6 +16,9 @@ extern "C" {
 // scope. Returns the error the runtime would (an invalid or illegally
 // captured stream), without running anything.
 cudaError_t emu_enqueue(cudaStream_t s, const char *what, void (*fn)(void *arg), const void *arg, size_t argbytes);
+// Advances the emulated clock that events read by `elements` ns (a library
+// call charges its output elements, as a kernel its threads).
+void emu_charge(double elements);
 // 1 when [p, p + bytes) lies inside one live cudaMalloc allocation.
 int emu_is_device(const void *p, size_t bytes);
 // Prints "emu: " and the message on stderr and counts an emulator finding

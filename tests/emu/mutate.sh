@@ -18,7 +18,8 @@ mutations=(
   'off-by-one|kernels/se.cu|s/for \(int c = 0; c < C; c\+\+\) acc \+= am_act/for (int c = 0; c < C - 1; c++) acc += am_act/|se'
   'wrong-stream|kernels/se.cu|s/(se_scale<T><<<grid_for\(n, 256\), 256, 0, )s>>>/${1}0>>>/|model'
   'skipped-graph-update|src/train/trainer_gpu.c|s/\n[^\n]*am_gpu_upload\(&m->ctx, g->args, &h, sizeof h\);//|train'
-  'misaligned-pointer|src/model/model.c|s/#define AM_TENSOR_ALIGN \d+/#define AM_TENSOR_ALIGN 1/|model'
+  'misaligned-pointer|include/am/model.h|s/#define AM_TENSOR_ALIGN 128/#define AM_TENSOR_ALIGN 2/|model'
+  'wrong-stream-host|src/cuda/gpu_model.c|s/(cudaMemsetAsync\(g->grads, 0, sizeof\(float\) \* g->host->nparams, )\(cudaStream_t\)g->ctx\.stream\)/${1}0)/|train'
 )
 
 want=("$@")
@@ -48,6 +49,7 @@ for m in "${mutations[@]}"; do
         continue
     fi
     if ! build; then
+        tail -5 "$work/build.log" | sed 's/^/    /'
         rows+=("| $name | $file | does not compile (not a useful mutation) |")
         missed=1
     else
@@ -64,7 +66,7 @@ for m in "${mutations[@]}"; do
     fi
     mv "$work/$file.orig" "$work/$file"
 done
-build || { echo "mutate: the tree does not build after restoring"; exit 2; }
+build || { tail -20 "$work/build.log"; echo "mutate: the tree does not build after restoring"; exit 2; }
 echo
 echo "| mutation | file | result |"
 echo "|---|---|---|"

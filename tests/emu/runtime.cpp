@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -143,11 +142,15 @@ static std::set<emu_event *> g_events;
 static uint64_t g_seq;
 static bool g_running;  // stream work is executing (no API call may come from a kernel)
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
+// The emulated clock that events read: deterministic, so that choices made
+// by timing (cudnnFind, the depthwise selector) are the same on every run.
+// Every piece of stream work costs 1 us, and a kernel 1 ns per thread on
+// top; the emulated libraries add 1 ns per output element (emu_charge).
+static double g_clock_ms;
+
+extern "C" void emu_charge(double elements) { g_clock_ms += elements * 1e-6; }
+
+static double now_ms(void) { return g_clock_ms; }
 
 static emu_stream *resolve(cudaStream_t s) {
     if (!s) return &g_legacy;
@@ -158,6 +161,7 @@ static void run_stream(emu_stream *s) {
     while (!s->q.empty()) {
         item it = std::move(s->q.front());
         s->q.pop_front();
+        g_clock_ms += 1e-3;
         g_running = true;
         it.fn();
         g_running = false;
@@ -173,6 +177,7 @@ static void run_all(void) {
         if (!best) return;
         item it = std::move(best->q.front());
         best->q.pop_front();
+        g_clock_ms += 1e-3;
         g_running = true;
         it.fn();
         g_running = false;
@@ -219,6 +224,11 @@ static cudaError_t submit(cudaStream_t st, const char *what, std::function<void(
     }
     item it = {std::move(fn), what, g_seq++};
     if (s->capture && s->invalidated) return fail(cudaErrorStreamCaptureInvalidated);
+    const char *force = env("AM_EMU_FAIL_CAPTURE");
+    if (s->capture && force && !strncmp(force, "at:", 3) && (long)s->capture->nodes.size() + 1 == atol(force + 3)) {
+        s->invalidated = true;  // the K-th call of a capture fails and invalidates it
+        return fail(cudaErrorStreamCaptureInvalidated);
+    }
     if (s->capture) {
         s->capture->nodes.push_back(std::move(it));
         return cudaSuccess;
@@ -579,6 +589,7 @@ static void run_kernel(dim3 grid, dim3 block, const char *name, const std::funct
     gridDim = grid;
     blockDim = block;
     size_t nb = (size_t)grid.x * grid.y * grid.z, nt = (size_t)block.x * block.y * block.z;
+    emu_charge((double)(nb * nt));
     std::vector<thr> ts(nt);
     for (size_t b = 0; b < nb; b++) {
         size_t k = g_reverse ? nb - 1 - b : b;

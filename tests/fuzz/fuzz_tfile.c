@@ -3,7 +3,8 @@
 // that mutations get past the checksum into the table and size checks. A
 // tensor file that reads must describe exactly its data: every tensor's last
 // element is read. The checkpoint loads into a small fake trainer (arch
-// "tiny", 3 parameters, 2 statistics): only the fields the loader uses.
+// "tiny", one tensor of 3 parameters and one of 2 statistics, unpadded): only
+// the fields the loader uses.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     strcpy(tr.ema.arch.name, "tiny");
     tr.model.nparams = tr.ema.nparams = 3;
     tr.model.nstats = tr.ema.nstats = 2;
+    tr.model.tensors[0] = (am_tensor){.name = "w", .ndim = 1, .shape = {3}, .n = 3, .offset = 0, .family = AM_PARAM};
+    tr.model.tensors[1] = (am_tensor){.name = "mean", .ndim = 1, .shape = {2}, .n = 2, .offset = 0, .family = AM_STAT};
+    tr.model.ntensors = 2;
     tr.model.params = params;
     tr.model.stats = stats;
     tr.ema.params = ema_params;
@@ -33,6 +37,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     tr.v = opt;
     return 0;
 }
+
+// The loader's device hooks (src/train/trainer.c, not linked here): nothing
+// for a trainer on the CPU.
+void am_trainer_download(am_trainer *t) { (void)t; }
+void am_trainer_upload(am_trainer *t) { (void)t; }
 
 static void put(const uint8_t *data, size_t size) { fuzz_file_write(data, size); }
 

@@ -18,7 +18,7 @@
 #   libjpeg62-turbo-dev     jpeglib.h and libjpeg.a } their libX.so links in the
 #   zlib1g-dev              zlib.h and libz.a       } sysroot, so no runtime .so
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 pkgs=(libopenblas-openmp-dev libopenblas0-openmp libgfortran5 libquadmath0
       libpng-dev libjpeg62-turbo-dev zlib1g-dev)
 dest=debs
@@ -41,16 +41,19 @@ mkdir -p "$dest.tmp"
 get() { (cd "$dest.tmp" && apt-get "${apt_opts[@]}" download "${pkgs[@]}"); }
 if ! get; then
     echo "fetch_debs.sh: apt-get download failed; running apt-get update and trying again"
-    apt-get "${apt_opts[@]}" update -qq && get || { echo "fetch_debs.sh: apt-get download failed"; rm -rf "$dest.tmp"; exit 1; }
+    if ! apt-get "${apt_opts[@]}" update -qq || ! get; then
+        echo "fetch_debs.sh: apt-get download failed"; rm -rf "$dest.tmp"; exit 1
+    fi
 fi
-n=$(ls "$dest.tmp"/*.deb 2>/dev/null | wc -l)
+n=$(find "$dest.tmp" -maxdepth 1 -name '*.deb' | wc -l)
 if [ "$n" -ne "${#pkgs[@]}" ]; then
     echo "fetch_debs.sh: expected ${#pkgs[@]} .deb files, got $n"; rm -rf "$dest.tmp"; exit 1
 fi
 # Plain names (PACKAGE.deb: no '%3a' or '+' from the versions) and a list of the versions.
 for f in "$dest.tmp"/*.deb; do
-    p=$(dpkg-deb -f "$f" Package) && v=$(dpkg-deb -f "$f" Version) && a=$(dpkg-deb -f "$f" Architecture) || {
-        echo "fetch_debs.sh: cannot read $f"; rm -rf "$dest.tmp"; exit 1; }
+    if ! p=$(dpkg-deb -f "$f" Package) || ! v=$(dpkg-deb -f "$f" Version) || ! a=$(dpkg-deb -f "$f" Architecture); then
+        echo "fetch_debs.sh: cannot read $f"; rm -rf "$dest.tmp"; exit 1
+    fi
     mv "$f" "$dest.tmp/$p.deb"
     echo "$p $v $a" >> "$dest.tmp/versions.txt"
 done

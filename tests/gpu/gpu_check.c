@@ -1,5 +1,6 @@
 // Helpers of the GPU check (tests/gpu/gpu_check.h).
 #include <cuda_runtime.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,7 @@
 #include "../compare.h"
 #include "gpu_check.h"
 
-int g_fail, g_checks;
+int g_fail, g_checks, g_skip;
 am_gpu_ctx C;
 
 static uint64_t g_rng = 0x1234567;
@@ -92,6 +93,27 @@ double check_norm(const char *what, const float *got, const float *ref, size_t n
     return r.err;
 }
 
+void ulp_nudge(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = nextafterf(x[i], urand(0, 1) < 0.5 ? -INFINITY : INFINITY);
+}
+
+static double spread_floor(int dt) { return dt == AM_BF16 ? 0x1p-7 : 0x1p-17; }
+
+double spread_tol(double spread, int dt) { return fmax(SPREAD_K * spread, spread_floor(dt)); }
+
+double rel_scaled(const float *got, const float *ref, size_t n) {
+    return cmp_scaled(NULL, got, ref, n, 1.0, 1.0).pct / 100.0;
+}
+
+void check_spread(const char *what, double err, double spread, int dt) {
+    double tol = spread_tol(spread, dt);
+    int ok = err <= tol;
+    g_checks++;
+    g_fail += !ok;
+    printf("%-4s %-52s err %-9.3g tol %.3g (%g x CPU spread %.3g%s)\n", ok ? "ok" : "FAIL", what, err, tol, SPREAD_K,
+           spread, SPREAD_K * spread < spread_floor(dt) ? ", floor" : "");
+}
+
 double tol_of(int dt, double f32) { return dt == AM_BF16 ? 2e-2 : f32; }
 const char *dtn(int dt) { return dt == AM_BF16 ? "bf16" : "fp32"; }
 
@@ -103,6 +125,11 @@ void d_copy(void *d, const void *h, size_t bytes) {
 void d_fill(void *d, int byte, size_t bytes) {
     AM_CUDA(cudaMemset(d, byte, bytes));
     AM_CUDA(cudaDeviceSynchronize());
+}
+
+void check_skip(const char *what, const char *why) {
+    g_skip++;
+    printf("skip %s: %s\n", what, why);
 }
 
 void check_pass(const char *what, int ok, const char *detail) {
