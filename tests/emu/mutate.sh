@@ -13,11 +13,12 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/am-mutate.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # name | file | perl -0 substitution | test_gpu group
+# shellcheck disable=SC2016  # the substitutions are perl's, not the shell's
 mutations=(
   'missing-barrier|kernels/se.cu|s/(red\[threadIdx\.y\]\[threadIdx\.x\] = acc;\n)\s*__syncthreads\(\);\n/$1/|se'
   'off-by-one|kernels/se.cu|s/for \(int c = 0; c < C; c\+\+\) acc \+= am_act/for (int c = 0; c < C - 1; c++) acc += am_act/|se'
   'wrong-stream|kernels/se.cu|s/(se_scale<T><<<grid_for\(n, 256\), 256, 0, )s>>>/${1}0>>>/|model'
-  'skipped-graph-update|src/train/trainer_gpu.c|s/\n[^\n]*am_gpu_upload\(&m->ctx, g->args, &h, sizeof h\);//|train'
+  'skipped-graph-update|src/train/trainer_gpu.c|s/(\n\s*)(am_gpu_upload\(&m->ctx, g->args, &h, sizeof h\);)/${1}{ static int once; if (!once++) ${2} }/|train'
   'misaligned-pointer|include/am/model.h|s/#define AM_TENSOR_ALIGN 128/#define AM_TENSOR_ALIGN 2/|model'
   'wrong-stream-host|src/cuda/gpu_model.c|s/(cudaMemsetAsync\(g->grads, 0, sizeof\(float\) \* g->host->nparams, )\(cudaStream_t\)g->ctx\.stream\)/${1}0)/|train'
 )
@@ -46,6 +47,7 @@ for m in "${mutations[@]}"; do
     if cmp -s "$work/$file" "$work/$file.orig"; then
         rows+=("| $name | $file | the substitution no longer matches: update tests/emu/mutate.sh |")
         missed=1
+        rm "$work/$file.orig"
         continue
     fi
     if ! build; then
@@ -62,9 +64,10 @@ for m in "${mutations[@]}"; do
             rows+=("| $name | $file | MISSED: group $group passed |")
             missed=1
         fi
-        grep -m3 -E '^FAIL|^emu:' "$work/$name.log" | sed 's/^/    /'
+        grep -m3 -E '^FAIL|^emu:|fatal' "$work/$name.log" | sed 's/^/    /'
     fi
     mv "$work/$file.orig" "$work/$file"
+    touch "$work/$file"  # newer than what make made from the mutant
 done
 build || { tail -20 "$work/build.log"; echo "mutate: the tree does not build after restoring"; exit 2; }
 echo

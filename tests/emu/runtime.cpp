@@ -288,10 +288,9 @@ struct fiber {
 static std::vector<fiber *> g_fibers, g_free;
 static fiber *g_cur;
 static thr *g_cur_thr;
-static jmp_buf g_sched_jb;
 static const std::function<void()> *g_body;
+static jmp_buf g_sched_jb;
 #ifdef EMU_ASAN
-static ucontext_t g_sched_uc;
 static void *g_sched_fake;
 static const void *g_sched_bottom;
 static size_t g_sched_size;
@@ -309,10 +308,10 @@ static void to_scheduler(void) {
     fiber *f = g_cur;
 #ifdef EMU_ASAN
     __sanitizer_start_switch_fiber(&f->fake, g_sched_bottom, g_sched_size);
-    swapcontext(&f->uc, &g_sched_uc);
-    __sanitizer_finish_switch_fiber(f->fake, &g_sched_bottom, &g_sched_size);
-#else
+#endif
     if (!_setjmp(f->jb)) _longjmp(g_sched_jb, 1);
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(f->fake, &g_sched_bottom, &g_sched_size);
 #endif
 }
 
@@ -348,6 +347,19 @@ static fiber *fiber_new(void) {
     return f;
 }
 
+// The fibers' stacks go back at exit (no fiber runs then).
+static struct fiber_pool_end {
+    ~fiber_pool_end() {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        for (fiber *f : g_fibers) {
+            munmap(f->stack - page, f->size + page);
+            delete f;
+        }
+        g_fibers.clear();
+        g_free.clear();
+    }
+} g_fiber_pool_end;
+
 // Runs thread t on its fiber until it finishes or blocks.
 static void switch_to(thr *t) {
     if (!t->f) {
@@ -363,10 +375,7 @@ static void switch_to(thr *t) {
     t->state = T_READY;
 #ifdef EMU_ASAN
     __sanitizer_start_switch_fiber(&g_sched_fake, f->stack, f->size);
-    f->started = true;
-    swapcontext(&g_sched_uc, &f->uc);
-    __sanitizer_finish_switch_fiber(g_sched_fake, NULL, NULL);
-#else
+#endif
     if (!_setjmp(g_sched_jb)) {
         if (!f->started) {
             f->started = true;
@@ -374,6 +383,8 @@ static void switch_to(thr *t) {
         }
         _longjmp(f->jb, 1);
     }
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(g_sched_fake, NULL, NULL);
 #endif
     g_cur = NULL;
     g_cur_thr = NULL;

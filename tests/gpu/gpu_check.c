@@ -97,7 +97,7 @@ void ulp_nudge(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = nextafterf(x[i], urand(0, 1) < 0.5 ? -INFINITY : INFINITY);
 }
 
-static double spread_floor(int dt) { return dt == AM_BF16 ? 0x1p-7 : 0x1p-17; }
+static double spread_floor(int dt) { return dt == AM_BF16 ? 0x1p-5 : 0x1p-17; }
 
 double spread_tol(double spread, int dt) { return fmax(SPREAD_K * spread, spread_floor(dt)); }
 

@@ -45,7 +45,10 @@ double tol_of(int dt, double f32);
 // `spread` (bf16: also the pass on input and weights rounded to bf16); a GPU,
 // summing in other orders (and rounding every bf16 activation), is allowed
 // SPREAD_K times that, and never less than the floor of its precision:
-// 128 fp32 unit roundoffs (2^-17), or 4 bf16 ones (2^-7).
+// fp32 2^-17 (128 unit roundoffs); bf16 2^-5 (16 unit roundoffs): a gradient
+// that is zero in exact arithmetic (the BN shifts judged against their gamma)
+// shows the GPU's bf16 storage of its operands, measured at 2 to 4 unit
+// roundoffs of the gamma's scale, which no CPU twin reproduces.
 #define SPREAD_K 8.0
 #define SPREAD_TRIALS 3
 void ulp_nudge(float *x, size_t n);

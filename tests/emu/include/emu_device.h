@@ -82,8 +82,9 @@ struct launcher {
     }
 };
 
-template <typename... P, typename S = void *>
-launcher<P...> launch(void (*k)(P...), const char *name, dim3 grid, dim3 block, size_t shmem = 0, S stream = 0) {
+template <typename... P>
+launcher<P...> launch(void (*k)(P...), const char *name, dim3 grid, dim3 block, size_t shmem = 0,
+                      cudaStream_t stream = 0) {
     return launcher<P...>{k, name, grid, block, shmem, (void *)stream};
 }
 
