@@ -88,7 +88,7 @@ $(BUILD)/%.o: %.cu $(STAMP)
 $(BUILD)/src/cuda/cudnn.o: CFLAGS += -Wno-deprecated-declarations
 
 $(BUILD)/libam.a: $(OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 am_classify: $(BUILD)/src/cli/am_classify.o $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
@@ -161,7 +161,7 @@ $(EMU)/kernels/%.o: $(EMU)/kernels/%.cpp $(EMU_STAMP)
 	$(CXX) $(EMU_KFLAGS) -MMD -MP -c $< -o $@
 
 $(EMU)/libam.a: $(EMU_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(EMU)/test_gpu: $(EMU_TOBJ) $(EMU)/libam.a
 	$(CXX) $(LDFLAGS) $^ -o $@ $(BASE_LIBS)
