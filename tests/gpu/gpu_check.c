@@ -99,7 +99,9 @@ void ulp_nudge(float *x, size_t n) {
 
 static double spread_floor(int dt) { return dt == AM_BF16 ? 0x1p-5 : 0x1p-17; }
 
-double spread_tol(double spread, int dt) { return fmax(SPREAD_K * spread, spread_floor(dt)); }
+double spread_k(int dt) { return dt == AM_BF16 ? 16.0 : 8.0; }
+
+double spread_tol(double spread, int dt) { return fmax(spread_k(dt) * spread, spread_floor(dt)); }
 
 double rel_scaled(const float *got, const float *ref, size_t n) {
     return cmp_scaled(NULL, got, ref, n, 1.0, 1.0).pct / 100.0;
@@ -110,8 +112,8 @@ void check_spread(const char *what, double err, double spread, int dt) {
     int ok = err <= tol;
     g_checks++;
     g_fail += !ok;
-    printf("%-4s %-52s err %-9.3g tol %.3g (%g x CPU spread %.3g%s)\n", ok ? "ok" : "FAIL", what, err, tol, SPREAD_K,
-           spread, SPREAD_K * spread < spread_floor(dt) ? ", floor" : "");
+    printf("%-4s %-52s err %-9.3g tol %.3g (%g x CPU spread %.3g%s)\n", ok ? "ok" : "FAIL", what, err, tol,
+           spread_k(dt), spread, spread_k(dt) * spread < spread_floor(dt) ? ", floor" : "");
 }
 
 double tol_of(int dt, double f32) { return dt == AM_BF16 ? 2e-2 : f32; }

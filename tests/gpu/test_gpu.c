@@ -452,7 +452,7 @@ static model_spread measure_spread(am_model *m, const float *x, const float *sta
 }
 
 // Whole model: GPU (dt) against the CPU in fp32, same weights and inputs,
-// each quantity within SPREAD_K times the CPU's own spread (above). bf16 at
+// each quantity within spread_k times the CPU's own spread (gpu_check.h). bf16 at
 // sizes where every batch norm averages at least 64 values per channel.
 static void test_model(const char *arch, int dt, int N, int S) {
     am_model m;

@@ -20,7 +20,7 @@
 // Tolerances come from the CPU's own spread (gpu_check.h): CPU twins of the
 // reference trainer take every step on the batch moved by one ulp (and, for
 // bf16, one on the batch and weights rounded to bf16); the GPU may differ
-// from the reference SPREAD_K times as much as the twins do. B0, not Lite0:
+// from the reference spread_k times as much as the twins do (gpu_check.h). B0, not Lite0:
 // the trainer's code is the same for both, but at these sizes (BN over 10
 // values at the last stage) Lite0's ReLU6 kinks make a step chaotic (twins
 // 1e-4 .. 1e-2 apart on the gradients, and a GPU flipping a kink none of the
