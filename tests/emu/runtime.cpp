@@ -433,8 +433,6 @@ extern "C" void emu_shared(void *p, size_t bytes) {
     memset(p, 0xFF, bytes);
 }
 
-extern "C" unsigned emu_active_mask_(void);
-
 static std::vector<thr> *g_block;
 
 extern "C" unsigned emu_active_mask_(void) {

@@ -269,9 +269,8 @@ static void train_case(int opt) {
 // EMA scoring of x (n images of side S): the GPU against the CPU eval of the
 // same EMA model, within the spread of the CPU eval on x moved by one ulp
 // (and, bf16, on x and the EMA weights rounded to bf16).
-static void check_score(const char *what, am_trainer *tg, const am_model *ema_ref, const float *x, int n, int S,
+static void check_score(const char *what, am_trainer *tg, am_model *ema, const float *x, int n, int S,
                         int dt) {
-    am_model *ema = (am_model *)ema_ref;
     size_t nx = (size_t)n * S * S * 3, nz = (size_t)n * TK;
     float *ref = h_copy(am_forward(ema, x, n, S, 0, 0, 0), nz);
     float *got = h_copy(am_trainer_score(tg, x, n, S), nz);
