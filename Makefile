@@ -58,7 +58,7 @@ GPU_TSRC := $(wildcard tests/gpu/*.c tests/compare.c)
 GPU_TOBJ := $(if $(USE_CUDA),$(patsubst %.c,$(BUILD)/%.o,$(GPU_TSRC)),)
 GPU_TEST := $(if $(USE_CUDA),$(BUILD)/test_gpu,)
 
-.PHONY: all test test-emu emu-run mutate gpu-dryrun asan setup clean status demo fuzz FORCE
+.PHONY: all test test-emu emu-run mutate gpu-dryrun asan setup clean status demo fuzz fuzz-build fuzz-no-cc FORCE
 all: status $(BINS) $(GPU_TEST)
 
 status:
@@ -179,9 +179,10 @@ $(EMU)/tests/emu/test_emu_kernels.o: $(EMU)/tests/emu/test_emu_kernels.cpp $(EMU
 $(EMU)/test_emu_libs: $(EMU)/tests/emu/test_emu_libs.o $(EMU)/libam.a
 	$(CXX) $(LDFLAGS) $^ -o $@ $(BASE_LIBS)
 
-test: status $(BINS) $(GPU_TEST) bench/augment_bench $(BUILD)/test_am $(EMU_BINS)
+test: status $(BINS) $(GPU_TEST) bench/augment_bench $(BUILD)/test_am $(EMU_BINS) fuzz-build
 	cd tests && ../$(BUILD)/test_am
 	$(EMU_RUN)
+	$(if $(HAVE_FUZZ_CC),FUZZ_OUT=$(FUZZ_OUT) tests/fuzz/run.sh $(FUZZ_SMOKE),@echo "fuzz: $(FUZZ_CC) not found: no fuzz run")
 
 
 asan:
@@ -192,7 +193,7 @@ asan:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory EMU=build-asan-emu emu-run
 
 setup:
-	@pkgs="build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libpng-dev libjpeg-dev zlib1g-dev check"; \
+	@pkgs="build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libpng-dev libjpeg-dev zlib1g-dev check clang libclang-rt-dev"; \
 	missing=""; for p in $$pkgs; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "setup: all packages present"; fi
@@ -206,11 +207,37 @@ demo: status $(BINS)
 	        --iters $(DEMO_ITERS) --cycles 2 --oracle 10 --seed 42
 	@echo "demo: data in demo/ (preview.png), results in demo/run/ (scores.csv, top_candidates.png, roc.png, pr.png, score_hist.png)"
 
-# libFuzzer harnesses (tests/fuzz/run.sh, clang): FUZZ_SECONDS each, FUZZ to
-# pick harnesses (png jpeg csv config tfile), FUZZ_JOBS=2 for two at a time.
+# libFuzzer harnesses (tests/fuzz): `make test` builds them all where clang
+# is (make setup installs it) and runs each for FUZZ_SMOKE seconds, so that
+# one that stops building or finds a crash fails. make fuzz runs them (tests/fuzz/run.sh): FUZZ_SECONDS
+# each, FUZZ to pick harnesses (png jpeg csv config tfile), FUZZ_JOBS=2 for
+# two at a time. Each is compiled from the few sources it needs (no CUDA, no
+# BLAS) with libFuzzer and the sanitizers.
 FUZZ_SECONDS ?= 180
+FUZZ_SMOKE ?= 10
+FUZZ_CC  ?= clang
+FUZZ_OUT ?= $(BUILD)-fuzz
+HAVE_FUZZ_CC := $(shell command -v $(FUZZ_CC) 2>/dev/null)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra $(WERROR) -Iinclude \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC_image  := src/data/png.c src/data/jpeg.c src/data/image.c src/data/resize.c src/core/error.c
+FUZZ_SRC_csv    := src/data/dataset.c src/core/error.c src/core/log.c
+FUZZ_SRC_config := src/train/config.c src/core/error.c
+FUZZ_SRC_tfile  := src/core/tfile.c src/train/checkpoint.c src/core/error.c
+FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,image csv config tfile)
+
 fuzz:
-	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ)
+	FUZZ_OUT=$(FUZZ_OUT) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ)
+
+fuzz-build: $(if $(HAVE_FUZZ_CC),$(FUZZ_BINS),fuzz-no-cc)
+
+fuzz-no-cc:
+	@echo "fuzz: $(FUZZ_CC) not found: the fuzz harnesses are not built (make setup installs clang)"
+
+.SECONDEXPANSION:
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) tests/fuzz/fuzz_file.h $(wildcard include/am/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRC_$*) -o $@ -lpng -ljpeg -lz -lm
 
 clean:
 	rm -rf build build-asan build-emu build-asan-emu $(BINS)

@@ -422,9 +422,9 @@ START_TEST(test_padding_stays_zero) {
     }
     char path[] = "/tmp/am_ckpad_XXXXXX";
     close(mkstemp(path));
-    ck_assert_msg(am_checkpoint_save(&t[1], path, NULL) == 0, "%s", am_error());
+    ck_assert_msg(am_checkpoint_save(&t[1], path, NULL, NULL) == 0, "%s", am_error());
     ck_assert_int_eq(am_trainer_init(&t[2], "lite0", 3, 2, 6, &hp), 0);
-    ck_assert_msg(am_checkpoint_load(&t[2], path, NULL) == 0, "%s", am_error());
+    ck_assert_msg(am_checkpoint_load(&t[2], path, NULL, NULL) == 0, "%s", am_error());
     trainer_padding_zero(&t[2], "after a checkpoint load");
     ck_assert_msg(!memcmp(t[2].model.params, t[1].model.params, sizeof(float) * t[1].model.nparams) &&
                   !memcmp(t[2].v, t[1].v, sizeof(float) * 2 * t[1].model.nparams),

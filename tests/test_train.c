@@ -540,6 +540,10 @@ END_TEST
 // ---- (d) resume from a checkpoint is bit-identical --------------------------
 
 #define RES_SEED 7
+// A checkpoint's texts: a configuration with a `labels = ...` line (once
+// read back as a label) and labels with a comma, quotes and spaces.
+#define CK_CONFIG "arch = lite0\nlabels = labels.csv\nout = run 1\n"
+#define CK_LABELS "filename,label\n\"a, \"\"b\"\" c.png\",anomaly\n\"= labels.csv\",normal\n"
 #define RES_DATA 0xDA7Au
 #define RES_S 32
 #define RES_WEIGHTS "../weights/lite0.amw"
@@ -651,17 +655,19 @@ START_TEST(test_resume_bit_identical) {
     am_trainer *b = resume_trainer(RES_SEED);
     resume_steps(b, 10, lb);
     char *path = tmp_path("ckpt");
-    const char *text = "arch lite0\nlabels: a.png,anomaly\n";
-    ck_assert_msg(am_checkpoint_save(b, path, text) == 0, "%s", am_error());
+    ck_assert_msg(am_checkpoint_save(b, path, CK_CONFIG, CK_LABELS) == 0, "%s", am_error());
     am_trainer_free(b);
     free(b);
     // A fresh trainer with another seed (another FC layer): the checkpoint
-    // restores weights, optimiser state, EMA, statistics, the step and the seed.
+    // restores weights, optimiser state, EMA, statistics, the step, the seed
+    // and the two texts.
     am_trainer *c = resume_trainer(RES_SEED + 1000);
-    char *got = NULL;
-    ck_assert_msg(am_checkpoint_load(c, path, &got) == 0, "%s", am_error());
-    ck_assert_str_eq(got, text);
-    free(got);
+    char *config = NULL, *labels = NULL;
+    ck_assert_msg(am_checkpoint_load(c, path, &config, &labels) == 0, "%s", am_error());
+    ck_assert_str_eq(config, CK_CONFIG);
+    ck_assert_str_eq(labels, CK_LABELS);
+    free(config);
+    free(labels);
     ck_assert(c->step == 10 && c->seed == RES_SEED);
     resume_steps(c, 20, lb);
 
@@ -700,11 +706,13 @@ static unsigned char *read_all(const char *path, size_t *len) {
     return b;
 }
 
-// The file as src/train/checkpoint.c lays it out: the 60-byte header (magic,
-// version, step, seed, arch, the parameter and statistic counts without the
-// padding, text length), the text, the six families each packed (their
-// tensors' elements in table order, none of the padding), the CRC-32 of all
-// before it; the file exactly that long.
+// The file as src/train/checkpoint.c lays it out (weights/FORMAT.md): an am
+// tensor file of version 2, magic AMCK, the model's architecture, channels
+// and classes in its header; `step` and `seed` (u64 [1]), `config` and
+// `labels` (text); then for each family of the trainer (live parameters and
+// statistics, EMA parameters and statistics, v, s) one float32 entry per
+// model tensor, named as the tensor (prefixed ema:, v:, s:), of its shape and
+// exactly its elements (none of the padding); nothing else.
 START_TEST(test_checkpoint_layout) {
     am_train_hparams hp = am_train_defaults();
     hp.batch = 2;
@@ -715,49 +723,51 @@ START_TEST(test_checkpoint_layout) {
     const am_model *m = &t->model;
     float *fam[6] = {t->model.params, t->model.stats, t->ema.params, t->ema.stats, t->v, t->s};
     const int kind[6] = {AM_PARAM, AM_STAT, AM_PARAM, AM_STAT, AM_PARAM, AM_PARAM};
+    const char *prefix[6] = {"", "", "ema:", "ema:", "v:", "s:"};
     uint64_t np = 0, ns = 0;
     for (int i = 0; i < m->ntensors; i++) *(m->tensors[i].family == AM_PARAM ? &np : &ns) += m->tensors[i].n;
     ck_assert_msg(np < m->nparams && ns < m->nstats, "no padding to leave out: the check could not tell");
-    // Every family's tensors distinct values, then the expected data section.
-    float *data = xmalloc(sizeof(float) * (4 * np + 2 * ns)), *d = data;
+    // Every family's tensors distinct values, the padding too.
     for (int f = 0; f < 6; f++) {
-        for (int i = 0; i < m->ntensors; i++) {
-            const am_tensor *e = &m->tensors[i];
-            if (e->family != kind[f]) continue;
-            for (size_t j = 0; j < e->n; j++)
-                *d++ = fam[f][e->offset + j] = am_rand_u01(0xC4EC, (uint32_t)f, (uint64_t)i, (uint32_t)j);
-        }
+        size_t n = kind[f] == AM_PARAM ? m->nparams : m->nstats;
+        for (size_t j = 0; j < n; j++) fam[f][j] = am_rand_u01(0xC4EC, (uint32_t)f, 0, (uint32_t)j);
     }
     t->step = 12;
-    const char *text = "arch lite0\nlabels: a.png,anomaly\n";
-    uint32_t tlen = (uint32_t)strlen(text);
     char *path = tmp_path("cklayout");
-    ck_assert_msg(am_checkpoint_save(t, path, text) == 0, "%s", am_error());
-    size_t len;
-    unsigned char *b = read_all(path, &len);
-    uint32_t version, tl, crc;
-    uint64_t step, seed, h_np, h_ns;
-    char arch[17] = {0};
-    ck_assert(len >= 64 && !memcmp(b, "AMCK", 4));
-    memcpy(&version, b + 4, 4);
-    memcpy(&step, b + 8, 8);
-    memcpy(&seed, b + 16, 8);
-    memcpy(arch, b + 24, 16);
-    memcpy(&h_np, b + 40, 8);
-    memcpy(&h_ns, b + 48, 8);
-    memcpy(&tl, b + 56, 4);
-    ck_assert(version == 1 && step == 12 && seed == 5 && !strcmp(arch, "lite0") && tl == tlen);
-    ck_assert_msg(h_np == np && h_ns == ns, "header: %llu parameters, %llu statistics; the tensors: %llu, %llu",
-                  (unsigned long long)h_np, (unsigned long long)h_ns, (unsigned long long)np, (unsigned long long)ns);
-    size_t expect = 60 + tl + sizeof(float) * (4 * h_np + 2 * h_ns) + 4;
-    ck_assert_msg(len == expect, "%zu bytes; its header implies %zu", len, expect);
-    ck_assert(!memcmp(b + 60, text, tlen));
-    ck_assert_msg(!memcmp(b + 60 + tl, data, sizeof(float) * (4 * np + 2 * ns)),
-                  "the data section is not the tensors packed in table order");
-    memcpy(&crc, b + len - 4, 4);
-    ck_assert(crc == (uint32_t)crc32(0L, b, (uInt)(len - 4)));
-    free(b);
-    free(data);
+    ck_assert_msg(am_checkpoint_save(t, path, CK_CONFIG, CK_LABELS) == 0, "%s", am_error());
+    am_tfile f;
+    ck_assert_msg(am_tfile_read(&f, path, "AMCK") == 0, "%s", am_error());
+    ck_assert(f.version == 2 && !strcmp(f.arch, "lite0") && f.in_ch == 3 && f.classes == 2);
+    const am_tentry *step = am_tfile_find(&f, "step"), *seed = am_tfile_find(&f, "seed");
+    ck_assert(step && step->type == AM_TF_U64 && step->n == 1 && step->u64[0] == 12);
+    ck_assert(seed && seed->type == AM_TF_U64 && seed->n == 1 && seed->u64[0] == 5);
+    const char *texts[2][2] = {{"config", CK_CONFIG}, {"labels", CK_LABELS}};
+    for (int k = 0; k < 2; k++) {
+        const am_tentry *e = am_tfile_find(&f, texts[k][0]);
+        ck_assert_msg(e && e->type == AM_TF_U8 && e->n == strlen(texts[k][1]) && !memcmp(e->u8, texts[k][1], e->n),
+                      "the %s text", texts[k][0]);
+    }
+    int entries = 4;
+    uint64_t packed = 0;
+    for (int k = 0; k < 6; k++)
+        for (int i = 0; i < m->ntensors; i++) {
+            const am_tensor *x = &m->tensors[i];
+            if (x->family != kind[k]) continue;
+            char name[80];
+            snprintf(name, sizeof name, "%s%s", prefix[k], x->name);
+            const am_tentry *e = am_tfile_find(&f, name);
+            ck_assert_msg(e && e->type == AM_TF_F32 && e->ndim == x->ndim &&
+                          !memcmp(e->shape, x->shape, sizeof e->shape) && e->n == x->n,
+                          "entry '%s' missing or not of the tensor's type and shape", name);
+            ck_assert_msg(!memcmp(e->data, fam[k] + x->offset, sizeof(float) * x->n), "entry '%s' holds other values",
+                          name);
+            entries++;
+            packed += e->n;
+        }
+    ck_assert_msg(f.ntensors == entries, "%d entries, expected %d", f.ntensors, entries);
+    ck_assert_msg(packed == 4 * np + 2 * ns, "%llu elements stored; the tensors have %llu", (unsigned long long)packed,
+                  (unsigned long long)(4 * np + 2 * ns));
+    am_tfile_free(&f);
     unlink(path);
     free(path);
     am_trainer_free(t);
@@ -772,33 +782,66 @@ static void write_all(const char *path, const unsigned char *b, size_t n) {
     fclose(f);
 }
 
+// A load that fails: -1, a message with the path and a and b, the trainer
+// and the text pointers untouched.
 static void expect_load_error(am_trainer *t, const char *path, const char *a, const char *b) {
     size_t np = t->model.nparams;
-    float *before = dup_floats(t->model.params, np);
+    float *before = dup_floats(t->model.params, np), *v = dup_floats(t->v, np);
     uint64_t step = t->step;
-    ck_assert_int_eq(am_checkpoint_load(t, path, NULL), -1);
+    char *config = NULL, *labels = NULL;
+    ck_assert_int_eq(am_checkpoint_load(t, path, &config, &labels), -1);
     ck_assert_msg(strstr(am_error(), path) && strstr(am_error(), a) && (!b || strstr(am_error(), b)),
                   "message '%s' lacks the path, '%s' or '%s'", am_error(), a, b ? b : "");
     printf("  load error: %s\n", am_error());
-    ck_assert_msg(!memcmp(before, t->model.params, sizeof(float) * np) && t->step == step,
-                  "a failed load changed the trainer");
+    ck_assert_msg(!memcmp(before, t->model.params, sizeof(float) * np) && !memcmp(v, t->v, sizeof(float) * np) &&
+                  t->step == step && !config && !labels, "a failed load changed the trainer or the texts");
     free(before);
+    free(v);
 }
 
-START_TEST(test_checkpoint_errors) {
+static am_trainer *ck_trainer(const char *arch, int in_ch, int optimizer, uint64_t seed) {
     am_train_hparams hp = am_train_defaults();
     hp.batch = 2;
     hp.mu = 1;
+    hp.optimizer = optimizer;
     am_trainer *t = xmalloc(sizeof *t);
-    ck_assert_int_eq(am_trainer_init(t, "lite0", 3, 2, 5, &hp), 0);
+    ck_assert_int_eq(am_trainer_init(t, arch, in_ch, 2, seed, &hp), 0);
+    return t;
+}
+
+static void free_trainer(am_trainer *t) {
+    am_trainer_free(t);
+    free(t);
+}
+
+// The checkpoint at src rewritten with a valid CRC: its last entry left out
+// (drop), or the entry `retype` made bytes.
+static void rewrite(const char *src, const char *dst, int drop, const char *retype) {
+    am_tfile f;
+    ck_assert_msg(am_tfile_read(&f, src, "AMCK") == 0, "%s", am_error());
+    am_tentry *e = xmalloc(sizeof *e * (size_t)f.ntensors);
+    memcpy(e, f.t, sizeof *e * (size_t)f.ntensors);
+    for (int i = 0; retype && i < f.ntensors; i++)
+        if (!strcmp(e[i].name, retype)) {
+            e[i].n *= 8;
+            e[i].shape[0] *= 8;
+            e[i].type = AM_TF_U8;
+        }
+    ck_assert_msg(am_tfile_write(dst, "AMCK", f.arch, f.in_ch, f.classes, e, f.ntensors - drop) == 0, "%s",
+                  am_error());
+    free(e);
+    am_tfile_free(&f);
+}
+
+START_TEST(test_checkpoint_errors) {
+    am_trainer *t = ck_trainer("lite0", 3, AM_OPT_SGD, 5);
     t->step = 3;
     char *good = tmp_path("ckgood"), *bad = tmp_path("ckbad");
-    ck_assert_msg(am_checkpoint_save(t, good, "cfg") == 0, "%s", am_error());
+    ck_assert_msg(am_checkpoint_save(t, good, "cfg", NULL) == 0, "%s", am_error());
     size_t n;
     unsigned char *b = read_all(good, &n);
     ck_assert(n > 1000);
-    am_trainer *u = xmalloc(sizeof *u);
-    ck_assert_int_eq(am_trainer_init(u, "lite0", 3, 2, 6, &hp), 0);
+    am_trainer *u = ck_trainer("lite0", 3, AM_OPT_SGD, 6);
 
     // Truncated (in the data and inside the header), one flipped byte.
     write_all(bad, b, n - 1000);
@@ -809,33 +852,58 @@ START_TEST(test_checkpoint_errors) {
     write_all(bad, b, n);
     b[n / 2] ^= 0x10;
     expect_load_error(u, bad, "checksum", NULL);
-    // Wrong magic, other version.
+    // Wrong magic, a newer format.
     b[0] = 'X';
     write_all(bad, b, n);
     b[0] = 'A';
     expect_load_error(u, bad, "not an am checkpoint", NULL);
-    b[4] = 2;
+    b[4] = 3;
     write_all(bad, b, n);
-    b[4] = 1;
-    expect_load_error(u, bad, "version 2", NULL);
+    b[4] = 2;
+    expect_load_error(u, bad, "format version 3, newer", "update am");
+    // A checkpoint of an older am: version 1, its own layout (a 60-byte
+    // header: magic, version, step, seed, arch, counts, text length; the
+    // text; the families; CRC-32).
+    unsigned char old[60 + 3 + 8 + 4] = "AMCK\1\0\0\0\3";
+    memcpy(old + 24, "lite0", 5);
+    old[56] = 3;
+    memcpy(old + 60, "cfg", 3);
+    uint32_t crc = (uint32_t)crc32(0L, old, (uInt)(sizeof old - 4));
+    memcpy(old + sizeof old - 4, &crc, 4);
+    write_all(bad, old, sizeof old);
+    expect_load_error(u, bad, "checkpoint format version 1 from an older am", "retrain");
+    // Intact files that are not a checkpoint of this model: an entry missing,
+    // the step not a u64.
+    rewrite(good, bad, 1, NULL);
+    expect_load_error(u, bad, "no float32 tensor 'v:fc.b'", NULL);
+    rewrite(good, bad, 0, "step");
+    expect_load_error(u, bad, "no 'step'", NULL);
     // Missing file.
     unlink(bad);
     expect_load_error(u, bad, "cannot open", NULL);
-    // Another architecture.
-    am_trainer *w = xmalloc(sizeof *w);
-    ck_assert_int_eq(am_trainer_init(w, "b0", 3, 2, 5, &hp), 0);
+    // Another architecture, another channel count, another optimiser.
+    am_trainer *w = ck_trainer("b0", 3, AM_OPT_SGD, 5);
     expect_load_error(w, good, "lite0", "b0");
-    am_trainer_free(w);
-    free(w);
-    // The intact file still loads, text included.
-    char *text = NULL;
-    ck_assert_msg(am_checkpoint_load(u, good, &text) == 0, "%s", am_error());
-    ck_assert_str_eq(text, "cfg");
-    free(text);
+    free_trainer(w);
+    w = ck_trainer("lite0", 1, AM_OPT_SGD, 5);
+    expect_load_error(w, good, "3 channels", "1 channels");
+    free_trainer(w);
+    w = ck_trainer("lite0", 3, AM_OPT_ADAMW, 5);
+    expect_load_error(w, good, "no AdamW state", "--optimizer sgd");
+    ck_assert_msg(am_checkpoint_save(w, bad, NULL, NULL) == 0, "%s", am_error());
+    expect_load_error(u, bad, "holds AdamW state", "--optimizer adamw");
+    free_trainer(w);
+    // The intact file still loads, the texts included (labels absent: "").
+    char *config = NULL, *labels = NULL;
+    ck_assert_msg(am_checkpoint_load(u, good, &config, &labels) == 0, "%s", am_error());
+    ck_assert_str_eq(config, "cfg");
+    ck_assert_str_eq(labels, "");
+    free(config);
+    free(labels);
     ck_assert(u->step == 3 && u->seed == 5 && !memcmp(u->model.params, t->model.params, sizeof(float) * t->model.nparams));
 
     // Failed saves leave the previous checkpoint loadable and unchanged.
-    ck_assert_int_eq(am_checkpoint_save(t, "/nonexistent-dir/ck.amck", NULL), -1);
+    ck_assert_int_eq(am_checkpoint_save(t, "/nonexistent-dir/ck.amck", NULL, NULL), -1);
     ck_assert_msg(strstr(am_error(), "/nonexistent-dir/ck.amck"), "%s", am_error());
     if (access("/dev/full", W_OK) == 0) {
         char link[96];
@@ -843,8 +911,9 @@ START_TEST(test_checkpoint_errors) {
         ck_assert_int_eq(symlink("/dev/full", link), 0);
         t->step = 99;
         t->model.params[0] += 1.0f;
-        ck_assert_int_eq(am_checkpoint_save(t, good, "newer"), -1);
-        ck_assert_msg(strstr(am_error(), good), "message '%s' does not name the checkpoint", am_error());
+        ck_assert_int_eq(am_checkpoint_save(t, good, "newer", NULL), -1);
+        ck_assert_msg(strstr(am_error(), good) && strstr(am_error(), "No space left"),
+                      "message '%s' does not name the checkpoint and the cause", am_error());
         printf("  save error: %s\n", am_error());
         struct stat sb;
         ck_assert_msg(lstat(link, &sb) != 0, "the temporary file was left behind");
@@ -852,15 +921,12 @@ START_TEST(test_checkpoint_errors) {
         unsigned char *b2 = read_all(good, &n2);
         ck_assert_msg(n2 == n && !memcmp(b, b2, n), "the previous checkpoint changed");
         free(b2);
-        ck_assert_msg(am_checkpoint_load(u, good, NULL) == 0, "%s", am_error());
+        ck_assert_msg(am_checkpoint_load(u, good, NULL, NULL) == 0, "%s", am_error());
         ck_assert(u->step == 3);
-        unlink(link);
     }
     free(b);
-    am_trainer_free(t);
-    am_trainer_free(u);
-    free(t);
-    free(u);
+    free_trainer(t);
+    free_trainer(u);
     unlink(good);
     unlink(bad);
     free(good);
@@ -887,7 +953,7 @@ START_TEST(test_checkpoint_load_directory) {
     ck_assert(pid >= 0);
     if (pid == 0) {
         close(fds[0]);
-        int rc = am_checkpoint_load(t, dir, NULL);
+        int rc = am_checkpoint_load(t, dir, NULL, NULL);
         const char *msg = rc == -1 ? am_error() : "returned 0";
         if (write(fds[1], msg, strlen(msg)) < 0) _exit(4);
         _exit(rc == -1 ? 0 : 3);

@@ -75,11 +75,17 @@ am_fixmatch_stats am_train_step_views(am_trainer *t, const uint8_t *raw, const a
 // memory valid until the next call.
 const float *am_trainer_score(am_trainer *t, const float *x, int N, int S);
 
-// Checkpoints: magic AMCK, version, step, seed, free-form text (the run's
-// configuration and labels), the parameter, BN-statistics, EMA and optimiser
-// families, CRC-32. Written atomically; read back only when intact. A
-// trainer on a device: saving downloads the state first, loading uploads it.
-int am_checkpoint_save(am_trainer *t, const char *path, const char *text);
-// Restores into an initialised trainer of the same architecture. *text gets a
-// malloc'd copy of the stored text (may be NULL to ignore).
-int am_checkpoint_load(am_trainer *t, const char *path, char **text);
+// Checkpoints: am tensor files with magic AMCK (weights/FORMAT.md): the
+// step and seed, the run's configuration and its labels as two text entries,
+// the live and EMA models' parameters and BN statistics and the optimiser
+// state, each tensor under its name. Written atomically (a failed write leaves
+// the previous checkpoint intact); read back only when intact. A trainer on a
+// device: saving downloads the state first, loading uploads it. config and
+// labels may be NULL (stored empty).
+int am_checkpoint_save(am_trainer *t, const char *path, const char *config, const char *labels);
+// Restores into an initialised trainer of the same architecture, input
+// channels, classes and optimiser; a failed load leaves the trainer as it
+// was. *config and *labels (either may be NULL to ignore) get malloc'd copies
+// of the stored texts ("" when absent). Checkpoints of an older am's format
+// are refused with a message that names their format.
+int am_checkpoint_load(am_trainer *t, const char *path, char **config, char **labels);

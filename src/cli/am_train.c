@@ -78,27 +78,63 @@ static int mkdir_p(const char *dir) {
     return 0;
 }
 
-// The checkpoint's text: the effective configuration, then one line per label.
-static char *state_text(const run *r) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
+// The checkpoint's texts: the effective configuration, and the labels in
+// force as a CSV `filename,label` (every filename quoted, its quotes doubled).
+static void state_text(const run *r, char **config, char **labels) {
+    size_t len;
+    FILE *f = open_memstream(config, &len);
     am_config_write(&r->c, f);
-    for (int i = 0; i < r->d.n; i++)
-        if (r->d.label[i] != AM_UNLABELLED)
-            fprintf(f, "label %s %s\n", r->d.label[i] == AM_ANOMALY ? "anomaly" : "normal", r->d.names[i]);
     fclose(f);
-    return buf;
+    f = open_memstream(labels, &len);
+    fprintf(f, "filename,label\n");
+    for (int i = 0; i < r->d.n; i++) {
+        if (r->d.label[i] == AM_UNLABELLED) continue;
+        fputc('"', f);
+        for (const char *s = r->d.names[i]; *s; s++) {
+            if (*s == '"') fputc('"', f);
+            fputc(*s, f);
+        }
+        fprintf(f, "\",%s\n", r->d.label[i] == AM_ANOMALY ? "anomaly" : "normal");
+    }
+    fclose(f);
 }
 
-static void apply_state_labels(run *r, const char *text) {
+// One CSV field at *s into out (RFC 4180: a quoted field may hold commas,
+// line ends and doubled quotes; longer than cap, it is cut). *s moves past
+// the field and the comma or line end after it, which is returned (0 at the
+// end of the text).
+static char csv_field(const char **s, char *out, size_t cap) {
+    const char *p = *s;
+    size_t n = 0;
+    int quoted = *p == '"';
+    for (p += quoted; *p; p++) {
+        if (quoted && *p == '"' && p[1] != '"') { quoted = 0; continue; }
+        if (quoted && *p == '"') p++;
+        else if (!quoted && (*p == ',' || *p == '\n')) break;
+        if (n + 1 < cap) out[n++] = *p;
+    }
+    out[n] = 0;
+    *s = *p ? p + 1 : p;
+    return *p;
+}
+
+// The labels of a checkpoint (state_text's CSV) applied to the images.
+static void apply_state_labels(run *r, const char *csv) {
     int applied = 0;
-    for (const char *s = text; s && *s; s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL) {
-        char lab[16], name[1024];
-        if (sscanf(s, "label %15s %1023[^\n]", lab, name) != 2) continue;
+    for (int row = 1; *csv; row++) {
+        char name[4096], lab[16] = "", rest[16];
+        char end = csv_field(&csv, name, sizeof name);
+        if (end == ',') end = csv_field(&csv, lab, sizeof lab);
+        while (end == ',') end = csv_field(&csv, rest, sizeof rest);
+        if ((row == 1 && !strcmp(name, "filename")) || (!name[0] && !lab[0])) continue;
+        int label = !strcmp(lab, "anomaly") ? AM_ANOMALY : !strcmp(lab, "normal") ? AM_NORMAL : AM_UNLABELLED;
+        if (label == AM_UNLABELLED) {
+            am_warn("checkpoint labels, row %d: '%s' has no label normal or anomaly", row, name);
+            continue;
+        }
         int i = am_dataset_find(&r->d, name);
         if (i < 0) { am_warn("checkpoint labels '%s', which is no longer among the images", name); continue; }
-        r->d.label[i] = strcmp(lab, "anomaly") ? AM_NORMAL : AM_ANOMALY;
+        r->d.label[i] = label;
         applied++;
     }
     am_info("resumed %d labels from the checkpoint", applied);
@@ -121,9 +157,11 @@ static int write_labels_csv(const run *r) {
 static int save_checkpoint(run *r) {
     char path[4200];
     out_path(path, sizeof path, r, "checkpoint.amck");
-    char *text = state_text(r);
-    int rc = am_checkpoint_save(&r->t, path, text);
-    free(text);
+    char *config, *labels;
+    state_text(r, &config, &labels);
+    int rc = am_checkpoint_save(&r->t, path, config, labels);
+    free(config);
+    free(labels);
     return rc;
 }
 
@@ -382,10 +420,10 @@ int main(int argc, char **argv) {
     hp.ema = c->ema;
     if (am_trainer_init(&r.t, c->arch, c->channels, 2, (uint64_t)c->seed, &hp)) return die(NULL);
     if (c->resume[0]) {
-        char *text = NULL;
-        if (am_checkpoint_load(&r.t, c->resume, &text)) return die("--resume");
-        apply_state_labels(&r, text);
-        free(text);
+        char *labels = NULL;
+        if (am_checkpoint_load(&r.t, c->resume, NULL, &labels)) return die("--resume");
+        apply_state_labels(&r, labels);
+        free(labels);
         am_info("resuming at step %llu", (unsigned long long)r.t.step);
     } else {
         char w[4096];

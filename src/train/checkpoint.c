@@ -1,169 +1,149 @@
-// Checkpoints. Layout (little-endian): "AMCK", u32 version, u64 step, u64 seed,
-// 16-byte arch name, u64 nparams, u64 nstats, u32 text length, the text, then
-// float32 families: params, stats, EMA params, EMA stats, optimiser v, s,
-// each packed (its tensors in table order, without the model's padding
-// between them; nparams and nstats count these); u32 CRC-32 of everything
-// before it. Written to a temporary file, synced and
-// renamed, so a crash or a full disk leaves the previous checkpoint intact.
+// Checkpoints: am tensor files (weights/FORMAT.md) with magic AMCK, written
+// and read by src/core/tfile.c (CRC-32, atomic write). The header names the
+// architecture, input channels and classes; the entries are `step` and
+// `seed` (u64 [1]), `config` and `labels` (text), and float32 tensors, each
+// packed (none of the model's padding): the live model's parameters and BN
+// statistics under their own names, the EMA model's as `ema:<name>`, the
+// optimiser state as `v:<param>` and, for AdamW, `s:<param>`.
 // A trainer on a device is downloaded before saving and uploaded after loading.
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include "am/error.h"
+#include "am/tfile.h"
 #include "am/train.h"
 
-#define CK_VERSION 1
+// The float32 sections of a checkpoint: entry name prefix, the family of
+// model tensors it holds, and where they live in the trainer.
+typedef struct {
+    const char *prefix;
+    int family;
+    float *base;
+} section;
 
-typedef struct { FILE *f; uLong crc; int ok, err; } writer;
-
-static void put(writer *w, const void *p, size_t n) {
-    if (!w->ok || !n) return;
-    w->crc = crc32(w->crc, p, (uInt)n);
-    w->ok = fwrite(p, 1, n, w->f) == n;
-    if (!w->ok) w->err = errno;
-}
-
-// Records the first failure's errno.
-static void check(writer *w, int ok) {
-    if (!ok && w->ok) w->err = errno;
-    w->ok = w->ok && ok;
-}
-
-// The elements of a family's tensors, the padding not counted.
-static uint64_t packed_count(const am_model *m, int family) {
-    uint64_t n = 0;
-    for (int i = 0; i < m->ntensors; i++)
-        if (m->tensors[i].family == family) n += m->tensors[i].n;
+static int sections(am_trainer *t, section s[6]) {
+    int n = 0;
+    s[n++] = (section){"", AM_PARAM, t->model.params};
+    s[n++] = (section){"", AM_STAT, t->model.stats};
+    s[n++] = (section){"ema:", AM_PARAM, t->ema.params};
+    s[n++] = (section){"ema:", AM_STAT, t->ema.stats};
+    s[n++] = (section){"v:", AM_PARAM, t->v};
+    if (t->hp.optimizer == AM_OPT_ADAMW) s[n++] = (section){"s:", AM_PARAM, t->s};
     return n;
 }
 
-// One family (laid out as m's) packed.
-static void put_family(writer *w, const am_model *m, int family, const float *base) {
-    for (int i = 0; i < m->ntensors; i++) {
-        const am_tensor *t = &m->tensors[i];
-        if (t->family == family) put(w, base + t->offset, sizeof(float) * t->n);
-    }
+static am_tentry text_entry(const char *name, const char *s) {
+    size_t n = s ? strlen(s) : 0;
+    am_tentry e = {.type = AM_TF_U8, .ndim = 1, .shape = {(int)n}, .n = n, .u8 = (uint8_t *)s};
+    snprintf(e.name, sizeof e.name, "%s", name);
+    return e;
 }
 
-// One packed family from p into base (laid out as m's); returns the end.
-static const unsigned char *take_family(const unsigned char *p, const am_model *m, int family, float *base) {
-    for (int i = 0; i < m->ntensors; i++) {
-        const am_tensor *t = &m->tensors[i];
-        if (t->family != family) continue;
-        memcpy(base + t->offset, p, sizeof(float) * t->n);
-        p += sizeof(float) * t->n;
-    }
-    return p;
-}
-
-int am_checkpoint_save(am_trainer *t, const char *path, const char *text) {
+int am_checkpoint_save(am_trainer *t, const char *path, const char *config, const char *labels) {
     am_trainer_download(t);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    writer w = {fopen(tmp, "wb"), crc32(0L, Z_NULL, 0), 1, 0};
-    if (!w.f) return am_seterr("cannot create '%s': %s", tmp, strerror(errno));
     const am_model *m = &t->model;
-    uint32_t version = CK_VERSION, tlen = text ? (uint32_t)strlen(text) : 0;
-    uint64_t np = packed_count(m, AM_PARAM), ns = packed_count(m, AM_STAT);
-    char arch[16] = {0};
-    memcpy(arch, m->arch.name, strlen(m->arch.name) < 15 ? strlen(m->arch.name) : 15);
-    put(&w, "AMCK", 4);
-    put(&w, &version, 4);
-    put(&w, &t->step, 8);
-    put(&w, &t->seed, 8);
-    put(&w, arch, 16);
-    put(&w, &np, 8);
-    put(&w, &ns, 8);
-    put(&w, &tlen, 4);
-    put(&w, text, tlen);
-    put_family(&w, m, AM_PARAM, m->params);
-    put_family(&w, m, AM_STAT, m->stats);
-    put_family(&w, m, AM_PARAM, t->ema.params);
-    put_family(&w, m, AM_STAT, t->ema.stats);
-    put_family(&w, m, AM_PARAM, t->v);
-    put_family(&w, m, AM_PARAM, t->v + m->nparams);
-    uint32_t crc = (uint32_t)w.crc;
-    put(&w, &crc, 4);
-    check(&w, fflush(w.f) == 0);
-    check(&w, fsync(fileno(w.f)) == 0);
-    check(&w, fclose(w.f) == 0);
-    if (!w.ok) {
-        unlink(tmp);
-        return am_seterr("writing checkpoint '%s' failed (%s); the previous checkpoint is intact", path, strerror(w.err));
-    }
-    if (rename(tmp, path)) {
-        unlink(tmp);
-        return am_seterr("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-    }
-    return 0;
+    if ((config && strlen(config) > 0x7fffffff) || (labels && strlen(labels) > 0x7fffffff))
+        return am_seterr("cannot write checkpoint '%s': its configuration or labels text is over 2 GiB", path);
+    am_tentry *e = AM_CALLOC(sizeof(am_tentry) * (size_t)(4 * m->ntensors + 4));
+    int n = 0;
+    e[n++] = (am_tentry){.name = "step", .type = AM_TF_U64, .ndim = 1, .shape = {1}, .n = 1, .u64 = &t->step};
+    e[n++] = (am_tentry){.name = "seed", .type = AM_TF_U64, .ndim = 1, .shape = {1}, .n = 1, .u64 = &t->seed};
+    e[n++] = text_entry("config", config);
+    e[n++] = text_entry("labels", labels);
+    section s[6];
+    for (int k = 0, ns = sections(t, s); k < ns; k++)
+        for (int i = 0; i < m->ntensors; i++) {
+            const am_tensor *x = &m->tensors[i];
+            if (x->family != s[k].family) continue;
+            am_tentry *d = &e[n++];
+            snprintf(d->name, sizeof d->name, "%s%s", s[k].prefix, x->name);
+            d->ndim = x->ndim;
+            memcpy(d->shape, x->shape, sizeof d->shape);
+            d->n = x->n;
+            d->data = s[k].base + x->offset;
+        }
+    int rc = am_tfile_write(path, "AMCK", m->arch.name, m->arch.in_ch, m->arch.classes, e, n);
+    free(e);
+    return rc;
 }
 
-int am_checkpoint_load(am_trainer *t, const char *path, char **text) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return am_seterr("cannot open checkpoint '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return am_seterr("'%s' is not a regular file: give the checkpoint file (e.g. run/checkpoint.amck)", path);
-    }
-    long size = (long)st.st_size;
-    if (size < 60) { fclose(f); return am_seterr("'%s' is too short to be a checkpoint (truncated?)", path); }
-    unsigned char *b = AM_MALLOC((size_t)size);
-    size_t got = fread(b, 1, (size_t)size, f);
-    fclose(f);
-    int rc = 0;
-    uint32_t version, tlen, crc;
-    uint64_t step, seed, np, ns;
-    char arch[17] = {0};
-    if (got != (size_t)size) { rc = am_seterr("read error on '%s'", path); goto done; }
-    if (memcmp(b, "AMCK", 4)) { rc = am_seterr("'%s' is not an am checkpoint", path); goto done; }
-    memcpy(&version, b + 4, 4);
-    if (version != CK_VERSION) {
-        rc = am_seterr("'%s' is checkpoint version %u; this build reads version %d", path, version, CK_VERSION);
-        goto done;
-    }
-    memcpy(&crc, b + size - 4, 4);
-    if (crc != (uint32_t)crc32(0L, b, (uInt)(size - 4))) {
-        rc = am_seterr("checkpoint '%s' fails its checksum: truncated or corrupt", path);
-        goto done;
-    }
-    memcpy(&step, b + 8, 8);
-    memcpy(&seed, b + 16, 8);
-    memcpy(arch, b + 24, 16);
-    memcpy(&np, b + 40, 8);
-    memcpy(&ns, b + 48, 8);
-    memcpy(&tlen, b + 56, 4);
+// The entry `name` if it is a u64 [1], else NULL (am_error()).
+static const am_tentry *u64_entry(const am_tfile *f, const char *path, const char *name) {
+    const am_tentry *e = am_tfile_find(f, name);
+    if (e && e->type == AM_TF_U64 && e->n == 1) return e;
+    am_seterr("checkpoint '%s' has no '%s' (a u64): the file is damaged; use an earlier checkpoint", path, name);
+    return NULL;
+}
+
+// A malloc'd, NUL-terminated copy of a text entry ("" when there is none).
+static char *text_copy(const am_tentry *e) {
+    size_t n = e ? e->n : 0;
+    char *s = AM_MALLOC(n + 1);
+    if (n) memcpy(s, e->u8, n);
+    s[n] = 0;
+    return s;
+}
+
+int am_checkpoint_load(am_trainer *t, const char *path, char **config, char **labels) {
+    am_tfile f;
+    if (am_tfile_read(&f, path, "AMCK")) return -1;
     const am_model *m = &t->model;
-    uint64_t mp = packed_count(m, AM_PARAM);
-    if (strcmp(arch, m->arch.name) || np != mp || ns != packed_count(m, AM_STAT)) {
-        rc = am_seterr("checkpoint '%s' holds %s with %llu parameters; the run's model is %s with %llu", path, arch,
-                       (unsigned long long)np, m->arch.name, (unsigned long long)mp);
+    const am_arch *a = &m->arch;
+    const am_tentry **src = AM_CALLOC(sizeof(am_tentry *) * (size_t)(4 * m->ntensors + 1));
+    const am_tentry *step = NULL, *seed = NULL, *cfg = am_tfile_find(&f, "config"), *lab = am_tfile_find(&f, "labels");
+    section s[6];
+    const int ns = sections(t, s);
+    int rc = 0, n = 0;
+    if (strcmp(f.arch, a->name) || f.in_ch != a->in_ch || f.classes != a->classes) {
+        rc = am_seterr("checkpoint '%s' holds %s (%d channels, %d classes); this run's model is %s (%d channels, %d "
+                       "classes): resume with the same --arch and --channels, or start a new run",
+                       path, f.arch, f.in_ch, f.classes, a->name, a->in_ch, a->classes);
         goto done;
     }
-    size_t expect = 60 + (size_t)tlen + sizeof(float) * (np * 4 + ns * 2) + 4;
-    if (expect != (size_t)size) { rc = am_seterr("checkpoint '%s' has the wrong size for its contents", path); goto done; }
-    const unsigned char *p = b + 60;
-    if (text) {
-        *text = AM_MALLOC(tlen + 1);
-        memcpy(*text, p, tlen);
-        (*text)[tlen] = 0;
+    if (!(step = u64_entry(&f, path, "step")) || !(seed = u64_entry(&f, path, "seed"))) { rc = -1; goto done; }
+    if ((cfg && cfg->type != AM_TF_U8) || (lab && lab->type != AM_TF_U8)) {
+        rc = am_seterr("checkpoint '%s': its configuration or labels entry is not text: the file is damaged", path);
+        goto done;
     }
-    p += tlen;
-    p = take_family(p, m, AM_PARAM, t->model.params);
-    p = take_family(p, m, AM_STAT, t->model.stats);
-    p = take_family(p, m, AM_PARAM, t->ema.params);
-    p = take_family(p, m, AM_STAT, t->ema.stats);
-    p = take_family(p, m, AM_PARAM, t->v);
-    take_family(p, m, AM_PARAM, t->v + m->nparams);
-    t->step = step;
-    t->seed = seed;
+    for (int k = 0; k < ns; k++)
+        for (int i = 0; i < m->ntensors; i++) {
+            const am_tensor *x = &m->tensors[i];
+            if (x->family != s[k].family) continue;
+            char name[80];
+            snprintf(name, sizeof name, "%s%s", s[k].prefix, x->name);
+            const am_tentry *e = am_tfile_find(&f, name);
+            if (!e && !strcmp(s[k].prefix, "s:")) {
+                rc = am_seterr("checkpoint '%s' holds no AdamW state (an SGD run wrote it): resume with --optimizer "
+                               "sgd", path);
+                goto done;
+            }
+            if (!e || e->type != AM_TF_F32 || e->ndim != x->ndim || memcmp(e->shape, x->shape, sizeof e->shape)) {
+                rc = am_seterr("checkpoint '%s' has no float32 tensor '%s' of %s's shape: it is damaged or from "
+                               "another model; start a new run", path, name, a->name);
+                goto done;
+            }
+            src[n++] = e;
+        }
+    for (int i = 0; i < f.ntensors && t->hp.optimizer != AM_OPT_ADAMW; i++)
+        if (!strncmp(f.t[i].name, "s:", 2)) {
+            rc = am_seterr("checkpoint '%s' holds AdamW state (an AdamW run wrote it): resume with --optimizer "
+                           "adamw", path);
+            goto done;
+        }
+    n = 0;
+    for (int k = 0; k < ns; k++)
+        for (int i = 0; i < m->ntensors; i++) {
+            const am_tensor *x = &m->tensors[i];
+            if (x->family == s[k].family) memcpy(s[k].base + x->offset, src[n++]->data, sizeof(float) * x->n);
+        }
+    t->step = step->u64[0];
+    t->seed = seed->u64[0];
+    if (config) *config = text_copy(cfg);
+    if (labels) *labels = text_copy(lab);
     am_trainer_upload(t);
 done:
-    free(b);
+    free(src);
+    am_tfile_free(&f);
     return rc;
 }
