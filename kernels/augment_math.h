@@ -1,5 +1,5 @@
 // Per-pixel maths of the augmentations (include/am/augment.h), shared by the
-// CPU code (src/cpu/augment.c) and the CUDA kernels. Each function reproduces
+// CPU code (src/data/augment.c) and the CUDA kernels. Each function reproduces
 // Pillow 13's arithmetic operation for operation (float32 where Pillow's C
 // uses float, float64 where it or its Python layer uses double, the same
 // evaluation order, truncating casts), so that the results are bit-exact.

@@ -7,9 +7,9 @@
 // A device model mirrors an am_model: the same tensor table and family
 // layouts (params, grads, stats on the device at the same offsets; every
 // tensor, its bf16 copy and every activation 256-byte aligned, as cuDNN and
-// cuBLAS need and am_gpu_model_init checks), the same forward/backward
-// orchestration as src/model/model.c, the same Philox streams for dropout
-// and drop-connect. Plain C: CUDA handles are void *.
+// cuBLAS need and am_gpu_model_init checks), the same activation layout
+// (am_acts_layout), and the network's one forward/backward (src/model/net.c)
+// over the CUDA backend. Plain C: CUDA handles are void *.
 // Functions that can fail on user input return -1 (am_error()); CUDA, cuDNN
 // and cuBLAS failures are fatal with the call, file:line and a hint.
 #pragma once
@@ -18,7 +18,6 @@
 
 #include "am/kernels.h"
 #include "am/model.h"
-#include "am/train.h"
 
 // The device of a program's --device: "cpu", "cuda", "cuda:N", or "auto"
 // (cuda:0 where a GPU is present, else the CPU with a one-line notice on
@@ -110,47 +109,22 @@ void am_gpu_gemm_per_sample(am_gpu_ctx *c, void *out, const void *a, const void 
                             int dt);
 
 typedef struct {
-    int H, W, Ho, Wo;
-    void *ex, *ea;             // (N,H,W,mid) expand conv out, after BN+act
-    void *dx, *da;             // (N,Ho,Wo,mid) depthwise out, after BN+act
-    float *pooled, *hid, *gate;  // SE (N,mid), (N,se), (N,mid)
-    void *so;                  // (N,Ho,Wo,mid) after the SE scale
-    void *px, *pb, *out;       // (N,Ho,Wo,out) project out, after BN, block output
-    float *dc;                 // (N) drop-connect scale
-    float *mean[3], *rstd[3];
-} am_gpu_block;
-
-typedef struct {
     am_gpu_ctx ctx;
     am_model *host;            // the table, architecture and the host copies
     int dt;                    // AM_F32 or AM_BF16
     int fuse;                  // eval forward with the fused kernels (default; AM_FUSE=0: off)
     int graphs;                // replay the inference forward from a CUDA graph (AM_GRAPH=0: 0; 0 after a failed capture)
-    int xpad_ready;            // 1 after am_gpu_input_padded: the forward skips cu_pad_input
+    int xpad_ready;            // 1 after am_gpu_input_padded: the stem reads its scratch as written
     struct am_prof *prof;      // per-layer timing of eager passes when set (include/am/prof.h); NULL: off
     const am_step_args *step_args;  // device; set while a train step is captured: the forward reads its step there
-    float *params, *grads, *stats;
+    float *params, *grads, *stats;  // the families, at the host table's offsets
     uint16_t *params16;        // bf16 copy of params (AM_BF16), refreshed each forward
-    uint16_t *wgrad16;         // bf16 filter-gradient scratch (AM_BF16)
-    size_t wmax;               // largest convolution weight, elements
+    uint16_t *wgrad16;         // bf16 filter-gradient scratch (AM_BF16), wmax elements
+    size_t wmax;               // largest dense convolution weight, elements
     uint8_t *decay;            // 1 where weight decay applies, per parameter
-    float *mom, *ema;          // SGD momentum and EMA parameters (made by the first step)
     double *work;              // BN reduction scratch, 3 * cmax doubles
-    int cmax;                  // widest channel count
-    // activations for (N, size), one allocation
-    char *abase;
-    size_t abytes;
-    int N, size;
-    float *xin;                // (N,S,S,in_ch) the input, float
-    void *xpad;                // padded, converted stem input
-    void *sx, *sa;
-    float *smean, *srstd;
-    am_gpu_block b[AM_MAX_BLOCKS];
-    void *hx, *ha;
-    float *hmean, *hrstd;
-    float *pooled, *mask, *dropped, *logits, *ghead;  // (N,head) x3, (N,classes), (N,head)
-    float *dz, *dpool, *dh;    // SE backward scratch, N * cmax each
-    void *g[4];                // activation-gradient scratch, each of the largest activation
+    int cmax;                  // widest BN channel count
+    am_acts acts;              // for (N, size), one allocation (am_acts_layout); stem_in: the padded input
     void *graph;               // cudaGraphExec_t of the inference forward for (N, size)
     unsigned graph_ws_gen;     // ctx.ws_gen when it was captured
 } am_gpu_model;
@@ -188,41 +162,3 @@ void am_gpu_eval(am_gpu_model *g, float *logits, const float *x, int n, int S);
 // parameter gradients accumulate into g->grads.
 void am_gpu_backward(am_gpu_model *g, const float *dlogits);
 void am_gpu_zero_grad(am_gpu_model *g);
-// SGD (Nesterov as asked) over the flat parameters with decay on conv/FC
-// weights, then the EMA update of the EMA copy (made from the parameters at
-// the first call).
-void am_gpu_sgd_ema_step(am_gpu_model *g, float lr, float momentum, float wd, int nesterov, float ema_decay);
-
-// A trainer's device side (src/train/trainer_gpu.c; am_trainer_to_gpu makes
-// it). The EMA model's params and stats are the device EMA: each step updates
-// them in place, so the scoring model is always current.
-struct am_gpu_trainer {
-    am_gpu_model live, ema;  // mirrors of t->model and t->ema
-    float *v;                // (2, nparams) optimiser state as t->v: v (momentum / Adam m), s (Adam)
-    float *dlogits;          // (B + 2U, classes)
-    float *loss;             // (4) loss, loss_x, loss_u, mask_rate
-    int *labels;             // (B)
-    float *logits;           // host (nlogits) scoring logits
-    size_t nlogits;
-    am_step_args *args;      // the step's values for the captured step (device)
-    int graphs;              // replay the step from a CUDA graph (AM_GRAPH=0 or AM_TRAIN_GRAPH=0: 0; 0 after a failed capture)
-    void *graph;             // cudaGraphExec_t of the step's device work, or NULL
-    void *graph_abase;       // the live activations, input kind, shape, cuDNN workspace and
-    int graph_padded, graph_N, graph_S;  // seed it was captured with
-    unsigned graph_ws_gen;
-    uint64_t graph_seed;
-    long eager_steps;        // steps run without the graph (the first makes the plans)
-    uint8_t *raw, *aug_work; // am_train_step_views: (B+U,S,S,C) images, augmentation scratch
-    am_aug_plan *plans;      // (B+2U)
-    size_t raw_bytes, work_bytes;
-};
-
-// What am_train_step, am_trainer_score, am_trainer_download/upload and
-// am_trainer_free do when t->gpu is set (CUDA builds only).
-am_fixmatch_stats am_gpu_train_step(am_trainer *t, const float *x, const int *labels, int S);
-am_fixmatch_stats am_gpu_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
-                                          const int *labels, int S);
-const float *am_gpu_trainer_score(am_trainer *t, const float *x, int N, int S);
-void am_gpu_trainer_download(am_trainer *t);
-void am_gpu_trainer_upload(am_trainer *t);
-void am_gpu_trainer_free(am_trainer *t);

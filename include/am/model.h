@@ -48,49 +48,85 @@ int am_arch_init(am_arch *a, const char *name, int in_ch, int classes);
 
 enum { AM_PARAM = 0, AM_STAT = 1 };
 
+// What a tensor is: initialisation, weight decay and the backends' handling
+// follow from it (never from its name).
+typedef enum {
+    AM_ROLE_CONV,       // dense convolution weight: the stem (K,3,3,C), pointwise (K,C)
+    AM_ROLE_DWCONV,     // depthwise weight (k,k,C)
+    AM_ROLE_SE_W,       // squeeze-excite weight (out,in)
+    AM_ROLE_FC_W,       // classifier weight (classes,head)
+    AM_ROLE_BIAS,       // squeeze-excite and classifier biases
+    AM_ROLE_BN_GAMMA, AM_ROLE_BN_BETA,
+    AM_ROLE_BN_MEAN, AM_ROLE_BN_VAR,  // running statistics (family AM_STAT)
+} am_role;
+
 typedef struct {
     char name[64];
     int ndim, shape[4];
     size_t n, offset;  // elements, offset in its family (a multiple of AM_TENSOR_ALIGN)
     int family;        // AM_PARAM or AM_STAT
-    int decay;         // weight decay applies (conv and FC weights, not BN or biases)
+    am_role role;
+    int decay;         // weight decay applies (the weights: conv, depthwise, SE, FC)
 } am_tensor;
 
 typedef struct { float *gamma, *beta, *mean, *var; } am_bn;
 
+// Parameter views: host addresses inside the model's families. A backend
+// with families of its own (src/cuda) maps an address to its copy by the
+// offset from the family's base.
 typedef struct {
     float *expand, *dw, *se_rw, *se_rb, *se_ew, *se_eb, *project;
     am_bn bn0, bn1, bn2;  // after expand, depthwise, project
 } am_block_params;
 
+// The activation family for one batch size N and image size S: everything
+// the forward keeps for the backward, and the backward's scratch. One
+// layout (am_acts_layout) for every backend; "void *" buffers hold the
+// backend's activation type (float on the CPU, float or bf16 on a GPU), the
+// "float *" ones are float everywhere.
 typedef struct {
     int H, W, Ho, Wo;             // block input and output sizes
-    float *ex, *ea;               // (N,H,W,mid) expand conv out, after BN+act
-    float *dx, *da;               // (N,Ho,Wo,mid) depthwise out, after BN+act
+    void *ex, *ea;                // (N,H,W,mid) expand conv out, after BN+act
+    void *dx, *da;                // (N,Ho,Wo,mid) depthwise out, after BN+act
     float *pooled, *hid, *gate;   // SE: (N,mid), (N,se), (N,mid)
-    float *so;                    // (N,Ho,Wo,mid) after the SE scale
-    float *px, *pb;               // (N,Ho,Wo,out) project conv out, after BN
-    float *out;                   // (N,Ho,Wo,out) block output
+    void *so;                     // (N,Ho,Wo,mid) after the SE scale
+    void *px, *pb;                // (N,Ho,Wo,out) project conv out, after BN
+    void *out;                    // (N,Ho,Wo,out) block output
     float *dc;                    // (N) drop-connect scale
     float *mean[3], *rstd[3];     // BN statistics of bn0, bn1, bn2
 } am_block_acts;
 
 typedef struct {
     int N, size;
-    float *base;
-    size_t nfloats;
-    const float *x;               // (N,S,S,in_ch) the input of the last forward
-    float *col;                   // stem im2col
-    float *sx, *sa;               // stem conv out, after BN+act
+    const float *x;               // (N,S,S,in_ch) float: the input of the last forward
+    float *xin;                   // the owned input buffer behind x where the backend keeps one, else NULL
+    void *stem_in;                // the backend's stem scratch (am_acts_spec)
+    void *sx, *sa;                // stem conv out, after BN+act
     float *smean, *srstd;
     am_block_acts b[AM_MAX_BLOCKS];
-    float *hx, *ha;               // head conv out, after BN+act
+    void *hx, *ha;                // head conv out, after BN+act
     float *hmean, *hrstd;
     float *pooled, *mask, *dropped;  // (N,head)
-    float *logits, *probs;        // (N,classes)
-    float *g[4];                  // backward scratch, each of the largest activation
-    size_t gsize;
+    float *logits;                // (N,classes)
+    float *ghead;                 // (N,head) gradient at the pooled features
+    float *dz, *dpool, *dh;       // (N,cmax) squeeze-excite backward scratch (backends that want it)
+    void *g[4];                   // backward scratch, each of gsize elements
+    size_t gsize;                 // the largest activation, elements
+    int cmax;                     // the widest channel count
+    char *base;                   // the allocation the pointers are carved from
+    size_t bytes;
 } am_acts;
+
+// How a backend's activation family is carved: es bytes per activation
+// element, every buffer starting at a multiple of align bytes (from a base
+// so aligned), an owned float input buffer (own_input) or the caller's, and
+// stem_in elements of stem scratch (CPU: the im2col matrix; GPU: the padded
+// input).
+typedef struct { size_t es, align; int own_input; size_t stem_in; } am_acts_spec;
+
+// Carves A for (N, S) from base; with base NULL only counts. Returns the
+// bytes, a multiple of align.
+size_t am_acts_layout(am_acts *A, const am_arch *a, int N, int S, const am_acts_spec *sp, char *base);
 
 typedef struct {
     am_arch arch;
@@ -101,7 +137,7 @@ typedef struct {
     float *stem_w, *head_w, *fc_w, *fc_b;
     am_bn stem_bn, head_bn;
     am_block_params blk[AM_MAX_BLOCKS];
-    am_acts acts;
+    am_acts acts;                 // the CPU's, made by am_forward
     float bn_momentum, bn_eps;
     float dropout, drop_connect;  // rates in force during training (0 turns off)
     struct am_prof *prof;         // per-layer timing when set (include/am/prof.h); NULL: off

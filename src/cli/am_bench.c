@@ -1,114 +1,30 @@
-// am_bench: throughput of the engine. `model`: forward and forward+backward
-// images/s of one architecture on the CPU, median over timed iterations.
-// `infer`: eval forward img/s by batch size and precision on --device cpu or
-// cuda (CUDA graphs on the GPU). `train`: a FixMatch-shaped step (B labelled
-// + mu*B weak + mu*B strong in one training forward, FixMatch loss, backward,
-// SGD Nesterov, EMA) per second, with the GPU memory it held. `dwconv`: every
-// distinct depthwise convolution of an architecture, our kernels against
-// cuDNN's grouped convolution, and the one the selector keeps. `loader`: the
+// am_bench: throughput of the engine, one benchmark per name (src/cli/bench_*.c).
+// `model`: forward and forward+backward images/s of one architecture on the
+// CPU. `infer`: eval forward img/s by batch size and precision on --device
+// cpu or cuda (CUDA graphs on the GPU). `train`: the trainer's FixMatch step
+// (B labelled + mu*B weak + mu*B strong views) per second, with the GPU
+// memory it held. `loss`: the FixMatch loss alone. `dwconv`: every distinct
+// depthwise convolution of an architecture, our kernels against cuDNN's
+// grouped convolution, and the one the selector keeps. `loader`: the
 // images/s of the loader that feeds scoring (decode, resize, float input).
 // `e2e`: scoring a folder end to end, and whether the loader or the model
 // bounds it. `layers`: the time of each op and block of a pass.
-#include <errno.h>
-#include <ftw.h>
-#include <math.h>
-#include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "am/batches.h"
-#include "am/dataset.h"
-#include "am/demo.h"
-#include "am/device.h"
-#include "am/error.h"
-#include "am/gpu.h"
-#include "am/gpu_dwconv.h"
-#include "am/image.h"
-#include "am/model.h"
-#include "am/ops.h"
-#include "am/plot.h"
-#include "am/prefetch.h"
 #include "bench.h"
-#include "../../kernels/conv_math.h"
-
-#ifdef AM_HAVE_CUDA
-#include <cuda_runtime.h>
-#endif
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: am_bench model [options]\n"
-        "       am_bench infer|train [options]   (am_bench infer --help)\n"
-        "       am_bench loss [options]          (am_bench loss --help)\n"
-        "       am_bench dwconv [options]        (am_bench dwconv --help)\n"
-        "       am_bench loader [options]        (am_bench loader --help)\n"
-        "       am_bench e2e [options]           (am_bench e2e --help)\n"
-        "       am_bench layers [options]        (am_bench layers --help)\n"
-        "Times EfficientNet on the CPU: forward (eval) and forward+backward\n"
-        "(train mode, cross-entropy) images/s, median over the timed runs.\n\n"
-        "  --arch NAME      lite0..lite4, b0..b7 (default lite0)\n"
-        "  --size S ...     image sizes (default 64 224)\n"
-        "  --batch N        batch size (default 32)\n"
-        "  --classes K      classes (default 2)\n"
-        "  --threads T      CPU threads (default: all cores)\n"
-        "  --iters I        timed runs per measurement (default 5)\n"
-        "  --warmup W       untimed runs first (default 2)\n"
-        "  --json           one JSON list instead of lines\n"
-        "  -h, --help       this text\n");
-}
-
-double bench_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-int bench_cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double time_mode(am_model *m, const float *x, const int *y, int N, int S, int train,
-                        int iters, int warmup) {
-    double *t = AM_MALLOC(sizeof(double) * iters);
-    float *probs = AM_MALLOC(sizeof(float) * N * m->arch.classes);
-    float *dz = AM_MALLOC(sizeof(float) * N * m->arch.classes);
-    for (int i = 0; i < warmup + iters; i++) {
-        am_zero_grad(m);
-        double t0 = bench_now();
-        const float *z = am_forward(m, x, N, S, train, 1, (uint64_t)i);
-        if (train) {
-            softmax_ce_forward(probs, z, y, N, m->arch.classes);
-            softmax_ce_backward(dz, probs, y, N, m->arch.classes);
-            am_backward(m, dz);
-        }
-        if (i >= warmup) t[i - warmup] = bench_now() - t0;
-    }
-    qsort(t, (size_t)iters, sizeof(double), bench_cmp_double);
-    double med = t[iters / 2];
-    free(t);
-    free(probs);
-    free(dz);
-    return med;
-}
-
-
-// The device: --device as given, else cuda where present, else the CPU with
-// a one-line notice. Returns the CUDA ordinal or -1 for the CPU; -2 on error.
-int bench_pick_device(const char *arg) {
-    int ord = -1;
-    if (arg) {
-        if (am_device_parse(arg, &ord)) { fprintf(stderr, "am_bench: %s\n", am_error()); return -2; }
-        return ord;
-    }
-    char why[256];
-    if (am_cuda_device_count(why, sizeof why) > 0) return 0;
-    fprintf(stderr, "am_bench: no GPU (%s); using the CPU\n", why);
-    return -1;
+        "usage: am_bench BENCHMARK [options]   (am_bench BENCHMARK --help)\n"
+        "  model    CPU forward and forward+backward images/s of one architecture\n"
+        "  infer    eval forward images/s by size, batch and precision (cpu or cuda)\n"
+        "  train    the trainer's FixMatch step per second (cpu or cuda)\n"
+        "  loss     the FixMatch consistency loss alone\n"
+        "  dwconv   depthwise convolutions: our kernels against cuDNN (cuda)\n"
+        "  loader   the scoring loader's images/s (decode, resize, float input)\n"
+        "  e2e      scoring a folder end to end: loader or model bound\n"
+        "  layers   the time of each op and block of a pass\n");
 }
 
 int main(int argc, char **argv) {
@@ -116,68 +32,15 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (!strcmp(argv[1], "infer") || !strcmp(argv[1], "train")) return bench_infer_train(argc, argv);
-    if (!strcmp(argv[1], "loss")) return bench_loss(argc, argv);
-    if (!strcmp(argv[1], "dwconv")) return bench_dwconv(argc, argv);
-    if (!strcmp(argv[1], "loader")) return bench_loader(argc, argv);
-    if (!strcmp(argv[1], "e2e")) return bench_e2e(argc, argv);
-    if (!strcmp(argv[1], "layers")) return bench_layers(argc, argv);
-    if (strcmp(argv[1], "model")) {
-        fprintf(stderr, "am_bench: unknown benchmark '%s'\n", argv[1]);
-        usage(stderr);
-        return 2;
-    }
-    const char *arch = "lite0";
-    int sizes[16] = {64, 224}, nsizes = 2, batch = 32, classes = 2, threads = 0, iters = 5, warmup = 2, json = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "--arch") && more) arch = argv[++i];
-        else if (!strcmp(a, "--size") && more) {
-            nsizes = 0;
-            while (i + 1 < argc && argv[i + 1][0] != '-' && nsizes < 16) sizes[nsizes++] = atoi(argv[++i]);
-        }
-        else if (!strcmp(a, "--batch") && more) batch = atoi(argv[++i]);
-        else if (!strcmp(a, "--classes") && more) classes = atoi(argv[++i]);
-        else if (!strcmp(a, "--threads") && more) threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--iters") && more) iters = atoi(argv[++i]);
-        else if (!strcmp(a, "--warmup") && more) warmup = atoi(argv[++i]);
-        else if (!strcmp(a, "--json")) json = 1;
-        else { fprintf(stderr, "am_bench: unknown option '%s'\n", a); usage(stderr); return 2; }
-    }
-    if (batch < 1 || iters < 1 || warmup < 0 || nsizes < 1) {
-        fprintf(stderr, "am_bench: --batch and --iters must be >= 1, --warmup >= 0, at least one --size\n");
-        return 2;
-    }
-    am_set_threads(threads);
-    am_model m;
-    if (am_model_init(&m, arch, 3, classes, 1)) { fprintf(stderr, "am_bench: %s\n", am_error()); return 1; }
-    if (json) printf("[");
-    for (int s = 0; s < nsizes; s++) {
-        int S = sizes[s];
-        if (am_model_check_size(S)) { fprintf(stderr, "am_bench: %s\n", am_error()); return 1; }
-        size_t n = (size_t)batch * S * S * 3;
-        float *x = AM_MALLOC(sizeof(float) * n);
-        int *y = AM_MALLOC(sizeof(int) * batch);
-        for (size_t i = 0; i < n; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
-        for (int i = 0; i < batch; i++) y[i] = i % classes;
-        for (int train = 0; train < 2; train++) {
-            double med = time_mode(&m, x, y, batch, S, train, iters, warmup);
-            const char *mode = train ? "fwdbwd" : "fwd";
-            if (json)
-                printf("%s\n {\"impl\": \"am\", \"model\": \"%s\", \"size\": %d, \"batch\": %d, \"threads\": %d, "
-                       "\"mode\": \"%s\", \"img_s\": %.2f, \"median_s\": %.6f, \"iters\": %d}",
-                       s || train ? "," : "", arch, S, batch, am_get_threads(), mode, batch / med, med, iters);
-            else
-                printf("am %s size=%d batch=%d threads=%d %s %.1f img/s\n", arch, S, batch, am_get_threads(),
-                       mode, batch / med);
-            fflush(stdout);
-        }
-        free(x);
-        free(y);
-    }
-    if (json) printf("\n]\n");
-    am_model_free(&m);
-    return 0;
+    const char *b = argv[1];
+    if (!strcmp(b, "model")) return bench_model(argc, argv);
+    if (!strcmp(b, "infer") || !strcmp(b, "train")) return bench_infer_train(argc, argv);
+    if (!strcmp(b, "loss")) return bench_loss(argc, argv);
+    if (!strcmp(b, "dwconv")) return bench_dwconv(argc, argv);
+    if (!strcmp(b, "loader")) return bench_loader(argc, argv);
+    if (!strcmp(b, "e2e")) return bench_e2e(argc, argv);
+    if (!strcmp(b, "layers")) return bench_layers(argc, argv);
+    fprintf(stderr, "am_bench: unknown benchmark '%s'\n", b);
+    usage(stderr);
+    return 2;
 }

@@ -1,6 +1,6 @@
-// Shared by am_bench's files (src/cli/am_bench.c and src/cli/bench_*.c): the
-// clock, medians, the device choice and each benchmark's entry point (argv[1]
-// is the benchmark's name; returns the exit status).
+// am_bench's benchmarks (src/cli/bench_*.c; src/cli/am_bench.c dispatches):
+// the shared helpers (src/cli/bench_util.c) and each benchmark's entry point
+// (argv[1] is the benchmark's name; returns the exit status).
 #pragma once
 
 double bench_now(void);
@@ -10,6 +10,7 @@ int bench_cmp_double(const void *a, const void *b);
 // one-line notice. The CUDA ordinal, -1 for the CPU, -2 on error (printed).
 int bench_pick_device(const char *arg);
 
+int bench_model(int argc, char **argv);        // bench_model.c
 int bench_infer_train(int argc, char **argv);  // bench_run.c
 int bench_loss(int argc, char **argv);         // bench_run.c
 int bench_dwconv(int argc, char **argv);       // bench_dwconv.c

@@ -65,45 +65,14 @@ typedef struct {
     float *w, *dw;
 } dw_bench;
 
-static int dw_once(am_gpu_ctx *c, const dw_bench *b, int impl, int bwd) {
-    if (impl == AM_DWCONV_CUDNN)
-        return bwd ? am_cudnn_dwconv_backward(c, b->din, b->dw, b->dout, b->in, b->w, b->N, b->H, b->H, b->C, b->k,
-                                              b->s, b->dt)
-                   : am_cudnn_dwconv_forward(c, b->out, b->in, b->w, b->N, b->H, b->H, b->C, b->k, b->s, b->dt);
-    if (bwd)
-        cu_dwconv_backward(b->din, b->dw, b->dout, b->in, b->w, b->N, b->H, b->H, b->C, b->k, b->s, b->dt, c->stream);
-    else
-        cu_dwconv_forward(b->out, b->in, b->w, b->N, b->H, b->H, b->C, b->k, b->s, b->dt, c->stream);
-    return 0;
-}
-
-// Median ms over iters runs after warmup untimed ones; -1 when cuDNN cannot run it.
+// The runtime's timing of one implementation (am_gpu_dwconv_median_ms), -1
+// with the reason printed when cuDNN cannot run it.
 static double dw_median(am_gpu_ctx *c, const dw_bench *b, int impl, int bwd, int iters, int warmup) {
-    cudaStream_t st = (cudaStream_t)c->stream;
-    cudaEvent_t e0, e1;
-    AM_CUDA(cudaEventCreate(&e0));
-    AM_CUDA(cudaEventCreate(&e1));
-    double *t = AM_MALLOC(sizeof(double) * iters), med = -1.0;
-    int ok = 1;
-    for (int i = 0; i < warmup + iters && ok; i++) {
-        AM_CUDA(cudaEventRecord(e0, st));
-        ok = dw_once(c, b, impl, bwd) == 0;
-        AM_CUDA(cudaEventRecord(e1, st));
-        AM_CUDA(cudaEventSynchronize(e1));
-        float ms = 0.0f;
-        AM_CUDA(cudaEventElapsedTime(&ms, e0, e1));
-        if (i >= warmup) t[i - warmup] = ms;
-    }
-    if (ok) {
-        qsort(t, (size_t)iters, sizeof(double), bench_cmp_double);
-        med = t[iters / 2];
-    } else {
-        fprintf(stderr, "am_bench dwconv: %s\n", am_error());
-    }
-    AM_CUDA(cudaEventDestroy(e0));
-    AM_CUDA(cudaEventDestroy(e1));
-    free(t);
-    return med;
+    am_dwconv_call d = {bwd, b->N, b->H, b->H, b->C, b->k, b->s, b->dt, bwd ? b->din : b->out, b->dw,
+                        bwd ? b->dout : b->in, b->in, b->w};
+    float ms = am_gpu_dwconv_median_ms(c, &d, impl, warmup, iters);
+    if (ms < 0.0f) fprintf(stderr, "am_bench dwconv: %s\n", am_error());
+    return ms;
 }
 
 // n elements of type dt at d from the device pattern pat (npat floats), repeated.

@@ -16,7 +16,7 @@
 #include "am/demo.h"
 #include "am/device.h"
 #include "am/error.h"
-#include "am/gpu.h"
+#include "am/trainer_gpu.h"
 #include "am/gpu_dwconv.h"
 #include "am/image.h"
 #include "am/model.h"
@@ -39,9 +39,10 @@ static void usage_it(FILE *f) {
     fprintf(f,
         "usage: am_bench infer|train [options]\n"
         "infer: eval-mode forward images/s for every size x batch x precision.\n"
-        "train: one FixMatch step per iteration: a training forward over B labelled\n"
-        "       + mu*B weak + mu*B strong images, FixMatch loss, backward, SGD\n"
-        "       (Nesterov, weight decay) and EMA; images/s counts all (1+2mu)B.\n\n"
+        "train: the trainer's FixMatch step (am_train_step) per iteration: a training\n"
+        "       forward over B labelled + mu*B weak + mu*B strong views, FixMatch loss,\n"
+        "       backward, SGD (Nesterov, weight decay) and EMA, with the Python tool's\n"
+        "       defaults; images/s counts all (1+2mu)B.\n\n"
         "  --device D         cpu, cuda or cuda:N (default cuda where a GPU is present)\n"
         "  --arch NAME        lite0..lite4, b0..b7 (default lite0)\n"
         "  --size S ...       image sizes (default 224)\n"
@@ -50,9 +51,9 @@ static void usage_it(FILE *f) {
         "  --mu M             train: unlabelled ratio (default 5)\n"
         "  --precision P ...  fp32 and/or bf16 (default: fp32 bf16 on cuda, fp32 on cpu)\n"
         "  --no-graph         infer on cuda without the CUDA graph\n"
-        "  --trainer          train on cuda: also each precision through the trainer as am_train\n"
-        "                     runs it (mode train-views: images and plans uploaded, views made on\n"
-        "                     the GPU, the step a CUDA graph; wall time per step)\n"
+        "  --trainer          train on cuda: also each precision from the views' sources as\n"
+        "                     am_train runs it (mode train-views: images and plans uploaded,\n"
+        "                     views made on the GPU, the step a CUDA graph; wall time per step)\n"
         "  --classes K        classes (default 2)\n"
         "  --threads T        CPU threads (default: all cores)\n"
         "  --iters I          timed runs (default 20 on cuda, 3 on cpu)\n"
@@ -65,58 +66,79 @@ typedef struct {
     am_model *m;
 } it_cfg;
 
-// CPU: median seconds per iteration.
-static double cpu_run(const it_cfg *c, int train) {
+// Deterministic filler for the benchmark's inputs.
+static float *bench_images(size_t n) {
+    float *x = AM_MALLOC(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
+    return x;
+}
+
+// infer on the CPU: median seconds per eval-mode forward.
+static double cpu_infer(const it_cfg *c) {
     am_model *m = c->m;
-    int N = train ? c->B + 2 * c->U : c->N, K = m->arch.classes;
-    size_t nx = (size_t)N * c->S * c->S * m->arch.in_ch;
-    float *x = AM_MALLOC(sizeof(float) * nx), *dz = AM_MALLOC(sizeof(float) * N * K);
-    for (size_t i = 0; i < nx; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
-    int *y = AM_MALLOC(sizeof(int) * N);
-    for (int i = 0; i < N; i++) y[i] = i % K;
-    float *mom = AM_CALLOC(sizeof(float) * m->nparams), *ema = AM_MALLOC(sizeof(float) * m->nparams);
-    uint8_t *decay = AM_CALLOC(m->nparams);
-    for (int i = 0; i < m->ntensors; i++)
-        if (m->tensors[i].family == AM_PARAM && m->tensors[i].decay) memset(decay + m->tensors[i].offset, 1, m->tensors[i].n);
-    memcpy(ema, m->params, sizeof(float) * m->nparams);
+    float *x = bench_images((size_t)c->N * c->S * c->S * m->arch.in_ch);
     double *t = AM_MALLOC(sizeof(double) * c->iters);
     for (int i = 0; i < c->warmup + c->iters; i++) {
         double t0 = bench_now();
-        const float *z = am_forward(m, x, N, c->S, train, 1, (uint64_t)i);
-        if (train) {
-            fixmatch_forward_backward(dz, z, y, c->B, c->U, K, 0.95f, 1.0f, 0.0f);
-            am_zero_grad(m);
-            am_backward(m, dz);
-            sgd_update(m->params, mom, m->grads, decay, m->nparams, 0.0075f, 0.9f, 7.5e-4f, 1);
-            ema_update(ema, m->params, m->nparams, 0.99f);
-        }
+        am_forward(m, x, c->N, c->S, 0, 0, 0);
         if (i >= c->warmup) t[i - c->warmup] = bench_now() - t0;
     }
     qsort(t, (size_t)c->iters, sizeof(double), bench_cmp_double);
     double med = t[c->iters / 2];
-    free(x); free(dz); free(y); free(mom); free(ema); free(decay); free(t);
+    free(x); free(t);
+    return med;
+}
+
+// train: the trainer's own step (am_train_step, as am_train runs it: the
+// views as floats, uploaded on a GPU; with views on a GPU,
+// am_train_step_views: the decoded images (B + U) and the views' plans
+// uploaded, the views made on the device, the step replayed from a CUDA
+// graph from the second on). Median wall seconds per step; *mib: the device
+// memory of both models.
+static double trainer_run(const it_cfg *c, const char *arch, int views, double *mib) {
+    am_train_hparams hp = am_train_defaults();
+    hp.batch = c->B;
+    hp.mu = c->U / c->B;
+    am_trainer t;
+    if (am_trainer_init(&t, arch, 3, c->classes, 1, &hp)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    if (c->dev >= 0 && am_trainer_to_gpu(&t, c->dev, c->dt)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    int B = c->B, U = c->U, S = c->S;
+    size_t img = (size_t)S * S * 3;
+    float *x = bench_images(img * (B + 2 * U));
+    uint8_t *raw = AM_MALLOC(img * (B + U));
+    for (size_t i = 0; i < img * (B + U); i++) raw[i] = (uint8_t)((i * 2654435761u) >> 24);
+    am_aug_plan *plans = AM_MALLOC(sizeof(am_aug_plan) * (B + 2 * U));
+    am_augment_plan_step(plans, B, U, S, S, 3, AM_RA_USB, 1, 0);
+    int *y = AM_MALLOC(sizeof(int) * B);
+    for (int i = 0; i < B; i++) y[i] = i % c->classes;
+    double *tm = AM_MALLOC(sizeof(double) * c->iters);
+    for (int i = 0; i < c->warmup + c->iters; i++) {
+        double t0 = bench_now();
+        if (views) am_train_step_views(&t, raw, plans, y, S);
+        else am_train_step(&t, x, y, S);
+        if (i >= c->warmup) tm[i - c->warmup] = bench_now() - t0;
+    }
+#ifdef AM_HAVE_CUDA
+    if (t.gpu) *mib = (t.gpu->live.ctx.bytes + t.gpu->ema.ctx.bytes) / 1048576.0;
+#endif
+    qsort(tm, (size_t)c->iters, sizeof(double), bench_cmp_double);
+    double med = tm[c->iters / 2];
+    am_trainer_free(&t);
+    free(x); free(raw); free(plans); free(y); free(tm);
     return med;
 }
 
 #ifdef AM_HAVE_CUDA
-// GPU: median seconds per iteration (CUDA events), and the device memory
-// held by am after the runs (*mib) and the device's used-memory peak seen.
-static double gpu_run(const it_cfg *c, int train, double *mib) {
+// infer on a GPU: median seconds per forward (CUDA events), and the device
+// memory held by am after the runs (*mib).
+static double gpu_infer(const it_cfg *c, double *mib) {
     am_model *m = c->m;
     am_gpu_model g;
     if (am_gpu_model_init(&g, m, c->dev, c->dt)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
-    int N = train ? c->B + 2 * c->U : c->N, K = m->arch.classes;
-    size_t nx = (size_t)N * c->S * c->S * m->arch.in_ch;
-    float *hx = AM_MALLOC(sizeof(float) * nx);
-    for (size_t i = 0; i < nx; i++) hx[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
-    int *hy = AM_MALLOC(sizeof(int) * N);
-    for (int i = 0; i < N; i++) hy[i] = i % K;
-    float *x = am_gpu_input(&g, N, c->S);
+    size_t nx = (size_t)c->N * c->S * c->S * m->arch.in_ch;
+    float *hx = bench_images(nx);
+    float *x = am_gpu_input(&g, c->N, c->S);
     am_gpu_upload(&g.ctx, x, hx, sizeof(float) * nx);
-    int *y = am_gpu_alloc(&g.ctx, sizeof(int) * N, "the labels");
-    float *dz = am_gpu_alloc(&g.ctx, sizeof(float) * N * K, "dlogits");
-    float *stats = am_gpu_alloc(&g.ctx, sizeof(float) * 4, "loss statistics");
-    am_gpu_upload(&g.ctx, y, hy, sizeof(int) * N);
     cudaStream_t st = (cudaStream_t)g.ctx.stream;
     cudaEvent_t e0, e1;
     AM_CUDA(cudaEventCreate(&e0));
@@ -124,16 +146,8 @@ static double gpu_run(const it_cfg *c, int train, double *mib) {
     double *t = AM_MALLOC(sizeof(double) * c->iters);
     for (int i = 0; i < c->warmup + c->iters; i++) {
         AM_CUDA(cudaEventRecord(e0, st));
-        if (!train) {
-            if (c->graph) am_gpu_forward_graph(&g);
-            else am_gpu_forward(&g, 0, 0, 0);
-        } else {
-            const float *z = am_gpu_forward(&g, 1, 1, (uint64_t)i);
-            cu_fixmatch_forward_backward(stats, dz, z, y, c->B, c->U, K, 0.95f, 1.0f, 0.0f, st);
-            am_gpu_zero_grad(&g);
-            am_gpu_backward(&g, dz);
-            am_gpu_sgd_ema_step(&g, 0.0075f, 0.9f, 7.5e-4f, 1, 0.99f);
-        }
+        if (c->graph) am_gpu_forward_graph(&g);
+        else am_gpu_forward(&g, 0, 0, 0);
         AM_CUDA(cudaEventRecord(e1, st));
         AM_CUDA(cudaEventSynchronize(e1));
         float ms = 0.0f;
@@ -145,46 +159,8 @@ static double gpu_run(const it_cfg *c, int train, double *mib) {
     double med = t[c->iters / 2];
     AM_CUDA(cudaEventDestroy(e0));
     AM_CUDA(cudaEventDestroy(e1));
-    am_gpu_free(&g.ctx, y, sizeof(int) * N);
-    am_gpu_free(&g.ctx, dz, sizeof(float) * N * K);
-    am_gpu_free(&g.ctx, stats, sizeof(float) * 4);
     am_gpu_model_free(&g);
-    free(hx); free(hy); free(t);
-    return med;
-}
-#endif
-
-#ifdef AM_HAVE_CUDA
-// The trainer as am_train runs it on a GPU (am_train_step_views): the decoded
-// images (B + U) and the views' plans uploaded, the views made on the device,
-// the step replayed from a CUDA graph from the second on, the loss read back.
-// Median wall seconds per step; *mib: the device memory of both models.
-static double trainer_run(const it_cfg *c, const char *arch, double *mib) {
-    am_train_hparams hp = am_train_defaults();
-    hp.batch = c->B;
-    hp.mu = c->U / c->B;
-    am_trainer t;
-    if (am_trainer_init(&t, arch, 3, c->classes, 1, &hp) || am_trainer_to_gpu(&t, c->dev, c->dt))
-        am_fatalf(__FILE__, __LINE__, "%s", am_error());
-    int B = c->B, U = c->U, S = c->S;
-    size_t img = (size_t)S * S * 3;
-    uint8_t *raw = AM_MALLOC(img * (B + U));
-    for (size_t i = 0; i < img * (B + U); i++) raw[i] = (uint8_t)((i * 2654435761u) >> 24);
-    am_aug_plan *plans = AM_MALLOC(sizeof(am_aug_plan) * (B + 2 * U));
-    am_augment_plan_step(plans, B, U, S, S, 3, AM_RA_USB, 1, 0);
-    int *y = AM_MALLOC(sizeof(int) * B);
-    for (int i = 0; i < B; i++) y[i] = i % c->classes;
-    double *tm = AM_MALLOC(sizeof(double) * c->iters);
-    for (int i = 0; i < c->warmup + c->iters; i++) {
-        double t0 = bench_now();
-        am_train_step_views(&t, raw, plans, y, S);
-        if (i >= c->warmup) tm[i - c->warmup] = bench_now() - t0;
-    }
-    *mib = (t.gpu->live.ctx.bytes + t.gpu->ema.ctx.bytes) / 1048576.0;
-    qsort(tm, (size_t)c->iters, sizeof(double), bench_cmp_double);
-    double med = tm[c->iters / 2];
-    am_trainer_free(&t);
-    free(raw); free(plans); free(y); free(tm);
+    free(hx); free(t);
     return med;
 }
 #endif
@@ -259,10 +235,10 @@ int bench_infer_train(int argc, char **argv) {
                 it_cfg c = {dev, dts[d % ndts], graph && !cpu, sizes[s], batches[b], B, mu * B, iters, warmup, classes, &m};
                 int N = train ? B + 2 * mu * B : batches[b];
                 double mib = 0.0, med;
-                if (cpu) med = cpu_run(&c, train);
+                if (train) med = trainer_run(&c, arch, via_trainer, &mib);
+                else if (cpu) med = cpu_infer(&c);
 #ifdef AM_HAVE_CUDA
-                else if (via_trainer) med = trainer_run(&c, arch, &mib);
-                else med = gpu_run(&c, train, &mib);
+                else med = gpu_infer(&c, &mib);
 #else
                 else med = 0.0;
 #endif

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "am/error.h"
-#include "am/gpu.h"
+#include "am/trainer_gpu.h"
 #include "am/train.h"
 
 am_train_hparams am_train_defaults(void) {

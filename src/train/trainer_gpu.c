@@ -3,12 +3,12 @@
 // uploaded, then training forward, FixMatch loss, backward, SGD/AdamW, EMA
 // and the EMA's BN statistics copied from the live model, all on the device.
 // The device EMA lives in the EMA model's own params and stats (struct
-// am_gpu_trainer in am/gpu.h), which scoring reads through a CUDA graph.
+// am_gpu_trainer in am/trainer_gpu.h), which scoring reads through a CUDA graph.
 #include <math.h>
 #include <stdlib.h>
 
 #include "am/error.h"
-#include "am/gpu.h"
+#include "am/trainer_gpu.h"
 #include "am/train.h"
 
 #ifdef AM_HAVE_CUDA
@@ -121,10 +121,10 @@ static int capture_step(am_trainer *t, float lr) {
         g->graphs = 0;
         return -1;
     }
-    g->graph_abase = m->abase;
+    g->graph_abase = m->acts.base;
     g->graph_padded = m->xpad_ready;
-    g->graph_N = m->N;
-    g->graph_S = m->size;
+    g->graph_N = m->acts.N;
+    g->graph_S = m->acts.size;
     g->graph_ws_gen = m->ctx.ws_gen;
     g->graph_seed = t->seed;
     return 0;
@@ -142,8 +142,8 @@ static am_fixmatch_stats step_on_input(am_trainer *t, const int *labels) {
     const am_train_hparams *hp = &t->hp;
     am_gpu_upload(&m->ctx, g->labels, labels, sizeof(int) * (size_t)hp->batch);
     float lr = am_train_lr(hp, t->step);
-    if (g->graph && (g->graph_abase != m->abase || g->graph_padded != m->xpad_ready || g->graph_N != m->N ||
-                     g->graph_S != m->size || g->graph_ws_gen != m->ctx.ws_gen || g->graph_seed != t->seed)) {
+    if (g->graph && (g->graph_abase != m->acts.base || g->graph_padded != m->xpad_ready || g->graph_N != m->acts.N ||
+                     g->graph_S != m->acts.size || g->graph_ws_gen != m->ctx.ws_gen || g->graph_seed != t->seed)) {
         drop_step_graph(g);
         g->eager_steps = 0;
     }

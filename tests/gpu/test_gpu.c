@@ -468,7 +468,7 @@ static void test_model(const char *arch, int dt, int N, int S) {
     cpu_pass ref = cpu_run(&m, x, stats0, lab, N, S);
     model_spread sp = measure_spread(&m, x, stats0, lab, N, S, &ref, dt);
     float *gx = am_gpu_input(&g, N, S);
-    d_fill(g.abase, 0xFF, g.abytes);  // poison every activation
+    d_fill(g.acts.base, 0xFF, g.acts.bytes);  // poison every activation
     d_copy(gx, x, 4 * nx);
     float *gz = am_gpu_forward(&g, 1, 77, 3);
     float *dz = AM_MALLOC(4 * nz), *probs = AM_MALLOC(4 * nz);
@@ -499,23 +499,23 @@ static void test_model(const char *arch, int dt, int N, int S) {
     free(e);
     check_spread("  BN running statistics", cmp_norm(NULL, gs, ref.stats, m.nstats, 1.0).err, sp.stats, dt);
     // Eval forward, eager and from the CUDA graph.
-    d_fill(g.abase, 0xFF, g.abytes);
+    d_fill(g.acts.base, 0xFF, g.acts.bytes);
     d_copy(gx, x, 4 * nx);
     got = d_get(am_gpu_forward(&g, 0, 0, 0), nz, 0);
     snprintf(name, sizeof name, "model %s %s eval logits (fused kernels)", arch, dtn(dt));
     check_spread(name, rel_scaled(got, ref.ze, nz), sp.ze, dt);
     float *eager = got;
     g.fuse = 0;
-    d_fill(g.logits, 0xFF, 4 * nz);
+    d_fill(g.acts.logits, 0xFF, 4 * nz);
     got = d_get(am_gpu_forward(&g, 0, 0, 0), nz, 0);
     check_spread("  eval logits, unfused (AM_FUSE=0)", rel_scaled(got, ref.ze, nz), sp.ze, dt);
     free(got);
     g.fuse = 1;
-    d_fill(g.logits, 0xFF, 4 * nz);
+    d_fill(g.acts.logits, 0xFF, 4 * nz);
     got = d_get(am_gpu_forward_graph(&g), nz, 0);  // captures, then launches
     check("  CUDA graph first launch = eager eval", got, eager, nz, 0.0);
     free(got);
-    d_fill(g.logits, 0xFF, 4 * nz);
+    d_fill(g.acts.logits, 0xFF, 4 * nz);
     got = d_get(am_gpu_forward_graph(&g), nz, 0);  // a replay
     check("  CUDA graph replay = eager eval", got, eager, nz, 0.0);
     free(got); free(eager);

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "am/error.h"
-#include "am/gpu.h"
+#include "am/trainer_gpu.h"
 #include "am/gpu_dwconv.h"
 #include "am/train.h"
 #include "gpu_check.h"
@@ -94,7 +94,7 @@ static void inference_case(const char *mode) {
     float *x = h_rand(nx, 0, 1, 0);
     d_copy(am_gpu_input(&g, GN, GS), x, 4 * nx);
     float *eager = d_get(am_gpu_forward(&g, 0, 0, 0), nz, 0);
-    d_fill(g.logits, 0xFF, 4 * nz);
+    d_fill(g.acts.logits, 0xFF, 4 * nz);
     int forced = force_capture_failure(mode);
     float *z = am_gpu_forward_graph(&g);
     cudaError_t left = cudaGetLastError();

@@ -32,7 +32,7 @@
 
 #include "am/augment.h"
 #include "am/error.h"
-#include "am/gpu.h"
+#include "am/trainer_gpu.h"
 #include "am/train.h"
 #include "../../kernels/bf16_math.h"
 #include "../compare.h"

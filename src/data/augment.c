@@ -1,6 +1,7 @@
-// Augmentation on the CPU (include/am/augment.h): the samplers, every op on
-// one image, and the batch over images (OpenMP). The per-pixel arithmetic is
-// kernels/augment_math.h, so the CUDA kernels compute the same bytes.
+// Augmentation, part of data preparation (include/am/augment.h): the
+// samplers, every op on one image, and the batch over images on the CPU
+// (OpenMP). The per-pixel arithmetic is kernels/augment_math.h, so the CUDA
+// kernels compute the same bytes.
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
