@@ -11,7 +11,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "am/augment.h"
+#include "am/aug_plan.h"
 #include "am/hd.h"
 
 AM_HD static inline float am_aug_fmul(float a, float b) {

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "am/augment.h"
+#include "am/aug_plan.h"
 #include "am/hd.h"
 
 enum { AM_F32 = 0, AM_BF16 = 1 };
