@@ -21,6 +21,7 @@ Suite *suite_train(void);
 Suite *suite_augment(void);
 Suite *suite_prof(void);
 Suite *suite_compare(void);
+Suite *suite_loop(void);
 
 // The golden files' deterministic parameter fill (weights/FORMAT.md, init:).
 void golden_fill(float *d, size_t n, const char *name, float centre, float half);

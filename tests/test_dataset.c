@@ -174,8 +174,12 @@ END_TEST
 
 // ---- labels CSV ------------------------------------------------------------
 
-// The dataset of the label tests: five images listed from a file.
-static void label_dataset(am_dataset *d, const char *dir) {
+// The dataset of the label tests: a fresh directory dir (char[64]), the
+// path csv (char[128]) of a labels file in it, and five images listed from a
+// file there.
+static void label_dataset(am_dataset *d, char *dir, char *csv) {
+    make_tmpdir(dir, 64);
+    snprintf(csv, 128, "%s/labels.csv", dir);
     char list[128];
     snprintf(list, sizeof list, "%s/list.txt", dir);
     write_text(NULL, list, "imgs/a.png\nimgs/b.png\nimgs/c.png\nimgs/d.png\nother/e.jpg\n");
@@ -192,10 +196,8 @@ static int count_label(const am_dataset *d, int lab) {
 START_TEST(test_labels_csv) {
     am_log_set_level(AM_LOG_ERROR);  // the duplicate and unknown rows warn
     char dir[64], csv[128];
-    make_tmpdir(dir, sizeof dir);
-    snprintf(csv, sizeof csv, "%s/labels.csv", dir);
     am_dataset d;
-    label_dataset(&d, dir);
+    label_dataset(&d, dir, csv);
     write_text(NULL, csv,
                "filename,label,score\r\n"
                "a.png,anomaly,0.9\r\n"
@@ -243,10 +245,8 @@ END_TEST
 
 START_TEST(test_labels_header_after_comment_and_bom) {
     char dir[64], csv[128];
-    make_tmpdir(dir, sizeof dir);
-    snprintf(csv, sizeof csv, "%s/labels.csv", dir);
     am_dataset d;
-    label_dataset(&d, dir);
+    label_dataset(&d, dir, csv);
     am_label_stats st;
     // A spreadsheet's UTF-8 byte-order mark before the header.
     write_text(NULL, csv, "\xEF\xBB\xBF" "filename,label\nb.png,anomaly\n");
@@ -270,10 +270,8 @@ END_TEST
 
 START_TEST(test_labels_errors) {
     char dir[64], csv[128], where[160];
-    make_tmpdir(dir, sizeof dir);
-    snprintf(csv, sizeof csv, "%s/labels.csv", dir);
     am_dataset d;
-    label_dataset(&d, dir);
+    label_dataset(&d, dir, csv);
     am_label_stats st;
 
     // Unknown label on line 3: error naming file:line; rows before it undone.
@@ -297,10 +295,14 @@ START_TEST(test_labels_errors) {
     snprintf(where, sizeof where, "%s:1:", csv);
     ck_assert_ptr_nonnull(strstr(am_error(), where));
 
-    // Errors leave the labels untouched even when some were set before.
+    // Errors leave the labels as they were, also when some were set before.
     write_text(NULL, csv, "e.jpg,anomaly\n");
     ck_assert_int_eq(am_dataset_apply_labels(&d, csv, &st), 0);
     ck_assert_int_eq(d.label[4], AM_ANOMALY);
+    write_text(NULL, csv, "a.png,normal\ne.jpg,normal\nb.png,maybe\n");
+    ck_assert_int_eq(am_dataset_apply_labels(&d, csv, &st), -1);
+    ck_assert_int_eq(d.label[4], AM_ANOMALY);
+    ck_assert_int_eq(count_label(&d, AM_UNLABELLED), d.n - 1);
     for (int i = 0; i < d.n; i++) d.label[i] = AM_UNLABELLED;
 
     // A missing file.
@@ -309,6 +311,123 @@ START_TEST(test_labels_errors) {
     ck_assert_ptr_nonnull(strstr(am_error(), "cannot open labels file"));
     ck_assert_ptr_nonnull(strstr(am_error(), csv));
     ck_assert_int_eq(count_label(&d, AM_UNLABELLED), d.n);
+    am_dataset_free(&d);
+    rm_rf(dir);
+}
+END_TEST
+
+// Quoted fields as spreadsheets and Python's csv module write them: commas,
+// doubled quotes and line ends inside quotes, space around them, quoted
+// extra columns; rows ending in \r\n, \n or a lone \r; line numbers of later
+// rows counted past the line ends inside quotes.
+START_TEST(test_labels_quoted) {
+    am_log_set_level(AM_LOG_ERROR);  // the unknown name warns
+    char dir[64], csv[128], where[256];
+    am_dataset d;
+    label_dataset(&d, dir, csv);
+    am_label_stats st;
+    static const char *rows =
+        "\"filename\",\"label\",\"note\"\r\n"
+        " \"a.png\" , \"anomaly\" ,\"said \"\"odd\"\", see\r\nthe next line\"\r\n"
+        "\"b.png\",normal,\"x,y\"\n"
+        "\"some, dir/c.png\",\"Normal\"\r"
+        "\"d.png,normal\",anomaly\n";  // a name with a comma: not among the images
+    write_text(NULL, csv, rows);
+    ck_assert_msg(am_dataset_apply_labels(&d, csv, &st) == 0, "%s", am_error());
+    ck_assert_int_eq(d.label[0], AM_ANOMALY);
+    ck_assert_int_eq(d.label[1], AM_NORMAL);
+    ck_assert_int_eq(d.label[2], AM_NORMAL);
+    ck_assert_int_eq(d.label[3], AM_UNLABELLED);
+    ck_assert(st.rows == 4 && st.matched == 3 && st.unknown_files == 1 && st.anomalies == 1 && st.normals == 2);
+
+    // The same rows then a bad one: its line is 7, counted past the line
+    // end inside the note and the lone \r; the labels stay as they were.
+    char text[512];
+    snprintf(text, sizeof text, "%se.jpg,\"weird\"\n", rows);
+    write_text(NULL, csv, text);
+    ck_assert_int_eq(am_dataset_apply_labels(&d, csv, &st), -1);
+    snprintf(where, sizeof where, "%s:7: unknown label 'weird' for 'e.jpg'", csv);
+    ck_assert_msg(strstr(am_error(), where), "'%s'", am_error());
+    ck_assert(d.label[0] == AM_ANOMALY && d.label[1] == AM_NORMAL && d.label[4] == AM_UNLABELLED);
+
+    // Text given as such names its source; rows ending in lone \r.
+    for (int i = 0; i < d.n; i++) d.label[i] = AM_UNLABELLED;
+    ck_assert_int_eq(am_dataset_apply_labels_text(&d, "d.png,anomaly\re.jpg,normal\r", "mem", &st), 0);
+    ck_assert(d.label[3] == AM_ANOMALY && d.label[4] == AM_NORMAL && st.rows == 2);
+    ck_assert_int_eq(am_dataset_apply_labels_text(&d, "a.png,normal\rb.png,x\r", "run/ck.amck [labels]", &st), -1);
+    ck_assert_msg(strstr(am_error(), "run/ck.amck [labels]:2: unknown label 'x'") == am_error(), "'%s'", am_error());
+    am_dataset_free(&d);
+    rm_rf(dir);
+    am_log_set_level(-1);
+}
+END_TEST
+
+// Malformed quotes and NUL bytes: errors naming file:line and the fix.
+START_TEST(test_labels_bad_quotes) {
+    char dir[64], csv[128], where[256];
+    am_dataset d;
+    label_dataset(&d, dir, csv);
+    am_label_stats st;
+    d.label[2] = AM_ANOMALY;  // set before: kept by every failed read below
+
+    write_text(NULL, csv, "a.png,normal\n\"b.png,anomaly\nc.png,normal\n");
+    ck_assert_int_eq(am_dataset_apply_labels(&d, csv, &st), -1);
+    snprintf(where, sizeof where, "%s:2: a quoted field is never closed", csv);
+    ck_assert_msg(strstr(am_error(), where), "'%s'", am_error());
+
+    write_text(NULL, csv, "a.png,normal\r\n# \"a comment\r\nb.png,\"anomaly\"x\r\n");
+    ck_assert_int_eq(am_dataset_apply_labels(&d, csv, &st), -1);
+    snprintf(where, sizeof where, "%s:3: text after the closing quote", csv);
+    ck_assert_msg(strstr(am_error(), where) && strstr(am_error(), "twice"), "'%s'", am_error());
+
+    static const char nul[] = "a.png,normal\nb.png\0,anomaly\n";
+    FILE *f = fopen(csv, "wb");
+    fwrite(nul, 1, sizeof nul - 1, f);
+    fclose(f);
+    ck_assert_int_eq(am_dataset_apply_labels(&d, csv, &st), -1);
+    snprintf(where, sizeof where, "%s:2: a NUL byte", csv);
+    ck_assert_msg(strstr(am_error(), where), "'%s'", am_error());
+
+    ck_assert_int_eq(d.label[2], AM_ANOMALY);
+    ck_assert_int_eq(count_label(&d, AM_UNLABELLED), d.n - 1);
+    am_dataset_free(&d);
+    rm_rf(dir);
+}
+END_TEST
+
+// The writer quotes exactly the names the reader would otherwise split, trim
+// or skip, and the reader reads every name back.
+START_TEST(test_labels_write_read_back) {
+    char dir[64];
+    make_tmpdir(dir, sizeof dir);
+    // Sorted as the listing sorts them.
+    static const char *names[] = {" lead.png", "#hash.png", "a, \"b\" c.png", "cr\r.png", "new\nline.png",
+                                  "plain.png", "tab\t.png", "x#y \"q.png"};
+    const int n = (int)(sizeof names / sizeof names[0]);
+    for (int i = 0; i < n; i++) write_text(dir, names[i], "");
+    am_dataset d;
+    ck_assert_int_eq(am_dataset_list(&d, dir, 0), 0);
+    ck_assert_int_eq(d.n, n);
+    int want[8];
+    for (int i = 0; i < n; i++) {
+        ck_assert_str_eq(d.names[i], names[i]);
+        d.label[i] = want[i] = i == 6 ? AM_UNLABELLED : i % 2 ? AM_NORMAL : AM_ANOMALY;
+    }
+    char *text = am_dataset_labels_csv(&d);
+    ck_assert_str_eq(text, "filename,label\n"
+                           "\" lead.png\",anomaly\n"
+                           "\"#hash.png\",normal\n"
+                           "\"a, \"\"b\"\" c.png\",anomaly\n"
+                           "\"cr\r.png\",normal\n"
+                           "\"new\nline.png\",anomaly\n"
+                           "plain.png,normal\n"
+                           "\"x#y \"\"q.png\",normal\n");
+    for (int i = 0; i < n; i++) d.label[i] = AM_UNLABELLED;
+    am_label_stats st;
+    ck_assert_msg(am_dataset_apply_labels_text(&d, text, "written", &st) == 0, "%s", am_error());
+    ck_assert_int_eq(st.matched, n - 1);
+    for (int i = 0; i < n; i++) ck_assert_msg(d.label[i] == want[i], "'%s': %d, want %d", names[i], d.label[i], want[i]);
+    free(text);
     am_dataset_free(&d);
     rm_rf(dir);
 }
@@ -512,7 +631,7 @@ START_TEST(test_tfile_shape_overflow) {
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         unsigned char b[36 + 84 + 4] = {0};
         memcpy(b, "AMWT", 4);
-        le32(b + 4, AM_TFILE_VERSION);
+        le32(b + 4, 1);  // the version 1 layout: 84-byte entries, float32 only
         memcpy(b + 8, "lite0", 5);
         le32(b + 32, 1);  // one tensor
         unsigned char *e = b + 36;
@@ -524,7 +643,7 @@ START_TEST(test_tfile_shape_overflow) {
         write_bytes(path, b, sizeof b);
         am_tfile f;
         ck_assert_msg(am_tfile_read(&f, path, "AMWT") == -1, "shape case %zu was accepted", k);
-        ck_assert_msg(strstr(am_error(), path) != NULL, "'%s'", am_error());
+        ck_assert_msg(strstr(am_error(), path) && strstr(am_error(), "corrupt shape"), "'%s'", am_error());
     }
     unlink(path);
 }
@@ -604,6 +723,9 @@ Suite *suite_dataset(void) {
     tcase_add_test(tc, test_labels_csv);
     tcase_add_test(tc, test_labels_header_after_comment_and_bom);
     tcase_add_test(tc, test_labels_errors);
+    tcase_add_test(tc, test_labels_quoted);
+    tcase_add_test(tc, test_labels_bad_quotes);
+    tcase_add_test(tc, test_labels_write_read_back);
     suite_add_tcase(s, tc);
     tc = tcase_create("config");
     tcase_add_test(tc, test_config_defaults_and_set);

@@ -4,9 +4,12 @@
 // case) or a file list (one path per line), sorted by path for determinism.
 // A labels CSV `filename,label[,...]` (label normal or anomaly; a header line
 // naming `filename` is skipped; extra columns ignored) is matched by basename;
-// images not in it form the unlabelled pool.
+// images not in it form the unlabelled pool. One reader and one writer of
+// that CSV serve the user's labels file, labeled_data.csv and the labels a
+// checkpoint holds.
 #pragma once
 #include <stddef.h>
+#include <stdio.h>
 
 enum { AM_UNLABELLED = -1, AM_NORMAL = 0, AM_ANOMALY = 1 };
 
@@ -24,10 +27,29 @@ void am_dataset_free(am_dataset *d);
 
 typedef struct { int rows, matched, unknown_files, duplicates, anomalies, normals; } am_label_stats;
 
-// Applies a labels CSV to d (basename match). Unknown labels and malformed
-// rows are errors naming the file and line (-1); duplicates (the first row
-// wins) and names not in the dataset are warnings with line numbers.
+// Applies labels CSV text to d (basename match). The CSV is RFC 4180 as
+// spreadsheets and Python's csv module write it: rows end at \n, \r\n or
+// \r; a field in double quotes may hold commas, line ends and doubled quotes;
+// space around a field is dropped; blank lines and lines starting with # are
+// skipped, as is a UTF-8 byte-order mark. The first row is a header when its
+// first field is `filename` (any case: `Filename,Score` too). Unknown labels
+// and malformed rows are errors naming source and line (-1, am_error()),
+// which leave d's labels as they were; duplicates (the first row wins) and
+// names not in the dataset are warnings with line numbers. source names the
+// text in messages (a path, or e.g. "run/checkpoint.amck [labels]").
+int am_dataset_apply_labels_text(am_dataset *d, const char *text, const char *source, am_label_stats *st);
+// The same for the file csv (-1 also when it cannot be read or holds a NUL
+// byte).
 int am_dataset_apply_labels(am_dataset *d, const char *csv, am_label_stats *st);
+
+// The labels in force as the CSV that the reader reads back: the header
+// `filename,label`, then `name,normal|anomaly` for each labelled image in
+// dataset order, each name written by am_csv_write_field. malloc'd text.
+char *am_dataset_labels_csv(const am_dataset *d);
+// One CSV field: as it is, or in double quotes with its quotes doubled when
+// the reader would otherwise split, trim or skip it (a comma, quote or line
+// end in it, space around it, or # first).
+void am_csv_write_field(FILE *f, const char *s);
 
 // Index of the image with this basename, or -1.
 int am_dataset_find(const am_dataset *d, const char *name);

@@ -100,6 +100,51 @@ void am_dataset_free(am_dataset *d) {
     memset(d, 0, sizeof *d);
 }
 
+// ---- labels CSV ------------------------------------------------------------
+// RFC 4180 as spreadsheets and Python's csv module write it: fields separated
+// by commas, rows by line ends (\n, \r\n or \r); a field in double quotes may
+// hold commas, line ends and quotes (doubled). Unquoted fields and the space
+// around quoted ones are trimmed.
+
+// White space other than a line end.
+static int blank(char c) { return c != '\n' && c != '\r' && isspace((unsigned char)c); }
+
+// Length of the line end at p: 2 for \r\n, 1 for \n or \r, else 0.
+static int line_end(const char *p) { return *p == '\r' && p[1] == '\n' ? 2 : *p == '\n' || *p == '\r'; }
+
+enum { END_TEXT, END_COMMA, END_ROW, BAD_OPEN = -1, BAD_AFTER = -2 };
+
+// One field at *s copied into out (NUL-terminated; it needs at most the
+// field's length + 1 bytes). *s moves past the field and its comma or line
+// end; *line counts the line ends inside quotes. Returns what ended it
+// (END_*), or BAD_OPEN for a quote never closed, BAD_AFTER for text after a
+// closing quote.
+static int csv_field(const char **s, char *out, int *line) {
+    const char *p = *s;
+    size_t n = 0;
+    int end;
+    while (blank(*p)) p++;
+    if (*p == '"') {
+        for (p++; *p && !(*p == '"' && p[1] != '"'); p++) {
+            if (*p == '"') p++;
+            else if (*p == '\n' || (*p == '\r' && p[1] != '\n')) (*line)++;
+            out[n++] = *p;
+        }
+        int closed = *p == '"';
+        for (p += closed; blank(*p); p++) {}
+        end = !closed ? BAD_OPEN : *p && *p != ',' && !line_end(p) ? BAD_AFTER : 0;
+    } else {
+        while (*p && *p != ',' && !line_end(p)) out[n++] = *p++;
+        while (n && blank(out[n - 1])) n--;
+        end = 0;
+    }
+    out[n] = 0;
+    if (end) return end;
+    end = *p == ',' ? END_COMMA : *p ? END_ROW : END_TEXT;
+    *s = p + (*p == ',' ? 1 : line_end(p));
+    return end;
+}
+
 static int cmp_name(const void *a, const void *b, void *ctx) {
     const am_dataset *d = ctx;
     return strcmp(d->names[*(const int *)a], d->names[*(const int *)b]);
@@ -111,45 +156,47 @@ int am_dataset_find(const am_dataset *d, const char *name) {
     return -1;
 }
 
-static char *trim(char *s) {
-    while (isspace((unsigned char)*s)) s++;
-    char *e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
-    return s;
-}
-
-// A field: trimmed, then one pair of surrounding double quotes removed.
-static char *field(char *s) {
-    s = trim(s);
-    size_t n = strlen(s);
-    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') { s[n - 1] = 0; s++; }
-    return s;
-}
-
-int am_dataset_apply_labels(am_dataset *d, const char *csv, am_label_stats *st) {
+int am_dataset_apply_labels_text(am_dataset *d, const char *text, const char *source, am_label_stats *st) {
     memset(st, 0, sizeof *st);
-    FILE *f = fopen(csv, "r");
-    if (!f) return am_seterr("cannot open labels file '%s': %s", csv, strerror(errno));
     // Sorted index of basenames for matching.
     int *order = AM_MALLOC(sizeof(int) * (d->n ? d->n : 1));
     for (int i = 0; i < d->n; i++) order[i] = i;
     qsort_r(order, (size_t)d->n, sizeof(int), cmp_name, d);
     char *seen = AM_CALLOC((size_t)d->n + 1);
-    char line[8192];
-    int lineno = 0, rc = 0, first_row = 1;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        line[strcspn(line, "\r\n")] = 0;
-        // A spreadsheet's UTF-8 byte-order mark.
-        char *p = trim(lineno == 1 && !strncmp(line, "\xEF\xBB\xBF", 3) ? line + 3 : line);
-        if (!*p || *p == '#') continue;
-        char *comma = strchr(p, ',');
-        if (!comma) { rc = am_seterr("%s:%d: expected 'filename,label', got '%s'", csv, lineno, p); break; }
-        *comma = 0;
-        char *name = field(p), *label = comma + 1;
-        char *next = strchr(label, ',');
-        if (next) *next = 0;
-        label = field(label);
+    int *before = AM_MALLOC(sizeof(int) * (d->n ? d->n : 1));
+    memcpy(before, d->label, sizeof(int) * d->n);
+    // A row's fields, each NUL-terminated, fit in the text's length + 2.
+    char *name = AM_MALLOC(strlen(text) + 2);
+    // A spreadsheet's UTF-8 byte-order mark.
+    const char *p = strncmp(text, "\xEF\xBB\xBF", 3) ? text : text + 3;
+    int line = 1, rc = 0, first_row = 1;
+    while (*p) {
+        int row = line;
+        const char *q = p;
+        while (blank(*q)) q++;
+        if (*q == '#' || line_end(q) || !*q) {  // blank lines and comments
+            q += strcspn(q, "\r\n");
+            p = q + line_end(q);
+            line += line_end(q) > 0;
+            continue;
+        }
+        int end = csv_field(&p, name, &line), has_label = end == END_COMMA;
+        char *label = name + strlen(name) + 1, *rest;
+        *label = 0;
+        if (has_label) end = csv_field(&p, label, &line);
+        for (rest = label + strlen(label) + 1; end == END_COMMA;) end = csv_field(&p, rest, &line);  // ignored
+        line += end == END_ROW;
+        if (end == BAD_OPEN) {
+            rc = am_seterr("%s:%d: a quoted field is never closed: end it with a double quote (write a quote inside "
+                           "a field twice)", source, row);
+            break;
+        }
+        if (end == BAD_AFTER) {
+            rc = am_seterr("%s:%d: text after the closing quote of a field: put the whole field in quotes and "
+                           "write a quote inside it twice", source, row);
+            break;
+        }
+        if (!has_label) { rc = am_seterr("%s:%d: expected 'filename,label', got '%s'", source, row, name); break; }
         // The header, if any, is the first row (after comments and blank lines).
         int header = first_row && !strcasecmp(name, "filename");
         first_row = 0;
@@ -157,7 +204,10 @@ int am_dataset_apply_labels(am_dataset *d, const char *csv, am_label_stats *st) 
         int lab;
         if (!strcasecmp(label, "normal")) lab = AM_NORMAL;
         else if (!strcasecmp(label, "anomaly")) lab = AM_ANOMALY;
-        else { rc = am_seterr("%s:%d: unknown label '%s' for '%s' (expected normal or anomaly)", csv, lineno, label, name); break; }
+        else {
+            rc = am_seterr("%s:%d: unknown label '%s' for '%s' (expected normal or anomaly)", source, row, label, name);
+            break;
+        }
         st->rows++;
         const char *base = strrchr(name, '/');
         base = base ? base + 1 : name;
@@ -168,11 +218,11 @@ int am_dataset_apply_labels(am_dataset *d, const char *csv, am_label_stats *st) 
             if (c < 0) lo = mid + 1; else hi = mid - 1;
         }
         if (hit < 0) {
-            if (st->unknown_files++ < 10) am_warn("%s:%d: '%s' is not among the images; row ignored", csv, lineno, base);
+            if (st->unknown_files++ < 10) am_warn("%s:%d: '%s' is not among the images; row ignored", source, row, base);
             continue;
         }
         if (seen[hit]) {
-            if (st->duplicates++ < 10) am_warn("%s:%d: '%s' is labelled again; the first label is kept", csv, lineno, base);
+            if (st->duplicates++ < 10) am_warn("%s:%d: '%s' is labelled again; the first label is kept", source, row, base);
             continue;
         }
         seen[hit] = 1;
@@ -180,11 +230,72 @@ int am_dataset_apply_labels(am_dataset *d, const char *csv, am_label_stats *st) 
         st->matched++;
         if (lab == AM_ANOMALY) st->anomalies++; else st->normals++;
     }
-    if (!rc && st->unknown_files > 10) am_warn("%s: %d rows name files that are not among the images", csv, st->unknown_files);
-    if (!rc && st->duplicates > 10) am_warn("%s: %d duplicate rows", csv, st->duplicates);
-    if (rc) for (int i = 0; i < d->n; i++) d->label[i] = AM_UNLABELLED;
-    fclose(f);
+    if (!rc && st->unknown_files > 10) am_warn("%s: %d rows name files that are not among the images", source, st->unknown_files);
+    if (!rc && st->duplicates > 10) am_warn("%s: %d duplicate rows", source, st->duplicates);
+    if (rc) memcpy(d->label, before, sizeof(int) * d->n);
+    free(name);
+    free(before);
     free(order);
     free(seen);
     return rc;
+}
+
+int am_dataset_apply_labels(am_dataset *d, const char *csv, am_label_stats *st) {
+    memset(st, 0, sizeof *st);
+    FILE *f = fopen(csv, "rb");
+    if (!f) return am_seterr("cannot open labels file '%s': %s", csv, strerror(errno));
+    char *text = NULL;
+    size_t len = 0, cap = 0, got;
+    do {
+        if (len + 4096 > cap) {
+            cap = 2 * cap + 4096;
+            text = realloc(text, cap + 1);
+            AM_CHECK(text != NULL, "out of memory reading the labels file");
+        }
+        got = fread(text + len, 1, cap - len, f);
+        len += got;
+    } while (got);
+    int rc = ferror(f) ? am_seterr("cannot read labels file '%s': %s", csv, strerror(errno)) : 0;
+    fclose(f);
+    text[len] = 0;
+    if (!rc && strlen(text) < len) {
+        int line = 1;
+        for (const char *s = text; *s; s++) line += *s == '\n';
+        rc = am_seterr("%s:%d: a NUL byte: the file is not a text CSV (save it as UTF-8 text)", csv, line);
+    }
+    if (!rc) rc = am_dataset_apply_labels_text(d, text, csv, st);
+    free(text);
+    return rc;
+}
+
+// A field needs quotes when the reader would otherwise split, trim or skip it.
+static int needs_quotes(const char *s) {
+    size_t n = strlen(s);
+    return strpbrk(s, ",\"\r\n") || (n && (s[0] == '#' || isspace((unsigned char)s[0]) ||
+                                           isspace((unsigned char)s[n - 1])));
+}
+
+void am_csv_write_field(FILE *f, const char *s) {
+    if (!needs_quotes(s)) { fputs(s, f); return; }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+char *am_dataset_labels_csv(const am_dataset *d) {
+    char *text;
+    size_t len;
+    FILE *f = open_memstream(&text, &len);
+    AM_CHECK(f != NULL, "out of memory writing the labels");
+    fprintf(f, "filename,label\n");
+    for (int i = 0; i < d->n; i++) {
+        if (d->label[i] == AM_UNLABELLED) continue;
+        am_csv_write_field(f, d->names[i]);
+        fprintf(f, ",%s\n", d->label[i] == AM_ANOMALY ? "anomaly" : "normal");
+    }
+    fclose(f);
+    return text;
 }
