@@ -22,6 +22,10 @@ Suite *suite_augment(void);
 Suite *suite_prof(void);
 Suite *suite_compare(void);
 Suite *suite_loop(void);
+Suite *suite_threads(void);
 
 // The golden files' deterministic parameter fill (weights/FORMAT.md, init:).
 void golden_fill(float *d, size_t n, const char *name, float centre, float half);
+// The whole file at path (malloc'd, NUL-terminated; *n its length when n is
+// not NULL); fails the test when it cannot be read.
+char *test_read_file(const char *path, size_t *n);

@@ -8,18 +8,6 @@
 #include "am/image.h"
 #include "test.h"
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(*n);
-    ck_assert(fread(b, 1, *n, f) == *n);
-    fclose(f);
-    return b;
-}
-
 static uint32_t u32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 
 // Zero mismatched bytes; the first mismatch is printed.
@@ -35,7 +23,7 @@ static int same_bytes(const char *what, const uint8_t *got, const uint8_t *ref, 
 
 START_TEST(test_resize_matches_pillow) {
     size_t n;
-    unsigned char *b = slurp("golden/resize.bin", &n), *p = b + 8;
+    unsigned char *b = (unsigned char *)test_read_file("golden/resize.bin", &n), *p = b + 8;
     ck_assert(!memcmp(b, "AMRS", 4));
     uint32_t count = u32(b + 4);
     ck_assert_uint_ge(count, 8);
@@ -59,7 +47,7 @@ END_TEST
 START_TEST(test_jpeg_matches_pillow) {
     static const char *files[] = {"data/coffee_q90.jpg", "data/gray_q75.jpg"};
     size_t n;
-    unsigned char *b = slurp("golden/jpeg.bin", &n), *p = b + 8;
+    unsigned char *b = (unsigned char *)test_read_file("golden/jpeg.bin", &n), *p = b + 8;
     ck_assert(!memcmp(b, "AMJP", 4) && u32(b + 4) == 2);
     for (int i = 0; i < 2; i++) {
         int w = (int)u32(p), h = (int)u32(p + 4), gw, gh;
@@ -79,7 +67,7 @@ END_TEST
 START_TEST(test_png_variants) {
     static const char *files[] = {"data/png_palette_trns.png", "data/png_rgba.png", "data/png_gray16.png"};
     size_t n;
-    unsigned char *b = slurp("golden/png.bin", &n), *p = b + 8;
+    unsigned char *b = (unsigned char *)test_read_file("golden/png.bin", &n), *p = b + 8;
     ck_assert(!memcmp(b, "AMPN", 4) && u32(b + 4) == 3);
     for (int i = 0; i < 3; i++) {
         int w = (int)u32(p), h = (int)u32(p + 4), gw, gh;
@@ -109,7 +97,7 @@ END_TEST
 
 static void write_prefix(const char *from, const char *to, long len) {
     size_t n;
-    unsigned char *b = slurp(from, &n);
+    unsigned char *b = (unsigned char *)test_read_file(from, &n);
     FILE *f = fopen(to, "wb");
     fwrite(b, 1, len < 0 || (size_t)len > n ? n : (size_t)len, f);
     fclose(f);

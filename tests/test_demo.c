@@ -107,19 +107,6 @@ START_TEST(test_plan) {
 }
 END_TEST
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = AM_MALLOC((size_t)n + 1);
-    *len = fread(buf, 1, (size_t)n, f);
-    buf[*len] = 0;
-    fclose(f);
-    return buf;
-}
-
 static void remove_set(const char *d, int n) {
     char p[512];
     for (int i = 0; i < n; i++) {
@@ -157,14 +144,14 @@ START_TEST(test_write_set) {
     char p[512], q[512];
     size_t la, lb;
     snprintf(p, sizeof p, "%s/truth.csv", d1);
-    char *truth = slurp(p, &la);
+    char *truth = test_read_file(p, &la);
     ck_assert_ptr_nonnull(truth);
     ck_assert(!strncmp(truth, "filename,label,kind\n", 20));
     ck_assert_int_eq(count_lines(truth, "\n"), 61);
     ck_assert_int_eq(count_lines(truth, ",anomaly,"), 6);
     ck_assert_int_eq(count_lines(truth, ",normal,normal"), 54);
     snprintf(p, sizeof p, "%s/labels.csv", d1);
-    char *labels = slurp(p, &la);
+    char *labels = test_read_file(p, &la);
     ck_assert(!strncmp(labels, "filename,label\n", 15));
     ck_assert_int_eq(count_lines(labels, "\n"), 9);
     ck_assert_int_eq(count_lines(labels, ",anomaly\n"), 3);
@@ -179,13 +166,13 @@ START_TEST(test_write_set) {
         ck_assert_msg(img != NULL, "%s", am_error());
         ck_assert(w == 32 && h == 32);
         free(img);
-        char *a = slurp(p, &la);
+        char *a = test_read_file(p, &la);
         snprintf(q, sizeof q, "%s/images/%06d.png", sub, i);
-        char *b = slurp(q, &lb);
+        char *b = test_read_file(q, &lb);
         same_seed_differs += la != lb || memcmp(a, b, la);
         free(b);
         snprintf(q, sizeof q, "%s/images/%06d.png", d3, i);
-        b = slurp(q, &lb);
+        b = test_read_file(q, &lb);
         other_seed_differs += la != lb || memcmp(a, b, la);
         free(a);
         free(b);

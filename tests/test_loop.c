@@ -54,19 +54,6 @@ static struct {
     char *scores1;              // cycle 1's scores.csv
 } S;
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
-
 // dir/name in one of 8 buffers used in turn: for paths used at once.
 static char *file_in(const char *dir, const char *name) {
     static char path[8][4400];
@@ -146,7 +133,7 @@ static int run_a(void) {
     if (!rc) {
         memcpy(S.after1, r.d.label, sizeof S.after1);
         memcpy(S.score1, r.score, sizeof S.score1);
-        S.scores1 = slurp(file_in(c.out, "scores.csv"));
+        S.scores1 = test_read_file(file_in(c.out, "scores.csv"), NULL);
         rc = am_run_cycle(&r, 2);
     }
     memcpy(S.final, r.d.label, sizeof S.final);
@@ -207,7 +194,7 @@ static int check_scores(const char *text, const int *labels, const float *score,
 
 // dir/train_log.jsonl: a line for each step 1 .. 2 * ITERS, in order.
 static void check_log(const char *dir) {
-    char *log = slurp(file_in(dir, "train_log.jsonl"));
+    char *log = test_read_file(file_in(dir, "train_log.jsonl"), NULL);
     int lines = 0;
     for (const char *q = log; (q = strstr(q, "{\"step\": ")); q++) ck_assert_int_eq(atoi(q + 9), ++lines);
     ck_assert_int_eq(lines, 2 * ITERS);
@@ -253,7 +240,8 @@ START_TEST(test_outputs) {
     char out[512];
     snprintf(out, sizeof out, "%s/runA", S.dir);
     int order[N];
-    char *scores = slurp(file_in(out, "scores.csv")), *top = slurp(file_in(out, "top_candidates.csv"));
+    char *scores = test_read_file(file_in(out, "scores.csv"), NULL);
+    char *top = test_read_file(file_in(out, "top_candidates.csv"), NULL);
     int n = check_scores(scores, S.final, S.score, order);
     ck_assert_int_eq(n, N - 9 - 2 * ORACLE);
     // top_candidates.csv: the first 10 rows of scores.csv.
@@ -287,12 +275,12 @@ START_TEST(test_outputs) {
              "\"ap\": %.6f, \"top1_precision\": %.6f, \"top1_recall\": %.6f, \"top01_precision\": %.6f, "
              "\"top01_recall\": %.6f}\n", 2 * ITERS, want.n, want.n_pos, want.auroc, want.auprc, want.ap,
              want.prec_top1, want.rec_top1, want.prec_top01, want.rec_top01);
-    char *metrics = slurp(file_in(out, "metrics.json"));
+    char *metrics = test_read_file(file_in(out, "metrics.json"), NULL);
     ck_assert_str_eq(metrics, expect);
     ck_assert_int_eq((int)want.n_pos, 8 - 3 - ORACLE);
 
     // metrics_cycles.csv: a header and a row per cycle; train_log.jsonl: a line per step.
-    char *cycles = slurp(file_in(out, "metrics_cycles.csv"));
+    char *cycles = test_read_file(file_in(out, "metrics_cycles.csv"), NULL);
     ck_assert_msg(!strncmp(cycles, "cycle,step,n,", 13) && strstr(cycles, "\n1,6,") && strstr(cycles, "\n2,12,"),
                   "%s", cycles);
     check_log(out);
@@ -301,7 +289,8 @@ START_TEST(test_outputs) {
     // the plots exist.
     am_config c;
     run_config(&c, out);
-    char *cfg, *txt = slurp(file_in(out, "config.txt")), *skipped = slurp(file_in(out, "skipped.txt"));
+    char *cfg, *txt = test_read_file(file_in(out, "config.txt"), NULL);
+    char *skipped = test_read_file(file_in(out, "skipped.txt"), NULL);
     size_t len;
     FILE *f = open_memstream(&cfg, &len);
     am_config_write(&c, f);
@@ -324,8 +313,9 @@ START_TEST(test_outputs) {
 END_TEST
 
 static int same_file(const char *a, const char *b) {
-    char *x = slurp(a), *y = slurp(b);
-    int same = x && y && !strcmp(x, y);
+    size_t nx, ny;
+    char *x = test_read_file(a, &nx), *y = test_read_file(b, &ny);
+    int same = nx == ny && !memcmp(x, y, nx);
     free(x);
     free(y);
     return same;
@@ -371,7 +361,7 @@ START_TEST(test_awkward_labels) {
     FIXTURE_OK();
     char a[512];
     snprintf(a, sizeof a, "%s/runA", S.dir);
-    char *text = slurp(file_in(a, "labeled_data.csv")), row[128];
+    char *text = test_read_file(file_in(a, "labeled_data.csv"), NULL), row[128];
     for (int k = 0; k < 2; k++) {
         snprintf(row, sizeof row, "\n%s,%s\n", awkward[k].csv, k ? "normal" : "anomaly");
         ck_assert_msg(strstr(text, row) != NULL, "no row %s in\n%s", row, text);

@@ -128,24 +128,12 @@ START_TEST(test_version1_reads) {
 }
 END_TEST
 
-static unsigned char *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(*n);
-    ck_assert(fread(b, 1, *n, f) == *n);
-    fclose(f);
-    return b;
-}
-
 // The sample with one u32 replaced (or cut to `cut` bytes), its CRC made
 // right again when `fix_crc`, so that the checks behind the CRC are reached.
 static void variant(const char *path, long at, uint32_t v, long cut, int fix_crc) {
     write_sample(path);
     size_t n;
-    unsigned char *b = read_file(path, &n);
+    unsigned char *b = (unsigned char *)test_read_file(path, &n);
     if (cut >= 0) n = (size_t)cut;
     if (at >= 0) le32(b + at, v);
     if (fix_crc) le32(b + n - 4, (uint32_t)crc32(0L, b, (uInt)(n - 4)));
@@ -229,7 +217,7 @@ END_TEST
 // After a failed write: the previous file reads as before, no temporary file.
 static void expect_previous(const char *path, const unsigned char *before, size_t n) {
     size_t n2;
-    unsigned char *b = read_file(path, &n2);
+    unsigned char *b = (unsigned char *)test_read_file(path, &n2);
     ck_assert_msg(n2 == n && !memcmp(b, before, n), "the previous file changed");
     free(b);
     char tmp[64];
@@ -246,7 +234,7 @@ START_TEST(test_write_failure_keeps_old_file) {
     char *path = tmp_file();
     write_sample(path);
     size_t n;
-    unsigned char *before = read_file(path, &n);
+    unsigned char *before = (unsigned char *)test_read_file(path, &n);
     // Entries the format cannot hold are refused before anything is written.
     uint8_t byte = 1;
     am_tentry bad = {.name = "b", .type = AM_TF_U8, .ndim = 1, .shape = {1}, .n = 1, .u8 = &byte};

@@ -693,19 +693,6 @@ END_TEST
 
 // ---- (e) checkpoint layout and errors -------------------------------------------
 
-static unsigned char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = xmalloc((size_t)n);
-    ck_assert(fread(b, 1, (size_t)n, f) == (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 // The file as src/train/checkpoint.c lays it out (weights/FORMAT.md): an am
 // tensor file of version 2, magic AMCK, the model's architecture, channels
 // and classes in its header; `step` and `seed` (u64 [1]), `config` and
@@ -839,7 +826,7 @@ START_TEST(test_checkpoint_errors) {
     char *good = tmp_path("ckgood"), *bad = tmp_path("ckbad");
     ck_assert_msg(am_checkpoint_save(t, good, "cfg", NULL) == 0, "%s", am_error());
     size_t n;
-    unsigned char *b = read_all(good, &n);
+    unsigned char *b = (unsigned char *)test_read_file(good, &n);
     ck_assert(n > 1000);
     am_trainer *u = ck_trainer("lite0", 3, AM_OPT_SGD, 6);
 
@@ -918,7 +905,7 @@ START_TEST(test_checkpoint_errors) {
         struct stat sb;
         ck_assert_msg(lstat(link, &sb) != 0, "the temporary file was left behind");
         size_t n2;
-        unsigned char *b2 = read_all(good, &n2);
+        unsigned char *b2 = (unsigned char *)test_read_file(good, &n2);
         ck_assert_msg(n2 == n && !memcmp(b, b2, n), "the previous checkpoint changed");
         free(b2);
         ck_assert_msg(am_checkpoint_load(u, good, NULL, NULL) == 0, "%s", am_error());

@@ -1,7 +1,23 @@
-// Helpers shared by the tests: the golden init fill.
+// Helpers shared by the tests: the golden init fill, reading a whole file.
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "test.h"
+
+char *test_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (the tests run from tests/)", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)len + 1);
+    ck_assert(b != NULL && fread(b, 1, (size_t)len, f) == (size_t)len);
+    b[len] = 0;
+    fclose(f);
+    if (n) *n = (size_t)len;
+    return b;
+}
 
 static uint32_t fnv1a32(const char *s) {
     uint32_t h = 0x811C9DC5u;
