@@ -1,6 +1,8 @@
 // Batch norm fused with an activation, and the plain activations.
 // Gradient rule: dgamma/dbeta accumulate (+=); dx is assigned (dx may alias dout).
-// Per-channel sums run in double with thread-private partials.
+// Per-channel sums run in double over fixed chunks of rows (row_chunks: from
+// M alone), each chunk summed in row order, the chunks' sums added in chunk
+// order: the same bits for any thread count.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,31 +12,62 @@
 #include "../../kernels/act_math.h"
 #include "../../kernels/bn_math.h"
 
+#define CHUNKS 24      // even over 1, 2, 3, 4, 6, 8, 12 threads
+#define CHUNK_ROWS 32  // rows per chunk at least
+
+// Chunk j of nch covers rows [M j / nch, M (j + 1) / nch).
+static int row_chunks(int M) {
+    int n = M / CHUNK_ROWS;
+    return n < 1 ? 1 : n > CHUNKS ? CHUNKS : n;
+}
+
+static int chunk_start(int M, int j, int nch) { return (int)((long)M * j / nch); }
+
+// s[c] = the chunks' sums part[j][c] added in chunk order j; part (nch, C).
+static void sum_chunks(double *s, const double *part, int nch, int C) {
+    for (int c = 0; c < C; c++) s[c] = 0.0;
+    for (int j = 0; j < nch; j++)
+        for (int c = 0; c < C; c++) s[c] += part[(size_t)j * C + c];
+}
+
 void bn_act_forward(float *out, float *mean, float *rstd, const float *x,
                     const float *gamma, const float *beta, float *run_mean, float *run_var,
                     int M, int C, int act, int train, float momentum, float eps) {
     if (train) {
-        double *s1 = AM_CALLOC(sizeof(double) * C), *s2 = AM_CALLOC(sizeof(double) * C);
+        int nch = row_chunks(M);
+        double *part = AM_MALLOC(sizeof(double) * nch * C);
+        double *s1 = AM_MALLOC(sizeof(double) * C), *s2 = AM_MALLOC(sizeof(double) * C);
+        double *avg = AM_MALLOC(sizeof(double) * C);
         #pragma omp parallel
         {
-            double *p = AM_CALLOC(sizeof(double) * C);
-            #pragma omp for nowait
-            for (int m = 0; m < M; m++)
-                for (int c = 0; c < C; c++) p[c] += x[(size_t)m * C + c];
-            #pragma omp critical
-            for (int c = 0; c < C; c++) s1[c] += p[c];
-            #pragma omp barrier
-            memset(p, 0, sizeof(double) * C);
-            #pragma omp for nowait
-            for (int m = 0; m < M; m++)
-                for (int c = 0; c < C; c++) {
-                    double d = x[(size_t)m * C + c] - s1[c] / M;
-                    p[c] += d * d;
-                }
-            #pragma omp critical
-            for (int c = 0; c < C; c++) s2[c] += p[c];
-            free(p);
+            #pragma omp for schedule(static)
+            for (int j = 0; j < nch; j++) {
+                double *p = part + (size_t)j * C;
+                int m1 = chunk_start(M, j + 1, nch);
+                memset(p, 0, sizeof(double) * C);
+                for (int m = chunk_start(M, j, nch); m < m1; m++)
+                    for (int c = 0; c < C; c++) p[c] += x[(size_t)m * C + c];
+            }
+            #pragma omp single
+            {
+                sum_chunks(s1, part, nch, C);
+                for (int c = 0; c < C; c++) avg[c] = s1[c] / M;
+            }
+            #pragma omp for schedule(static)
+            for (int j = 0; j < nch; j++) {
+                double *p = part + (size_t)j * C;
+                int m1 = chunk_start(M, j + 1, nch);
+                memset(p, 0, sizeof(double) * C);
+                for (int m = chunk_start(M, j, nch); m < m1; m++)
+                    for (int c = 0; c < C; c++) {
+                        double d = x[(size_t)m * C + c] - avg[c];
+                        p[c] += d * d;
+                    }
+            }
         }
+        sum_chunks(s2, part, nch, C);
+        free(part);
+        free(avg);
         for (int c = 0; c < C; c++) {
             double mu = s1[c] / M, var = s2[c] / M;
             mean[c] = (float)mu;
@@ -92,27 +125,33 @@ static inline __attribute__((always_inline)) void bwd_row(
 void bn_act_backward(float *dx, float *dgamma, float *dbeta, const float *dout,
                      const float *x, const float *mean, const float *rstd,
                      const float *gamma, const float *beta, int M, int C, int act) {
-    double *sdy = AM_CALLOC(sizeof(double) * C), *sdyx = AM_CALLOC(sizeof(double) * C);
+    int nch = row_chunks(M);
+    double *part = AM_MALLOC(sizeof(double) * 2 * nch * C);  // (2, nch, C): sums of dy, of dy xh
+    double *sdy = AM_MALLOC(sizeof(double) * C), *sdyx = AM_MALLOC(sizeof(double) * C);
     float *a = AM_CALLOC(sizeof(float) * C), *b = AM_CALLOC(sizeof(float) * C);
     #pragma omp parallel
     {
         // A row's dy and xh first, then the sums: loops that vectorise.
-        double *restrict p1 = AM_CALLOC(sizeof(double) * C), *restrict p2 = AM_CALLOC(sizeof(double) * C);
         float *restrict dyr = AM_MALLOC(sizeof(float) * 2 * C), *restrict xhr = dyr + C;
-        #pragma omp for nowait
-        for (int m = 0; m < M; m++) {
-            BWD_ROW(0, act, NULL, dout + (size_t)m * C, x + (size_t)m * C, dyr, xhr);
-            for (int c = 0; c < C; c++) {
-                p1[c] += dyr[c];
-                p2[c] += (double)dyr[c] * xhr[c];
+        #pragma omp for schedule(static)
+        for (int j = 0; j < nch; j++) {
+            double *restrict p1 = part + (size_t)j * C, *restrict p2 = part + (size_t)(nch + j) * C;
+            int m1 = chunk_start(M, j + 1, nch);
+            memset(p1, 0, sizeof(double) * C);
+            memset(p2, 0, sizeof(double) * C);
+            for (int m = chunk_start(M, j, nch); m < m1; m++) {
+                BWD_ROW(0, act, NULL, dout + (size_t)m * C, x + (size_t)m * C, dyr, xhr);
+                for (int c = 0; c < C; c++) {
+                    p1[c] += dyr[c];
+                    p2[c] += (double)dyr[c] * xhr[c];
+                }
             }
         }
-        #pragma omp critical
-        for (int c = 0; c < C; c++) { sdy[c] += p1[c]; sdyx[c] += p2[c]; }
-        free(p1);
-        free(p2);
         free(dyr);
     }
+    sum_chunks(sdy, part, nch, C);
+    sum_chunks(sdyx, part + (size_t)nch * C, nch, C);
+    free(part);
     for (int c = 0; c < C; c++) {
         dbeta[c] += (float)sdy[c];
         dgamma[c] += (float)sdyx[c];

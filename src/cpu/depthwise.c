@@ -5,7 +5,11 @@
 
 #include "am/error.h"
 #include "am/ops.h"
+#include "chunks.h"
 #include "../../kernels/conv_math.h"
+
+#define CHUNKS 24         // chunks of the filter gradient's sum at most: even over 1, 2, 3, 4, 6, 8, 12 threads
+#define CHUNK_PIXELS 64   // output pixels per chunk at least (a chunk's partial costs about one pixel's work)
 
 void dwconv_forward(float *out, const float *in, const float *w,
                     int N, int H, int W, int C, int k, int s) {
@@ -54,13 +58,21 @@ void dwconv_backward(float *din, float *dw, const float *dout, const float *in,
                     }
                 }
             }
-    // dw: each thread sums its rows privately, then the sums are added.
+    // dw: the N*Ho output rows in fixed chunks (from the shape alone), each
+    // chunk summed in float in row order, the chunks added in chunk order in
+    // double: the same bits for any thread count.
+    int rows = N * Ho, nch = rows * Wo / CHUNK_PIXELS;
+    nch = nch > CHUNKS ? CHUNKS : nch > rows ? rows : nch < 1 ? 1 : nch;
+    size_t kkc = (size_t)k * k * C;
+    float *part = AM_CALLOC(sizeof(float) * nch * kkc);
     #pragma omp parallel
     {
-        float *acc = AM_CALLOC(sizeof(float) * k * k * C);
-        #pragma omp for collapse(2) nowait
-        for (int n = 0; n < N; n++)
-            for (int oy = 0; oy < Ho; oy++)
+        #pragma omp for schedule(static)
+        for (int j = 0; j < nch; j++) {
+            float *acc = part + j * kkc;
+            int r1 = (int)((long)rows * (j + 1) / nch);
+            for (int r = (int)((long)rows * j / nch); r < r1; r++) {
+                int n = r / Ho, oy = r % Ho;
                 for (int ox = 0; ox < Wo; ox++) {
                     const float *g = dout + (((size_t)n * Ho + oy) * Wo + ox) * C;
                     for (int ky = 0; ky < k; ky++) {
@@ -75,8 +87,10 @@ void dwconv_backward(float *din, float *dw, const float *dout, const float *in,
                         }
                     }
                 }
-        #pragma omp critical
-        for (int i = 0; i < k * k * C; i++) dw[i] += acc[i];
-        free(acc);
+            }
+        }
+        #pragma omp for schedule(static)
+        for (size_t i = 0; i < kkc; i += AM_ADD_SLICE) am_add_chunks(dw, part, nch, kkc, i);
     }
+    free(part);
 }
