@@ -5,15 +5,19 @@
 CC       ?= gcc
 comma    := ,
 OPT      ?= -O3 -march=native
+# Containers of images for am_infer: tar shards (libarchive) and HDF5 (libhdf5,
+# Debian's serial build, found by pkg-config).
+HDF5_CFLAGS := $(shell pkg-config --cflags hdf5 2>/dev/null)
+HDF5_LIBS   := $(or $(shell pkg-config --libs hdf5 2>/dev/null),-lhdf5)
 # WERROR= turns warnings back into warnings (an unknown compiler: tests/gpu/run.sh).
 WERROR   ?= -Werror
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -Wall -Wextra $(WERROR) -Iinclude
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -Wall -Wextra $(WERROR) -Iinclude $(HDF5_CFLAGS)
 CFLAGS   += $(BASE_CFLAGS)
 # OpenBLAS built on OpenMP shares our thread pool (the pthread build and
 # OpenMP spin against each other); fall back to the default libopenblas.
 OPENBLAS_DIR ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine)/openblas-openmp))
 BLAS_LIB := $(if $(OPENBLAS_DIR),-L$(OPENBLAS_DIR) -Wl$(comma)-rpath$(comma)$(OPENBLAS_DIR))
-BASE_LIBS := $(BLAS_LIB) -lopenblas -lpng -ljpeg -lz -lm
+BASE_LIBS := $(BLAS_LIB) -lopenblas -lpng -ljpeg -larchive $(HDF5_LIBS) -lz -lm
 LDLIBS   += $(BASE_LIBS)
 LDFLAGS  += -fopenmp
 # GPU_ARCH: compute capabilities for a fat binary (plus PTX of the newest, so
@@ -47,9 +51,9 @@ NVCC_ARCH := $(if $(filter sm_% native all all-major,$(GPU_ARCH)),-arch=$(GPU_AR
 NVCCFLAGS += -std=c++17 $(NVCC_ARCH) -Iinclude -I$(CUDA_HOME)/include -Xcompiler -Wall,-Wextra,-fPIC $(if $(WERROR),-Werror all-warnings,)
 CU_SRC := $(if $(USE_CUDA),$(wildcard kernels/*.cu),)
 
-SRC  := $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/train/*.c src/cuda/*.c) src/cli/exe_dir.c
+SRC  := $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/train/*.c src/infer/*.c src/cuda/*.c) src/cli/exe_dir.c
 OBJ  := $(SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
-BINS := am_classify am_bench am_train am_demo
+BINS := am_classify am_bench am_train am_demo am_infer
 TSRC := $(wildcard tests/test_*.c tests/compare.c)
 TOBJ := $(TSRC:%.c=$(BUILD)/%.o)
 # The GPU check (tests/gpu/*.c): built with the CUDA objects, by `make` and `make test` (so CI
@@ -182,6 +186,7 @@ $(EMU)/test_emu_libs: $(EMU)/tests/emu/test_emu_libs.o $(EMU)/libam.a
 test: status $(BINS) $(GPU_TEST) bench/augment_bench $(BUILD)/test_am $(EMU_BINS) fuzz-build
 	cd tests && ../$(BUILD)/test_am
 	$(EMU_RUN)
+	tests/slurm/run.sh || [ $$? -eq 77 ]
 	$(if $(HAVE_FUZZ_CC),FUZZ_OUT=$(FUZZ_OUT) tests/fuzz/run.sh $(FUZZ_SMOKE),@echo "fuzz: $(FUZZ_CC) not found: no fuzz run")
 
 
@@ -193,7 +198,7 @@ asan:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory EMU=build-asan-emu emu-run
 
 setup:
-	@pkgs="build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libpng-dev libjpeg-dev zlib1g-dev check clang libclang-rt-dev"; \
+	@pkgs="build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libpng-dev libjpeg-dev zlib1g-dev libarchive-dev libhdf5-dev check clang libclang-rt-dev slurm-wlm munge"; \
 	missing=""; for p in $$pkgs; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "setup: all packages present"; fi
@@ -224,7 +229,9 @@ FUZZ_SRC_image  := src/data/png.c src/data/jpeg.c src/data/image.c src/data/resi
 FUZZ_SRC_csv    := src/data/dataset.c src/core/error.c src/core/log.c
 FUZZ_SRC_config := src/train/config.c src/core/error.c
 FUZZ_SRC_tfile  := src/core/tfile.c src/train/checkpoint.c src/core/error.c
-FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,image csv config tfile)
+FUZZ_SRC_tar    := src/data/tar.c src/core/error.c
+FUZZ_SRC_h5     := src/data/h5.c src/core/error.c
+FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,image csv config tfile tar h5)
 
 fuzz:
 	FUZZ_OUT=$(FUZZ_OUT) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ)
@@ -237,7 +244,7 @@ fuzz-no-cc:
 .SECONDEXPANSION:
 $(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) tests/fuzz/fuzz_file.h $(wildcard include/am/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRC_$*) -o $@ -lpng -ljpeg -lz -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(HDF5_CFLAGS) $< $(FUZZ_SRC_$*) -o $@ -lpng -ljpeg -larchive $(HDF5_LIBS) -lz -lm
 
 clean:
 	rm -rf build build-asan build-emu build-asan-emu $(BINS)
@@ -253,6 +260,9 @@ am_demo: $(BUILD)/src/cli/am_demo.o $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 am_train: $(BUILD)/src/cli/am_train.o $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+am_infer: $(BUILD)/src/cli/am_infer.o $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 bench/fmnist_export: $(BUILD)/bench/fmnist_export.o $(BUILD)/libam.a

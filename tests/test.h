@@ -23,6 +23,8 @@ Suite *suite_prof(void);
 Suite *suite_compare(void);
 Suite *suite_loop(void);
 Suite *suite_threads(void);
+Suite *suite_containers(void);
+Suite *suite_infer(void);
 
 // The golden files' deterministic parameter fill (weights/FORMAT.md, init:).
 void golden_fill(float *d, size_t n, const char *name, float centre, float half);

@@ -358,7 +358,7 @@ START_TEST(test_weights_new_head_and_roundtrip) {
     ck_assert(sum > 0.0f);
     char path[] = "/tmp/am_weights_XXXXXX";
     close(mkstemp(path));
-    ck_assert_int_eq(am_weights_save(&b, path), 0);
+    ck_assert_int_eq(am_weights_save(&b, path, NULL), 0);
     am_model c;
     ck_assert_int_eq(am_model_init(&c, "lite0", 3, 2, 1), 0);
     ck_assert_int_eq(am_weights_load(&c, path, 1), 0);

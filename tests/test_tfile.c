@@ -195,11 +195,16 @@ START_TEST(test_bad_files) {
         ck_assert_msg(am_tfile_read(&f, path, "AMWT") == -1, "version 1 shape case %zu was accepted", k);
         ck_assert_msg(strstr(am_error(), "corrupt shape") && strstr(am_error(), path), "%s", am_error());
     }
-    // Weights and goldens hold float32 entries only (their readers take every
-    // entry for floats): the sample with the magic AMWT and a right CRC.
+    // Weights hold float32 tensors and texts, goldens float32 only (their
+    // readers take every entry for floats): the sample, with its u64 entry,
+    // under the magics AMWT and AMGD with a right CRC.
     variant(path, 0, 0x54574d41, -1, 1);
     ck_assert_int_eq(am_tfile_read(&f, path, "AMWT"), -1);
-    ck_assert_msg(strstr(am_error(), "entry 'text' is not float32, and a weight file holds float32 tensors only") &&
+    ck_assert_msg(strstr(am_error(), "entry 'u' is of type 2, and a weight file holds float32 tensors and texts only") &&
+                  strstr(am_error(), path), "%s", am_error());
+    variant(path, 0, 0x44474d41, -1, 1);
+    ck_assert_int_eq(am_tfile_read(&f, path, "AMGD"), -1);
+    ck_assert_msg(strstr(am_error(), "entry 'text' is of type 1, and a golden file holds float32 tensors only") &&
                   strstr(am_error(), path), "%s", am_error());
     write_sample(path);
     ck_assert_int_eq(am_tfile_read(&f, path, "AMGD"), -1);
@@ -239,7 +244,7 @@ START_TEST(test_write_failure_keeps_old_file) {
     uint8_t byte = 1;
     am_tentry bad = {.name = "b", .type = AM_TF_U8, .ndim = 1, .shape = {1}, .n = 1, .u8 = &byte};
     ck_assert_int_eq(am_tfile_write(path, "AMGD", "", 0, 0, &bad, 1), -1);
-    ck_assert_msg(strstr(am_error(), "not float32, and a golden file holds float32 tensors only") &&
+    ck_assert_msg(strstr(am_error(), "of type 1, and a golden file holds float32 tensors only") &&
                   strstr(am_error(), path), "%s", am_error());
     bad = t;
     memset(bad.name, 'x', 64);

@@ -42,6 +42,20 @@ int am_dataset_apply_labels_text(am_dataset *d, const char *text, const char *so
 // byte).
 int am_dataset_apply_labels(am_dataset *d, const char *csv, am_label_stats *st);
 
+// One row of CSV text at *s (the reader above: comments and blank lines
+// passed over): its fields copied into out one after another, each
+// NUL-terminated (out needs the text's length + 2 bytes), *nfields of them;
+// *s moves past the row, *line counts lines, *row_line (may be NULL) gets
+// the row's first line. 1 for a row, 0 at the end, -1 (am_error() names
+// source:line) for bad quoting.
+int am_csv_row(const char **s, char *out, int *nfields, int *line, int *row_line, const char *source);
+// The whole file csv as NUL-terminated text (malloc'd), or NULL (am_error()
+// names the file, `what` it is, and the cause; a NUL byte is refused).
+char *am_csv_read_file(const char *csv, const char *what);
+// The first column of csv, a header row naming `filename` passed over:
+// malloc'd strings, *n of them, or NULL (am_error()).
+char **am_csv_first_column(const char *csv, const char *what, int *n);
+
 // The labels in force as the CSV that the reader reads back: the header
 // `filename,label`, then `name,normal|anomaly` for each labelled image in
 // dataset order, each name written by am_csv_write_field. malloc'd text.

@@ -2,6 +2,7 @@
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 // Larger images (16384 x 16384) are refused by the decoders with an error:
 // a corrupt or hostile header cannot make the run exit on a failed allocation.
@@ -12,10 +13,14 @@
 // 16-bit samples are scaled to 8 bits. Returns a malloc'd buffer (H,W,channels)
 // or NULL with am_error() set.
 uint8_t *am_png_read(const char *path, int channels, int *w, int *h);
+// The same from an open stream (a file, or bytes through fmemopen), named
+// `name` in messages; the stream is left open.
+uint8_t *am_png_read_stream(FILE *f, const char *name, int channels, int *w, int *h);
 
 // Reads a JPEG (baseline/progressive, gray/RGB/CMYK-free) through libjpeg-turbo,
 // same contract as am_png_read.
 uint8_t *am_jpeg_read(const char *path, int channels, int *w, int *h);
+uint8_t *am_jpeg_read_stream(FILE *f, const char *name, int channels, int *w, int *h);
 
 // Writes w x h pixels, `channels` (1 gray, 3 RGB) interleaved uint8, rows
 // top first, as a baseline JPEG of quality 1..100 (libjpeg's 4:2:0 default
@@ -24,6 +29,9 @@ int am_jpeg_write(const char *path, const uint8_t *pixels, int w, int h, int cha
 
 // Decodes by content (PNG or JPEG signature), whatever the file name says.
 uint8_t *am_image_read(const char *path, int channels, int *w, int *h);
+// The same for the n bytes of an encoded file in memory (a tar member, an
+// HDF5 element), named `name` in messages.
+uint8_t *am_image_decode(const void *data, size_t n, const char *name, int channels, int *w, int *h);
 
 // Antialiased bilinear resize, byte-exact with Pillow's Image.resize(...,
 // BILINEAR) on 8-bit images: separable, horizontal pass first (rounded to
@@ -31,5 +39,8 @@ uint8_t *am_image_read(const char *path, int channels, int *w, int *h);
 void am_resize_bilinear(uint8_t *dst, int dw, int dh, const uint8_t *src, int sw, int sh, int C);
 
 // Reads any supported image and resizes it to size x size, `channels`
-// channels. Returns 0, or -1 with am_error() naming the file.
+// channels (an image of that size already is taken as it is, as Pillow's
+// resize does). Returns 0, or -1 with am_error() naming the file.
 int am_image_load(uint8_t *dst, const char *path, int size, int channels);
+// The same for encoded bytes in memory.
+int am_image_load_memory(uint8_t *dst, const void *data, size_t n, const char *name, int size, int channels);

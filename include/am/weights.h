@@ -2,9 +2,25 @@
 #pragma once
 #include "am/model.h"
 
+// The preprocessing a model was trained with. It travels in the model's
+// weight file (text entry `preprocess`, `key = value` lines) so that
+// scoring applies the same: each image decoded as `channels` channels (1
+// gray, 3 RGB), resized to size x size by Pillow's bilinear, x = pixel / 255.
+typedef struct {
+    int size, channels;
+} am_preprocess;
+
 // Loads every tensor of the model from `path`. The file's architecture and
 // input channels must match the model; when its class count differs, the
 // backbone is kept and the FC layer re-initialised from `seed` (as the
 // Python tool does). Returns -1 (am_error()) with a message naming the file.
 int am_weights_load(am_model *m, const char *path, uint64_t seed);
-int am_weights_save(const am_model *m, const char *path);
+// Writes the model's tensors, and pre (NULL: none, as in converted
+// ImageNet weights). -1 (am_error()) on failure; the previous file is intact.
+int am_weights_save(const am_model *m, const char *path, const am_preprocess *pre);
+// The preprocessing in a weight file: 1 (into *pre), 0 when the file holds
+// none, -1 (am_error(): unreadable file, or a key this am does not know,
+// i.e. a preprocessing it cannot apply).
+int am_weights_preprocess(const char *path, am_preprocess *pre);
+// The file's architecture name (arch[17]), input channels and classes: 0 or -1 (am_error()).
+int am_weights_header(const char *path, char *arch, int *in_ch, int *classes);

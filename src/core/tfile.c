@@ -20,19 +20,24 @@
 // Each kind of file: its magic, what to call it, what to give instead of
 // another file, the oldest version of it this build reads (checkpoints of
 // version 1 had another layout), what to do about a file too old, and
-// whether it holds float32 entries only (its readers take every entry for
-// floats).
+// the entry types it may hold (weights: float32 tensors and texts such as
+// the preprocessing; goldens: float32 only, their readers take every entry
+// for floats) with their name in messages.
+#define TYPES(a, b, c) ((1u << (a)) | (1u << (b)) | (1u << (c)))
 static const struct {
     const char *magic, *what, *give;
     uint32_t oldest;
     const char *fix;
-    int floats_only;
+    unsigned types;
+    const char *holds;
 } kinds[] = {
     {"AMWT", "weight file", "an .amw file (weights/convert_lite0.py converts PyTorch weights)", 1,
-     "convert the weights again (weights/convert_lite0.py)", 1},
-    {"AMGD", "golden file", "a golden .amg file (tests/ref writes them)", 1, "regenerate it with tests/ref", 1},
+     "convert the weights again (weights/convert_lite0.py)", TYPES(AM_TF_F32, AM_TF_U8, AM_TF_U8),
+     "float32 tensors and texts"},
+    {"AMGD", "golden file", "a golden .amg file (tests/ref writes them)", 1, "regenerate it with tests/ref",
+     TYPES(AM_TF_F32, AM_TF_F32, AM_TF_F32), "float32 tensors"},
     {"AMCK", "checkpoint", "the checkpoint.amck that am_train wrote", 2,
-     "retrain, or resume it with the am that wrote it", 0},
+     "retrain, or resume it with the am that wrote it", TYPES(AM_TF_F32, AM_TF_U8, AM_TF_U64), "any entries"},
 };
 
 static int kind_of(const char *magic) {
@@ -89,9 +94,9 @@ static int read_table(am_tfile *f, const char *path, size_t size, int k) {
         e += v2 ? 68 : 64;
         if (t->type < AM_TF_F32 || t->type > AM_TF_U64)
             return am_seterr("'%s': entry '%s' has an unknown type %d: the file is damaged", path, t->name, t->type);
-        if (kinds[k].floats_only && t->type != AM_TF_F32)
-            return am_seterr("'%s': entry '%s' is not float32, and a %s holds float32 tensors only: the file is "
-                             "damaged", path, t->name, kinds[k].what);
+        if (!(kinds[k].types & (1u << t->type)))
+            return am_seterr("'%s': entry '%s' is of type %d, and a %s holds %s only: the file is damaged", path,
+                             t->name, t->type, kinds[k].what, kinds[k].holds);
         t->ndim = (int)rd32(e);
         if (t->ndim < 1 || t->ndim > 4)
             return am_seterr("'%s': entry '%s' has %d dimensions (1..4 expected)", path, t->name, t->ndim);
@@ -202,9 +207,9 @@ int am_tfile_write(const char *path, const char *magic, const char *arch, int in
     for (int i = 0; i < ntensors; i++) {
         if (bad_entry(&t[i]))
             return am_seterr("cannot write '%s': entry '%s' %s", path, t[i].name, bad_entry(&t[i]));
-        if (kinds[k].floats_only && t[i].type != AM_TF_F32)
-            return am_seterr("cannot write '%s': entry '%s' is not float32, and a %s holds float32 tensors only",
-                             path, t[i].name, kinds[k].what);
+        if (!(kinds[k].types & (1u << t[i].type)))
+            return am_seterr("cannot write '%s': entry '%s' is of type %d, and a %s holds %s only", path,
+                             t[i].name, t[i].type, kinds[k].what, kinds[k].holds);
     }
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());

@@ -156,6 +156,39 @@ int am_dataset_find(const am_dataset *d, const char *name) {
     return -1;
 }
 
+int am_csv_row(const char **s, char *out, int *nfields, int *line, int *row_line, const char *source) {
+    const char *p = *s;
+    for (;;) {  // blank lines and comments
+        const char *q = p;
+        while (blank(*q)) q++;
+        if (!*q) { *s = q; return 0; }
+        if (*q != '#' && !line_end(q)) break;
+        q += strcspn(q, "\r\n");
+        p = q + line_end(q);
+        *line += line_end(q) > 0;
+    }
+    int row = *line, end;
+    if (row_line) *row_line = row;
+    *nfields = 0;
+    do {
+        end = csv_field(&p, out, line);
+        if (end == BAD_OPEN)
+            return am_seterr("%s:%d: a quoted field is never closed: end it with a double quote (write a quote inside "
+                             "a field twice)", source, row);
+        if (end == BAD_AFTER)
+            return am_seterr("%s:%d: text after the closing quote of a field: put the whole field in quotes and "
+                             "write a quote inside it twice", source, row);
+        out += strlen(out) + 1;
+        (*nfields)++;
+    } while (end == END_COMMA);
+    *line += end == END_ROW;
+    *s = p;
+    return 1;
+}
+
+// The text after a UTF-8 byte-order mark (a spreadsheet's).
+static const char *skip_bom(const char *text) { return strncmp(text, "\xEF\xBB\xBF", 3) ? text : text + 3; }
+
 int am_dataset_apply_labels_text(am_dataset *d, const char *text, const char *source, am_label_stats *st) {
     memset(st, 0, sizeof *st);
     // Sorted index of basenames for matching.
@@ -167,36 +200,13 @@ int am_dataset_apply_labels_text(am_dataset *d, const char *text, const char *so
     memcpy(before, d->label, sizeof(int) * d->n);
     // A row's fields, each NUL-terminated, fit in the text's length + 2.
     char *name = AM_MALLOC(strlen(text) + 2);
-    // A spreadsheet's UTF-8 byte-order mark.
-    const char *p = strncmp(text, "\xEF\xBB\xBF", 3) ? text : text + 3;
-    int line = 1, rc = 0, first_row = 1;
-    while (*p) {
-        int row = line;
-        const char *q = p;
-        while (blank(*q)) q++;
-        if (*q == '#' || line_end(q) || !*q) {  // blank lines and comments
-            q += strcspn(q, "\r\n");
-            p = q + line_end(q);
-            line += line_end(q) > 0;
-            continue;
-        }
-        int end = csv_field(&p, name, &line), has_label = end == END_COMMA;
-        char *label = name + strlen(name) + 1, *rest;
-        *label = 0;
-        if (has_label) end = csv_field(&p, label, &line);
-        for (rest = label + strlen(label) + 1; end == END_COMMA;) end = csv_field(&p, rest, &line);  // ignored
-        line += end == END_ROW;
-        if (end == BAD_OPEN) {
-            rc = am_seterr("%s:%d: a quoted field is never closed: end it with a double quote (write a quote inside "
-                           "a field twice)", source, row);
-            break;
-        }
-        if (end == BAD_AFTER) {
-            rc = am_seterr("%s:%d: text after the closing quote of a field: put the whole field in quotes and "
-                           "write a quote inside it twice", source, row);
-            break;
-        }
-        if (!has_label) { rc = am_seterr("%s:%d: expected 'filename,label', got '%s'", source, row, name); break; }
+    const char *p = skip_bom(text);
+    int line = 1, rc = 0, first_row = 1, nf;
+    for (;;) {
+        int row, got = am_csv_row(&p, name, &nf, &line, &row, source);
+        if (got <= 0) { rc = got; break; }
+        const char *label = name + strlen(name) + 1;
+        if (nf < 2) { rc = am_seterr("%s:%d: expected 'filename,label', got '%s'", source, row, name); break; }
         // The header, if any, is the first row (after comments and blank lines).
         int header = first_row && !strcasecmp(name, "filename");
         first_row = 0;
@@ -240,22 +250,24 @@ int am_dataset_apply_labels_text(am_dataset *d, const char *text, const char *so
     return rc;
 }
 
-int am_dataset_apply_labels(am_dataset *d, const char *csv, am_label_stats *st) {
-    memset(st, 0, sizeof *st);
+char *am_csv_read_file(const char *csv, const char *what) {
     FILE *f = fopen(csv, "rb");
-    if (!f) return am_seterr("cannot open labels file '%s': %s", csv, strerror(errno));
+    if (!f) {
+        am_seterr("cannot open %s '%s': %s", what, csv, strerror(errno));
+        return NULL;
+    }
     char *text = NULL;
     size_t len = 0, cap = 0, got;
     do {
         if (len + 4096 > cap) {
             cap = 2 * cap + 4096;
             text = realloc(text, cap + 1);
-            AM_CHECK(text != NULL, "out of memory reading the labels file");
+            AM_CHECK(text != NULL, "out of memory reading a CSV file");
         }
         got = fread(text + len, 1, cap - len, f);
         len += got;
     } while (got);
-    int rc = ferror(f) ? am_seterr("cannot read labels file '%s': %s", csv, strerror(errno)) : 0;
+    int rc = ferror(f) ? am_seterr("cannot read %s '%s': %s", what, csv, strerror(errno)) : 0;
     fclose(f);
     text[len] = 0;
     if (!rc && strlen(text) < len) {
@@ -263,9 +275,45 @@ int am_dataset_apply_labels(am_dataset *d, const char *csv, am_label_stats *st) 
         for (const char *s = text; *s; s++) line += *s == '\n';
         rc = am_seterr("%s:%d: a NUL byte: the file is not a text CSV (save it as UTF-8 text)", csv, line);
     }
-    if (!rc) rc = am_dataset_apply_labels_text(d, text, csv, st);
+    if (rc) { free(text); return NULL; }
+    return text;
+}
+
+int am_dataset_apply_labels(am_dataset *d, const char *csv, am_label_stats *st) {
+    memset(st, 0, sizeof *st);
+    char *text = am_csv_read_file(csv, "labels file");
+    if (!text) return -1;
+    int rc = am_dataset_apply_labels_text(d, text, csv, st);
     free(text);
     return rc;
+}
+
+char **am_csv_first_column(const char *csv, const char *what, int *n) {
+    char *text = am_csv_read_file(csv, what);
+    *n = 0;
+    if (!text) return NULL;
+    char *row = AM_MALLOC(strlen(text) + 2);
+    const char *p = skip_bom(text);
+    int line = 1, nf, cap = 16, got;
+    char **v = AM_MALLOC(sizeof(char *) * cap);
+    for (int first = 1; (got = am_csv_row(&p, row, &nf, &line, NULL, csv)) > 0; first = 0) {
+        if (first && !strcasecmp(row, "filename")) continue;
+        if (*n == cap) {
+            cap *= 2;
+            v = realloc(v, sizeof(char *) * cap);
+            AM_CHECK(v != NULL, "out of memory reading a CSV file");
+        }
+        v[(*n)++] = strdup(row);
+    }
+    free(row);
+    free(text);
+    if (got < 0) {
+        for (int i = 0; i < *n; i++) free(v[i]);
+        free(v);
+        *n = 0;
+        return NULL;
+    }
+    return v;
 }
 
 // A field needs quotes when the reader would otherwise split, trim or skip it.

@@ -36,6 +36,12 @@ uint8_t *am_jpeg_read(const char *path, int channels, int *w, int *h) {
         am_seterr("cannot open '%s'", path);
         return NULL;
     }
+    uint8_t *px = am_jpeg_read_stream(f, path, channels, w, h);
+    fclose(f);
+    return px;
+}
+
+uint8_t *am_jpeg_read_stream(FILE *f, const char *path, int channels, int *w, int *h) {
     struct jpeg_decompress_struct d;
     jerr e;
     uint8_t *volatile buf = NULL;
@@ -45,7 +51,6 @@ uint8_t *am_jpeg_read(const char *path, int channels, int *w, int *h) {
     if (setjmp(e.jump)) {
         am_seterr("corrupt or truncated JPEG '%s': %s", path, e.msg);
         jpeg_destroy_decompress(&d);
-        fclose(f);
         free(buf);
         return NULL;
     }
@@ -60,7 +65,6 @@ uint8_t *am_jpeg_read(const char *path, int channels, int *w, int *h) {
         am_seterr("JPEG '%s' is %ux%u pixels, too large (at most %llu pixels)", path, (unsigned)d.image_width,
                   (unsigned)d.image_height, (unsigned long long)AM_IMAGE_MAX_PIXELS);
         jpeg_destroy_decompress(&d);
-        fclose(f);
         return NULL;
     }
     d.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
@@ -75,7 +79,6 @@ uint8_t *am_jpeg_read(const char *path, int channels, int *w, int *h) {
     *w = (int)d.output_width;
     *h = (int)d.output_height;
     jpeg_destroy_decompress(&d);
-    fclose(f);
     return buf;
 }
 

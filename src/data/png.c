@@ -28,6 +28,12 @@ uint8_t *am_png_read(const char *path, int channels, int *w, int *h) {
         am_seterr("cannot open '%s'", path);
         return NULL;
     }
+    uint8_t *px = am_png_read_stream(f, path, channels, w, h);
+    fclose(f);
+    return px;
+}
+
+uint8_t *am_png_read_stream(FILE *f, const char *path, int channels, int *w, int *h) {
     png_err e = {""};
     png_structp p = png_create_read_struct(PNG_LIBPNG_VER_STRING, &e, on_error, on_warning);
     png_infop info = p ? png_create_info_struct(p) : NULL;
@@ -35,14 +41,12 @@ uint8_t *am_png_read(const char *path, int channels, int *w, int *h) {
     png_bytep *volatile rows = NULL;
     if (!info) {
         png_destroy_read_struct(&p, NULL, NULL);
-        fclose(f);
         am_seterr("cannot read PNG '%s': out of memory", path);
         return NULL;
     }
     if (setjmp(png_jmpbuf(p))) {
         am_seterr("corrupt or truncated PNG '%s': %s", path, e.msg[0] ? e.msg : "decoding error");
         png_destroy_read_struct(&p, &info, NULL);
-        fclose(f);
         free(buf);
         free(rgb);
         free(rows);
@@ -76,7 +80,6 @@ uint8_t *am_png_read(const char *path, int channels, int *w, int *h) {
     png_read_image(p, rows);
     png_read_end(p, NULL);
     png_destroy_read_struct(&p, &info, NULL);
-    fclose(f);
     free(rows);
     size_t n = (size_t)width * height;
     uint8_t *out = buf;

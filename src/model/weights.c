@@ -48,8 +48,8 @@ done:
     return rc;
 }
 
-int am_weights_save(const am_model *m, const char *path) {
-    am_tentry *e = AM_CALLOC(sizeof(am_tentry) * m->ntensors);
+int am_weights_save(const am_model *m, const char *path, const am_preprocess *pre) {
+    am_tentry *e = AM_CALLOC(sizeof(am_tentry) * (m->ntensors + 1));
     for (int i = 0; i < m->ntensors; i++) {
         const am_tensor *t = &m->tensors[i];
         snprintf(e[i].name, sizeof e[i].name, "%s", t->name);
@@ -58,7 +58,65 @@ int am_weights_save(const am_model *m, const char *path) {
         e[i].n = t->n;
         e[i].data = (t->family == AM_PARAM ? m->params : m->stats) + t->offset;
     }
-    int rc = am_tfile_write(path, "AMWT", m->arch.name, m->arch.in_ch, m->arch.classes, e, m->ntensors);
+    int n = m->ntensors;
+    char text[256];
+    if (pre) {
+        snprintf(text, sizeof text, "size = %d\nchannels = %d\n", pre->size, pre->channels);
+        am_tentry *t = &e[n++];
+        snprintf(t->name, sizeof t->name, "preprocess");
+        t->type = AM_TF_U8;
+        t->ndim = 1;
+        t->shape[0] = (int)strlen(text);
+        t->n = strlen(text);
+        t->u8 = (uint8_t *)text;
+    }
+    int rc = am_tfile_write(path, "AMWT", m->arch.name, m->arch.in_ch, m->arch.classes, e, n);
     free(e);
     return rc;
+}
+
+// One `key = value` line of the preprocessing text into pre: 0, or -1 for
+// a key or value this am does not know.
+static int preprocess_line(am_preprocess *pre, const char *line, const char *path) {
+    char key[32];
+    int v, used = 0;
+    if (sscanf(line, " %31[a-z_] = %d %n", key, &v, &used) != 2 || line[used])
+        return am_seterr("'%s': preprocessing line '%s' is not 'key = number': the file is damaged or from a newer am",
+                         path, line);
+    if (!strcmp(key, "size") && v >= 16 && v <= 1024) pre->size = v;
+    else if (!strcmp(key, "channels") && (v == 1 || v == 3)) pre->channels = v;
+    else return am_seterr("'%s': preprocessing '%s' is unknown to this am (a newer am wrote the model?): update am",
+                          path, line);
+    return 0;
+}
+
+int am_weights_preprocess(const char *path, am_preprocess *pre) {
+    am_tfile f;
+    if (am_tfile_read(&f, path, "AMWT")) return -1;
+    const am_tentry *e = am_tfile_find(&f, "preprocess");
+    int rc = 0;
+    if (e && e->type == AM_TF_U8) {
+        memset(pre, 0, sizeof *pre);
+        char *text = AM_MALLOC(e->n + 1), *save = NULL;
+        memcpy(text, e->u8, e->n);
+        text[e->n] = 0;
+        rc = 1;
+        for (char *line = strtok_r(text, "\n", &save); line && rc == 1; line = strtok_r(NULL, "\n", &save))
+            if (preprocess_line(pre, line, path)) rc = -1;
+        free(text);
+        if (rc == 1 && (!pre->size || !pre->channels))
+            rc = am_seterr("'%s': the preprocessing lacks the size or the channels: the file is damaged", path);
+    }
+    am_tfile_free(&f);
+    return rc;
+}
+
+int am_weights_header(const char *path, char *arch, int *in_ch, int *classes) {
+    am_tfile f;
+    if (am_tfile_read(&f, path, "AMWT")) return -1;
+    snprintf(arch, 17, "%s", f.arch);
+    *in_ch = f.in_ch;
+    *classes = f.classes;
+    am_tfile_free(&f);
+    return 0;
 }

@@ -420,7 +420,8 @@ int am_run_cycle(am_run *r, int cycle) {
     if (write_scores(r, idx, n) || write_skipped(r) || write_labels_csv(r)) rc = -1;
     out_path(path, sizeof path, r, "model_ema.amw");
     am_trainer_download(&r->t);
-    if (!rc && am_weights_save(&r->t.ema, path)) rc = -1;
+    am_preprocess pre = {c->size, c->channels};
+    if (!rc && am_weights_save(&r->t.ema, path, &pre)) rc = -1;
     if (!rc && r->b.nbad) am_warn("%d unreadable images skipped (listed in %s/skipped.txt)", r->b.nbad, c->out);
     if (!rc && c->truth[0]) evaluate(r, cycle);
     if (!rc && c->oracle > 0 && cycle < c->cycles) {
