@@ -6,9 +6,15 @@ CC       ?= gcc
 comma    := ,
 OPT      ?= -O3 -march=native
 # Containers of images for am_infer: tar shards (libarchive) and HDF5 (libhdf5,
-# Debian's serial build, found by pkg-config).
+# Debian's serial build, found by pkg-config). A build without one of them
+# (the GPU machine's: tests/gpu/run.sh) takes src/data/X_none.c instead, whose
+# open fails with a message naming the package.
 HDF5_CFLAGS := $(shell pkg-config --cflags hdf5 2>/dev/null)
-HDF5_LIBS   := $(or $(shell pkg-config --libs hdf5 2>/dev/null),-lhdf5)
+HDF5_PROBE  := $(or $(shell pkg-config --libs hdf5 2>/dev/null),-lhdf5)
+HAVE_ARCHIVE := $(shell printf '\043include <archive.h>\nint main(void){return archive_version_number() < 0;}' | $(CC) -x c - -o /dev/null -larchive 2>/dev/null && echo 1)
+HAVE_HDF5    := $(shell printf '\043include <hdf5.h>\nint main(void){return H5open();}' | $(CC) $(HDF5_CFLAGS) -x c - -o /dev/null $(HDF5_PROBE) 2>/dev/null && echo 1)
+HDF5_LIBS   := $(if $(HAVE_HDF5),$(HDF5_PROBE),)
+ARCHIVE_LIBS := $(if $(HAVE_ARCHIVE),-larchive,)
 # WERROR= turns warnings back into warnings (an unknown compiler: tests/gpu/run.sh).
 WERROR   ?= -Werror
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -Wall -Wextra $(WERROR) -Iinclude $(HDF5_CFLAGS)
@@ -17,7 +23,7 @@ CFLAGS   += $(BASE_CFLAGS)
 # OpenMP spin against each other); fall back to the default libopenblas.
 OPENBLAS_DIR ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine)/openblas-openmp))
 BLAS_LIB := $(if $(OPENBLAS_DIR),-L$(OPENBLAS_DIR) -Wl$(comma)-rpath$(comma)$(OPENBLAS_DIR))
-BASE_LIBS := $(BLAS_LIB) -lopenblas -lpng -ljpeg -larchive $(HDF5_LIBS) -lz -lm
+BASE_LIBS := $(BLAS_LIB) -lopenblas -lpng -ljpeg $(ARCHIVE_LIBS) $(HDF5_LIBS) -lz -lm
 LDLIBS   += $(BASE_LIBS)
 LDFLAGS  += -fopenmp
 # GPU_ARCH: compute capabilities for a fat binary (plus PTX of the newest, so
@@ -51,7 +57,8 @@ NVCC_ARCH := $(if $(filter sm_% native all all-major,$(GPU_ARCH)),-arch=$(GPU_AR
 NVCCFLAGS += -std=c++17 $(NVCC_ARCH) -Iinclude -I$(CUDA_HOME)/include -Xcompiler -Wall,-Wextra,-fPIC $(if $(WERROR),-Werror all-warnings,)
 CU_SRC := $(if $(USE_CUDA),$(wildcard kernels/*.cu),)
 
-SRC  := $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/train/*.c src/infer/*.c src/cuda/*.c) src/cli/exe_dir.c
+SRC  := $(filter-out src/data/$(if $(HAVE_ARCHIVE),tar_none,tar).c src/data/$(if $(HAVE_HDF5),h5_none,h5).c,\
+        $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/train/*.c src/infer/*.c src/cuda/*.c)) src/cli/exe_dir.c
 OBJ  := $(SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
 BINS := am_classify am_bench am_train am_demo am_infer
 TSRC := $(wildcard tests/test_*.c tests/compare.c)
@@ -68,6 +75,7 @@ all: status $(BINS) $(GPU_TEST)
 status:
 	@echo "am build: CUDA $(if $(NVCC),✓ $(NVCC),✗ (nvcc not found))$(if $(filter 0,$(CUDA)), [off: CUDA=0],)"
 	@echo "          cuDNN $(if $(CUDNN_H),✓ $(CUDNN_H),✗)  OpenBLAS $(if $(HAVE_BLAS),✓$(if $(OPENBLAS_DIR), (OpenMP),),✗ (apt-get install libopenblas-openmp-dev))  libpng $(if $(HAVE_PNG),✓,✗ (apt-get install libpng-dev))  Check $(if $(HAVE_CHECK),✓,✗ (apt-get install check))"
+	@echo "          libarchive $(if $(HAVE_ARCHIVE),✓,✗ (apt-get install libarchive-dev: am_infer reads no tar))  HDF5 $(if $(HAVE_HDF5),✓,✗ (apt-get install libhdf5-dev: am_infer reads no .h5))"
 	@echo "          GPU device layer: $(if $(USE_CUDA),linked with the CUDA runtime$(comma) cuDNN and cuBLAS (GPU_ARCH $(GPU_ARCH)),not built)"
 
 # One build folder holds one configuration: the stamp changes with the
@@ -244,7 +252,7 @@ fuzz-no-cc:
 .SECONDEXPANSION:
 $(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) tests/fuzz/fuzz_file.h $(wildcard include/am/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(HDF5_CFLAGS) $< $(FUZZ_SRC_$*) -o $@ -lpng -ljpeg -larchive $(HDF5_LIBS) -lz -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(HDF5_CFLAGS) $< $(FUZZ_SRC_$*) -o $@ -lpng -ljpeg $(ARCHIVE_LIBS) $(HDF5_LIBS) -lz -lm
 
 clean:
 	rm -rf build build-asan build-emu build-asan-emu $(BINS)

@@ -6,8 +6,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "am/dataset.h"
 #include "am/demo.h"
 #include "am/error.h"
+#include "am/files.h"
+#include "am/h5.h"
 #include "am/ops.h"
 #include "am/plot.h"
 
@@ -28,8 +31,31 @@ static void usage(FILE *f) {
         "  --labeled-normals B      normal images in labels.csv (default 40)\n"
         "  --seed SEED              random seed (default 42)\n"
         "  --preview                also write DIR/preview.png: normal and anomalous samples\n"
+        "  --h5 FILE                also pack the images into FILE in the Python AnomalyMatch tool's\n"
+        "                           HDF5 layout (`images`: the PNG bytes, `filenames`), for am_infer\n"
         "  --threads T              CPU threads (default: all cores)\n"
         "  -h, --help               this text\n");
+}
+
+// DIR/images packed into an HDF5 file of the Python tool's layout.
+static int write_h5(const char *out, const char *path) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/images", out);
+    am_dataset d;
+    if (am_dataset_list(&d, dir, 0)) return -1;
+    const uint8_t **data = AM_CALLOC(sizeof(uint8_t *) * (size_t)d.n);
+    size_t *len = AM_CALLOC(sizeof(size_t) * (size_t)d.n);
+    int rc = 0;
+    for (int i = 0; i < d.n && !rc; i++)
+        if (!(data[i] = (const uint8_t *)am_file_read(d.paths[i], &len[i])))
+            rc = am_seterr("cannot read '%s': %s", d.paths[i], strerror(errno));
+    if (!rc) rc = am_h5_write(path, d.names, data, len, (uint64_t)d.n);
+    if (!rc) printf("am_demo: packed %d images into %s\n", d.n, path);
+    for (int i = 0; i < d.n; i++) free((void *)data[i]);
+    free(data);
+    free(len);
+    am_dataset_free(&d);
+    return rc;
 }
 
 static int parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
@@ -84,6 +110,7 @@ int main(int argc, char **argv) {
                       .labeled_normals = 40, .seed = 42};
     const char *out = NULL;
     int preview = 0;
+    const char *h5 = NULL;
     long v, threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -97,6 +124,7 @@ int main(int argc, char **argv) {
         }
         i++;
         if (!strcmp(a, "--out")) out = val;
+        else if (!strcmp(a, "--h5")) h5 = val;
         else if (!strcmp(a, "--n")) { if (parse_int(a, val, 1, 100000000, &v)) return 2; o.n = (int)v; }
         else if (!strcmp(a, "--size")) { if (parse_int(a, val, 16, 1024, &v)) return 2; o.size = (int)v; }
         else if (!strcmp(a, "--labeled-anomalies")) { if (parse_int(a, val, 0, 100000000, &v)) return 2; o.labeled_anomalies = (int)v; }
@@ -138,7 +166,7 @@ int main(int argc, char **argv) {
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (am_demo_write(out, &o, 1) || (preview && write_preview(out, &o))) {
+    if (am_demo_write(out, &o, 1) || (preview && write_preview(out, &o)) || (h5 && write_h5(out, h5))) {
         fprintf(stderr, "am_demo: %s\n", am_error());
         free(kinds);
         free(labeled);

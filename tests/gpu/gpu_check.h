@@ -8,6 +8,8 @@
 #include "am/gpu.h"
 
 extern am_gpu_ctx C;
+// The bundled Lite0 (test_gpu runs from the repository's top folder).
+#define LITE0_WEIGHTS "weights/lite0.amw"
 #define ST (C.stream)
 extern int g_fail, g_checks, g_skip;
 
@@ -72,3 +74,4 @@ void test_train_gpu(void);     // tests/gpu/test_train_gpu.c
 void test_fused_gpu(void);     // tests/gpu/test_fused_gpu.c
 void test_dwconv_gpu(void);    // tests/gpu/test_dwconv_gpu.c
 void test_graph_gpu(void);     // tests/gpu/test_graph_gpu.c
+void test_infer_gpu(void);     // tests/gpu/test_infer_gpu.c

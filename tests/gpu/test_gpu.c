@@ -354,10 +354,6 @@ static void test_conv_fc(int dt, int N, int S, int Cc, int K, int k, int s) {
     cudaFree(IN); cudaFree(FW); cudaFree(FB); cudaFree(FO); cudaFree(FD); cudaFree(FDIN); cudaFree(FDW); cudaFree(FDB);
 }
 
-// Lite0 starts from the pretrained weights (a new 5-class head), as am_train
-// does: a network at TF initialisation amplifies rounding far more.
-#define LITE0_WEIGHTS "weights/lite0.amw"
-
 // One CPU pass of the model test: the train forward (step 3: dropout and
 // drop-connect active) from the BN statistics `stats0`, the CE backward, the
 // running statistics it leaves, and the eval forward from those.
@@ -457,6 +453,8 @@ static model_spread measure_spread(am_model *m, const float *x, const float *sta
 static void test_model(const char *arch, int dt, int N, int S) {
     am_model m;
     AM_CHECK(am_model_init(&m, arch, 3, 5, 11) == 0, "model init");
+    // Lite0 starts from the pretrained weights (a new 5-class head), as
+    // am_train does: a network at TF initialisation amplifies rounding far more.
     if (!strcmp(arch, "lite0") && am_weights_load(&m, LITE0_WEIGHTS, 11))
         am_fatalf(__FILE__, __LINE__, "%s (run test_gpu from the repository's top folder)", am_error());
     am_gpu_model g;
@@ -648,6 +646,7 @@ static const group groups[] = {
     {"train", 0, test_train_gpu, "the GPU trainer against the CPU trainer (test_train_gpu.c)"},
     {"dwconv_select", 0, test_dwconv_gpu, "cuDNN's grouped depthwise and the selector (test_dwconv_gpu.c)"},
     {"graph", 0, test_graph_gpu, "graph capture fallbacks, AM_GRAPH switches, the 2^31 limit (test_graph_gpu.c)"},
+    {"infer", 0, test_infer_gpu, "am_infer on the device against the CPU, and resumed (test_infer_gpu.c)"},
 };
 enum { NGROUPS = sizeof groups / sizeof groups[0] };
 
