@@ -92,6 +92,27 @@ START_TEST(test_png_gray_replicated) {
     uint8_t dst[32 * 32 * 3];
     ck_assert_int_eq(am_image_load(dst, "data/gray_q75.jpg", 32, 3), 0);
     for (int i = 0; i < 32 * 32; i++) ck_assert(dst[3 * i] == dst[3 * i + 1] && dst[3 * i] == dst[3 * i + 2]);
+    // A gray file is resized before it is replicated: the bytes of resizing
+    // the replicated RGB image (Pillow's order), for gray PNG (8 and 16 bit)
+    // and JPEG, at a size that resizes and at the file's own.
+    const char *files[] = {"data/gray_q75.jpg", "data/png_gray16.png"};
+    for (int k = 0; k < 2; k++) {
+        uint8_t *full = am_image_read(files[k], 3, &w, &h);
+        ck_assert_ptr_nonnull(full);
+        int sizes[] = {29, w};
+        for (int j = 0; j < 2; j++) {
+            int S = sizes[j];
+            uint8_t *want = malloc((size_t)S * S * 3), *got = malloc((size_t)S * S * 3);
+            if (S == w && S == h) memcpy(want, full, (size_t)S * S * 3);
+            else am_resize_bilinear(want, S, S, full, w, h, 3);
+            ck_assert_int_eq(am_image_load(got, files[k], S, 3), 0);
+            ck_assert_msg(!memcmp(got, want, (size_t)S * S * 3), "%s at %d px differs from resize-after-replicate",
+                          files[k], S);
+            free(want);
+            free(got);
+        }
+        free(full);
+    }
 }
 END_TEST
 

@@ -14,13 +14,14 @@
 // or NULL with am_error() set.
 uint8_t *am_png_read(const char *path, int channels, int *w, int *h);
 // The same from an open stream (a file, or bytes through fmemopen), named
-// `name` in messages; the stream is left open.
-uint8_t *am_png_read_stream(FILE *f, const char *name, int channels, int *w, int *h);
+// `name` in messages; the stream is left open. *channels: 1 or 3 as above,
+// or 0 for the file's own (1 for a gray file, else 3), which it is set to.
+uint8_t *am_png_read_stream(FILE *f, const char *name, int *channels, int *w, int *h);
 
 // Reads a JPEG (baseline/progressive, gray/RGB/CMYK-free) through libjpeg-turbo,
 // same contract as am_png_read.
 uint8_t *am_jpeg_read(const char *path, int channels, int *w, int *h);
-uint8_t *am_jpeg_read_stream(FILE *f, const char *name, int channels, int *w, int *h);
+uint8_t *am_jpeg_read_stream(FILE *f, const char *name, int *channels, int *w, int *h);
 
 // Writes w x h pixels, `channels` (1 gray, 3 RGB) interleaved uint8, rows
 // top first, as a baseline JPEG of quality 1..100 (libjpeg's 4:2:0 default
@@ -40,7 +41,9 @@ void am_resize_bilinear(uint8_t *dst, int dw, int dh, const uint8_t *src, int sw
 
 // Reads any supported image and resizes it to size x size, `channels`
 // channels (an image of that size already is taken as it is, as Pillow's
-// resize does). Returns 0, or -1 with am_error() naming the file.
+// resize does; a gray file is resized before it is replicated to RGB, which
+// gives the same bytes at a third of the work). Returns 0, or -1 with
+// am_error() naming the file.
 int am_image_load(uint8_t *dst, const char *path, int size, int channels);
 // The same for encoded bytes in memory.
 int am_image_load_memory(uint8_t *dst, const void *data, size_t n, const char *name, int size, int channels);

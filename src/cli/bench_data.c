@@ -4,6 +4,7 @@
 #include <ftw.h>
 #include <math.h>
 #include <stdint.h>
+#include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +154,9 @@ static void usage_loader(FILE *f) {
         "compressed files read. By default on synthetic sets written to a temporary\n"
         "directory and removed after: the demo's galaxy cutouts, src x src (64\n"
         "distinct images, the others hard links to them), as 8-bit RGB PNG, 8-bit gray\n"
-        "PNG and RGB JPEG (quality 90). A row for every set x --size x --threads.\n\n"
+        "PNG and RGB JPEG (quality 90). A row for every set x --size x --threads,\n"
+        "and for the PNG sets a row per --threads of libpng decoding alone (its\n"
+        "simplified API, the file's own channels, no resize): the loader's ceiling.\n\n"
         "  --images DIR     the images (.png .jpg .jpeg) of DIR instead (read from disk\n"
         "                   on the first row unless already cached)\n"
         "  --recursive      with --images: subdirectories too\n"
@@ -200,6 +203,35 @@ static int loader_run(loader_row *r, const am_dataset *d, const double *fbytes, 
     int nbad = b.nbad;
     am_batcher_free(&b);
     return nbad == d->n ? am_seterr("none of the %d images could be read (see the warnings above)", d->n) : 0;
+}
+
+// The baseline of the loader's decoding: every PNG of d decoded by libpng's
+// simplified API in its own channels (gray or RGB, 8-bit), no resize, no
+// float input, on `threads` OpenMP threads, until one pass and `seconds`.
+static void raw_png_run(loader_row *r, const am_dataset *d, const double *fbytes, int threads, double seconds) {
+    *r = (loader_row){0};
+    double t0 = bench_now(), c0 = cpu_now(), img = 0, bytes = 0;
+    do {
+        #pragma omp parallel for num_threads(threads) schedule(dynamic) reduction(+ : img, bytes)
+        for (int i = 0; i < d->n; i++) {
+            png_image im;
+            memset(&im, 0, sizeof im);
+            im.version = PNG_IMAGE_VERSION;
+            if (!png_image_begin_read_from_file(&im, d->paths[i])) continue;
+            im.format = im.format & PNG_FORMAT_FLAG_COLOR ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+            void *px = AM_MALLOC(PNG_IMAGE_SIZE(im));
+            if (png_image_finish_read(&im, NULL, px, 0, NULL)) {
+                img++;
+                bytes += fbytes[i];
+            }
+            png_image_free(&im);
+            free(px);
+        }
+    } while (bench_now() - t0 < seconds);
+    r->img = img;
+    r->bytes = bytes;
+    r->s = bench_now() - t0;
+    r->cpu = cpu_now() - c0;
 }
 
 int bench_loader(int argc, char **argv) {
@@ -313,6 +345,22 @@ int bench_loader(int argc, char **argv) {
                 first = 0;
                 fflush(stdout);
             }
+        // libpng alone on the PNG sets: the decode the loader cannot beat.
+        int png = images ? d->n && strcasestr(d->paths[0], ".png") != NULL : fmts[k / nsrcs] != FMT_JPEG;
+        for (int t = 0; t < nthreads && !rc && png; t++) {
+            loader_row r;
+            raw_png_run(&r, d, fbytes, threads[t], seconds);
+            double img_s = r.img / r.s, mb_s = r.bytes / r.s / 1e6, kb = r.img ? r.bytes / r.img / 1e3 : 0;
+            if (json)
+                printf(",\n {\"impl\": \"libpng\", \"bench\": \"decode\", \"format\": \"%s\", \"src\": %d, "
+                       "\"threads\": %d, \"images\": %d, \"img_s\": %.1f, \"img_cpu_s\": %.1f, \"mb_s\": %.2f, "
+                       "\"kb_per_img\": %.2f, \"seconds\": %.3f, \"cpu_seconds\": %.3f, \"cores\": %d}",
+                       fmt, src, threads[t], d->n, img_s, r.img / r.cpu, mb_s, kb, r.s, r.cpu, cores());
+            else
+                printf("%-6s %9s %5s %7d %7d %10.1f %10.1f %8.2f %8.2f  libpng decode alone\n", fmt, srcs_txt, "-",
+                       threads[t], d->n, img_s, r.img / r.cpu, mb_s, kb);
+            fflush(stdout);
+        }
         free(fbytes);
     }
     if (!rc && json) printf("\n]\n");

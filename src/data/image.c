@@ -15,8 +15,9 @@ static int kind_of(const unsigned char *sig, size_t n) {
     return KIND_NONE;
 }
 
-// Decodes stream f (at its start: the first n bytes are sig) by its kind.
-static uint8_t *decode(FILE *f, const unsigned char *sig, size_t n, const char *name, int channels, int *w, int *h) {
+// Decodes stream f (at its start: the first n bytes are sig) by its kind;
+// *channels as the decoders take it.
+static uint8_t *decode(FILE *f, const unsigned char *sig, size_t n, const char *name, int *channels, int *w, int *h) {
     switch (kind_of(sig, n)) {
     case KIND_PNG: return am_png_read_stream(f, name, channels, w, h);
     case KIND_JPEG: return am_jpeg_read_stream(f, name, channels, w, h);
@@ -25,7 +26,8 @@ static uint8_t *decode(FILE *f, const unsigned char *sig, size_t n, const char *
     return NULL;
 }
 
-uint8_t *am_image_read(const char *path, int channels, int *w, int *h) {
+// am_image_read with *channels as the decoders take it.
+static uint8_t *read_path(const char *path, int *channels, int *w, int *h) {
     unsigned char sig[8] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -39,7 +41,10 @@ uint8_t *am_image_read(const char *path, int channels, int *w, int *h) {
     return px;
 }
 
-uint8_t *am_image_decode(const void *data, size_t n, const char *name, int channels, int *w, int *h) {
+uint8_t *am_image_read(const char *path, int channels, int *w, int *h) { return read_path(path, &channels, w, h); }
+
+// am_image_decode with *channels as the decoders take it.
+static uint8_t *decode_memory(const void *data, size_t n, const char *name, int *channels, int *w, int *h) {
     if (!n) return decode(NULL, data, 0, name, channels, w, h);
     FILE *f = fmemopen((void *)data, n, "rb");
     if (!f) {
@@ -51,24 +56,39 @@ uint8_t *am_image_decode(const void *data, size_t n, const char *name, int chann
     return px;
 }
 
-static int fit(uint8_t *dst, uint8_t *px, int w, int h, const char *name, int size, int channels) {
+uint8_t *am_image_decode(const void *data, size_t n, const char *name, int channels, int *w, int *h) {
+    return decode_memory(data, n, name, &channels, w, h);
+}
+
+// px (h, w, got channels) to dst (size, size, channels): resized (or taken as
+// it is at that size), then a gray image replicated to RGB.
+static int fit(uint8_t *dst, uint8_t *px, int w, int h, int got, const char *name, int size, int channels) {
     if (!px) return -1;
     int rc = 0;
+    size_t n = (size_t)size * size;
+    uint8_t *out = got == channels ? dst : AM_MALLOC(n);
     if (w < 1 || h < 1) rc = am_seterr("'%s' has no pixels", name);
-    else if (w == size && h == size) memcpy(dst, px, (size_t)size * size * channels);
-    else am_resize_bilinear(dst, size, size, px, w, h, channels);
+    else if (w == size && h == size) memcpy(out, px, n * got);
+    else am_resize_bilinear(out, size, size, px, w, h, got);
+    if (out != dst) {
+        for (size_t i = 0; i < n; i++) dst[3 * i] = dst[3 * i + 1] = dst[3 * i + 2] = out[i];
+        free(out);
+    }
     free(px);
     return rc;
 }
 
+// A model of `channels` takes a gray file as it is (fit() replicates it).
+static int wanted(int channels) { return channels == 3 ? 0 : 1; }
+
 int am_image_load(uint8_t *dst, const char *path, int size, int channels) {
-    int w = 0, h = 0;
-    uint8_t *px = am_image_read(path, channels, &w, &h);
-    return fit(dst, px, w, h, path, size, channels);
+    int w = 0, h = 0, got = wanted(channels);
+    uint8_t *px = read_path(path, &got, &w, &h);
+    return fit(dst, px, w, h, got, path, size, channels);
 }
 
 int am_image_load_memory(uint8_t *dst, const void *data, size_t n, const char *name, int size, int channels) {
-    int w = 0, h = 0;
-    uint8_t *px = am_image_decode(data, n, name, channels, &w, &h);
-    return fit(dst, px, w, h, name, size, channels);
+    int w = 0, h = 0, got = wanted(channels);
+    uint8_t *px = decode_memory(data, n, name, &got, &w, &h);
+    return fit(dst, px, w, h, got, name, size, channels);
 }

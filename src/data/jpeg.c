@@ -36,12 +36,12 @@ uint8_t *am_jpeg_read(const char *path, int channels, int *w, int *h) {
         am_seterr("cannot open '%s'", path);
         return NULL;
     }
-    uint8_t *px = am_jpeg_read_stream(f, path, channels, w, h);
+    uint8_t *px = am_jpeg_read_stream(f, path, &channels, w, h);
     fclose(f);
     return px;
 }
 
-uint8_t *am_jpeg_read_stream(FILE *f, const char *path, int channels, int *w, int *h) {
+uint8_t *am_jpeg_read_stream(FILE *f, const char *path, int *channels, int *w, int *h) {
     struct jpeg_decompress_struct d;
     jerr e;
     uint8_t *volatile buf = NULL;
@@ -67,7 +67,8 @@ uint8_t *am_jpeg_read_stream(FILE *f, const char *path, int channels, int *w, in
         jpeg_destroy_decompress(&d);
         return NULL;
     }
-    d.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    if (!*channels) *channels = d.jpeg_color_space == JCS_GRAYSCALE ? 1 : 3;  // as the file has it
+    d.out_color_space = *channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&d);
     size_t stride = (size_t)d.output_width * d.output_components;
     buf = AM_MALLOC(stride * d.output_height);

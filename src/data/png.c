@@ -28,12 +28,12 @@ uint8_t *am_png_read(const char *path, int channels, int *w, int *h) {
         am_seterr("cannot open '%s'", path);
         return NULL;
     }
-    uint8_t *px = am_png_read_stream(f, path, channels, w, h);
+    uint8_t *px = am_png_read_stream(f, path, &channels, w, h);
     fclose(f);
     return px;
 }
 
-uint8_t *am_png_read_stream(FILE *f, const char *path, int channels, int *w, int *h) {
+uint8_t *am_png_read_stream(FILE *f, const char *path, int *channels, int *w, int *h) {
     png_err e = {""};
     png_structp p = png_create_read_struct(PNG_LIBPNG_VER_STRING, &e, on_error, on_warning);
     png_infop info = p ? png_create_info_struct(p) : NULL;
@@ -83,10 +83,11 @@ uint8_t *am_png_read_stream(FILE *f, const char *path, int channels, int *w, int
     free(rows);
     size_t n = (size_t)width * height;
     uint8_t *out = buf;
-    if (src_ch != channels) {
-        out = AM_MALLOC(n * channels);
+    if (!*channels) *channels = src_ch;  // as the file has it
+    if (src_ch != *channels) {
+        out = AM_MALLOC(n * *channels);
         for (size_t i = 0; i < n; i++) {
-            if (channels == 3) {
+            if (*channels == 3) {
                 out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = buf[i];
             } else {
                 const uint8_t *q = buf + 3 * i;
