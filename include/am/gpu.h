@@ -55,6 +55,10 @@ void *am_gpu_alloc(am_gpu_ctx *c, size_t bytes, const char *what);
 void am_gpu_free(am_gpu_ctx *c, void *p, size_t bytes);
 // Copies (device pointers where named d*, host h*), on the context's stream,
 // synchronised before returning.
+// Pinned host memory (cudaHostAlloc): copies from it run asynchronously, by
+// DMA; the caller keeps it unchanged until a copy from it is known done.
+void *am_gpu_host_alloc(size_t bytes, const char *what);
+void am_gpu_host_free(void *p);
 void am_gpu_upload(am_gpu_ctx *c, void *d, const void *h, size_t bytes);
 void am_gpu_download(am_gpu_ctx *c, void *h, const void *d, size_t bytes);
 
@@ -158,6 +162,9 @@ float *am_gpu_forward_graph(am_gpu_model *g);
 // sized for the largest n seen at size S (a smaller batch runs in the larger
 // one: eval rows are independent, the rows past n are ignored).
 void am_gpu_eval(am_gpu_model *g, float *logits, const float *x, int n, int S);
+// The same from x already on the device (dx, fp32 (n, S, S, in_ch)), copied
+// into the network's input on the model's stream.
+void am_gpu_eval_device(am_gpu_model *g, float *logits, const float *dx, int n, int S);
 // Backward from dlogits (N,classes) device float after a training forward;
 // parameter gradients accumulate into g->grads.
 void am_gpu_backward(am_gpu_model *g, const float *dlogits);

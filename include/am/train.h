@@ -38,6 +38,10 @@ typedef struct {
     am_train_hparams hp;
     float *dlogits;
     am_gpu_trainer *gpu;    // set by am_trainer_to_gpu: steps and scoring run there
+    struct {                // am_trainer_score_send's queue: at most two batches
+        const float *x[2];
+        int n[2], S[2], head, count;
+    } queue;
 } am_trainer;
 
 int am_trainer_init(am_trainer *t, const char *arch, int in_ch, int classes, uint64_t seed,
@@ -74,6 +78,20 @@ am_fixmatch_stats am_train_step_views(am_trainer *t, const uint8_t *raw, const a
 // The EMA model's eval-mode logits (N, classes) of x (N, S, S, C), host
 // memory valid until the next call.
 const float *am_trainer_score(am_trainer *t, const float *x, int N, int S);
+// The same in two halves, so that the next batch's copy to the device runs
+// while this one's forward does: am_trainer_score_send queues x (N, S, S, C;
+// at most two batches queued), am_trainer_score_take scores the oldest
+// queued batch (its logits, host memory valid until the next take). On a GPU
+// the copy runs on a stream of its own from x, which must be host memory of
+// am_trainer_host_alloc (pinned) and stay unchanged until its take returns;
+// on the CPU take runs the forward.
+void am_trainer_score_send(am_trainer *t, const float *x, int N, int S);
+const float *am_trainer_score_take(am_trainer *t);
+// Host memory for am_trainer_score_send: pinned on a GPU (after
+// am_trainer_to_gpu), else malloc'd. Freed by am_trainer_host_free before
+// the trainer.
+void *am_trainer_host_alloc(am_trainer *t, size_t bytes);
+void am_trainer_host_free(am_trainer *t, void *p);
 
 // Checkpoints: am tensor files with magic AMCK (weights/FORMAT.md): the
 // step and seed, the run's configuration and its labels as two text entries,

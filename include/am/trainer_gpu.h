@@ -29,12 +29,18 @@ struct am_gpu_trainer {
     uint8_t *raw, *aug_work; // am_train_step_views: (B+U,S,S,C) images, augmentation scratch
     am_aug_plan *plans;      // (B+2U)
     size_t raw_bytes, work_bytes;
+    void *copy_stream;       // am_trainer_score_send's copies (cudaStream_t), made at the first
+    float *stage[2];         // the queued batches on the device
+    size_t stage_bytes[2];
+    void *staged[2];         // cudaEvent_t: each one's copy done
 };
 
 am_fixmatch_stats am_gpu_train_step(am_trainer *t, const float *x, const int *labels, int S);
 am_fixmatch_stats am_gpu_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
                                           const int *labels, int S);
 const float *am_gpu_trainer_score(am_trainer *t, const float *x, int N, int S);
+void am_gpu_trainer_score_send(am_trainer *t, int k, const float *x, int N, int S);
+const float *am_gpu_trainer_score_take(am_trainer *t, int k, int N, int S);
 void am_gpu_trainer_download(am_trainer *t);
 void am_gpu_trainer_upload(am_trainer *t);
 void am_gpu_trainer_free(am_trainer *t);

@@ -77,6 +77,16 @@ void am_gpu_free(am_gpu_ctx *c, void *p, size_t bytes) {
     c->bytes -= bytes;
 }
 
+void *am_gpu_host_alloc(size_t bytes, const char *what) {
+    void *p = NULL;
+    if (cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault) != cudaSuccess)
+        am_fatalf(__FILE__, __LINE__, "cannot allocate %zu bytes of pinned host memory for %s: lower --batch", bytes,
+                  what);
+    return p;
+}
+
+void am_gpu_host_free(void *p) { AM_CUDA(cudaFreeHost(p)); }
+
 void am_gpu_upload(am_gpu_ctx *c, void *d, const void *h, size_t bytes) {
     AM_CUDA(cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, (cudaStream_t)c->stream));
     am_gpu_sync(c);

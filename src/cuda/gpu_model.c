@@ -441,14 +441,24 @@ float *am_gpu_forward_graph(am_gpu_model *g) {
     return g->acts.logits;
 }
 
-void am_gpu_eval(am_gpu_model *g, float *logits, const float *x, int n, int S) {
+// The eval forward of rows [0, n) of x (host memory, or the device's with
+// on_device), the logits to the host.
+static void eval_rows(am_gpu_model *g, float *logits, const float *x, int on_device, int n, int S) {
     const am_arch *a = &g->host->arch;
     const am_acts *A = &g->acts;
     int N = A->base && A->size == S && A->N >= n ? A->N : n;
     float *xin = am_gpu_input(g, N, S);  // (N,S,S,in_ch), rows [0,n) written
-    am_gpu_upload(&g->ctx, xin, x, sizeof(float) * (size_t)n * S * S * a->in_ch);
+    size_t bytes = sizeof(float) * (size_t)n * S * S * a->in_ch;
+    if (on_device) AM_CUDA(cudaMemcpyAsync(xin, x, bytes, cudaMemcpyDeviceToDevice, (cudaStream_t)g->ctx.stream));
+    else am_gpu_upload(&g->ctx, xin, x, bytes);
     const float *z = am_gpu_forward_graph(g);
     am_gpu_download(&g->ctx, logits, z, sizeof(float) * (size_t)n * a->classes);
+}
+
+void am_gpu_eval(am_gpu_model *g, float *logits, const float *x, int n, int S) { eval_rows(g, logits, x, 0, n, S); }
+
+void am_gpu_eval_device(am_gpu_model *g, float *logits, const float *dx, int n, int S) {
+    eval_rows(g, logits, dx, 1, n, S);
 }
 
 // Checked as a launch: inside the train step's capture a failure may be the

@@ -369,7 +369,12 @@ static int score_all(run *r) {
     const am_infer_opts *o = r->o;
     am_reader_open(&r->rd, &r->plan, r->st.ordinal_end);
     r->items = AM_CALLOC(sizeof(am_item) * (size_t)r->B);
-    am_prefetch *pf = am_prefetch_start(fill, r, slot_bytes(r), 3, 0, UINT64_MAX);
+    // Four slots, two held: batch j is scored while batch j+1 is copied to
+    // the device (pinned memory) and j+2, j+3 are decoded.
+    void *slots = am_trainer_host_alloc(&r->t, slot_bytes(r) * 4);
+    am_prefetch *pf = am_prefetch_start_held(fill, r, slot_bytes(r), 4, 2, slots, 0, UINT64_MAX);
+    void *slot = am_prefetch_next(pf, 0);
+    if (((slot_head *)slot)->nok) am_trainer_score_send(&r->t, (float *)((char *)slot + x_off(r)), r->B, r->S);
     am_progress p;
     uint64_t total = r->plan.weight > r->st.ordinal_end ? r->plan.weight : r->st.ordinal_end + 1;
     am_progress_start(&p, "score", total, "img");
@@ -377,11 +382,12 @@ static int score_all(run *r) {
     uint64_t elapsed0 = r->st.elapsed_ns;
     int rc = 0;
     for (uint64_t job = 0;; job++) {
-        void *slot = am_prefetch_next(pf, job);
         slot_head *h = slot;
         if (!h->n) break;
+        void *next = am_prefetch_next(pf, job + 1);
+        if (((slot_head *)next)->nok) am_trainer_score_send(&r->t, (float *)((char *)next + x_off(r)), r->B, r->S);
         const char *names = (char *)slot + names_off();
-        const float *z = h->nok ? am_trainer_score(&r->t, (float *)((char *)slot + x_off(r)), r->B, r->S) : NULL;
+        const float *z = h->nok ? am_trainer_score_take(&r->t) : NULL;
         am_jrec rec = r->st;
         rec.n = (uint32_t)h->n;
         memset(rec.bits, 0, sizeof rec.bits);
@@ -423,8 +429,10 @@ static int score_all(run *r) {
         snprintf(extra, sizeof extra, "%llu skipped", (unsigned long long)rec.skipped);
         if (rec.ordinal_end > total) p.total = total = rec.ordinal_end;
         am_progress_update(&p, rec.ordinal_end, extra);
+        slot = next;
     }
     am_prefetch_stop(pf);
+    am_trainer_host_free(&r->t, slots);
     if (!rc) rc = sync_all(r);
     if (!rc) {
         char extra[96];

@@ -123,3 +123,43 @@ const float *am_trainer_score(am_trainer *t, const float *x, int N, int S) {
 #endif
     return am_forward(&t->ema, x, N, S, 0, 0, 0);
 }
+
+void am_trainer_score_send(am_trainer *t, const float *x, int N, int S) {
+    AM_CHECK(t->queue.count < 2, "am_trainer_score_send: two batches are queued already (take one first)");
+    int k = (t->queue.head + t->queue.count) % 2;
+    t->queue.x[k] = x;
+    t->queue.n[k] = N;
+    t->queue.S[k] = S;
+    t->queue.count++;
+#ifdef AM_HAVE_CUDA
+    if (t->gpu) am_gpu_trainer_score_send(t, k, x, N, S);
+#endif
+}
+
+const float *am_trainer_score_take(am_trainer *t) {
+    AM_CHECK(t->queue.count > 0, "am_trainer_score_take: no batch is queued");
+    int k = t->queue.head;
+    t->queue.head = (k + 1) % 2;
+    t->queue.count--;
+#ifdef AM_HAVE_CUDA
+    if (t->gpu) return am_gpu_trainer_score_take(t, k, t->queue.n[k], t->queue.S[k]);
+#endif
+    return am_forward(&t->ema, t->queue.x[k], t->queue.n[k], t->queue.S[k], 0, 0, 0);
+}
+
+void *am_trainer_host_alloc(am_trainer *t, size_t bytes) {
+#ifdef AM_HAVE_CUDA
+    if (t->gpu) return am_gpu_host_alloc(bytes, "the loader's batches");
+#endif
+    return AM_MALLOC(bytes);
+}
+
+void am_trainer_host_free(am_trainer *t, void *p) {
+#ifdef AM_HAVE_CUDA
+    if (t->gpu) {
+        am_gpu_host_free(p);
+        return;
+    }
+#endif
+    free(p);
+}

@@ -55,6 +55,11 @@ void am_gpu_trainer_free(am_trainer *t) {
     am_gpu_free(c, g->raw, g->raw_bytes);
     am_gpu_free(c, g->aug_work, g->work_bytes);
     am_gpu_free(c, g->plans, sizeof(am_aug_plan) * (size_t)t->hp.batch * (1 + 2 * t->hp.mu));
+    for (int k = 0; k < 2; k++) {
+        am_gpu_free(&g->ema.ctx, g->stage[k], g->stage_bytes[k]);
+        if (g->staged[k]) AM_CUDA(cudaEventDestroy((cudaEvent_t)g->staged[k]));
+    }
+    if (g->copy_stream) AM_CUDA(cudaStreamDestroy((cudaStream_t)g->copy_stream));
     am_gpu_model_free(&g->ema);
     am_gpu_model_free(&g->live);
     free(g->logits);
@@ -204,6 +209,43 @@ am_fixmatch_stats am_gpu_train_step_views(am_trainer *t, const uint8_t *raw, con
     cu_augment_batch((char *)xp + row * (B + U), NULL, g->raw + img * B, g->plans + B + U, g->aug_work, U, S, S, C,
                      Sp, Sp, pad, pad, m->dt, c->stream);
     return step_on_input(t, labels);
+}
+
+void am_gpu_trainer_score_send(am_trainer *t, int k, const float *x, int N, int S) {
+    am_gpu_trainer *g = t->gpu;
+    am_gpu_ctx *c = &g->ema.ctx;
+    size_t bytes = sizeof(float) * (size_t)N * S * S * t->ema.arch.in_ch;
+    if (!g->copy_stream) {
+        cudaStream_t cs;
+        AM_CUDA(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
+        g->copy_stream = cs;
+        for (int i = 0; i < 2; i++) {
+            cudaEvent_t e;
+            AM_CUDA(cudaEventCreate(&e));
+            g->staged[i] = e;
+        }
+    }
+    if (bytes > g->stage_bytes[k]) {  // buffer k holds no queued batch (its take has returned)
+        am_gpu_free(c, g->stage[k], g->stage_bytes[k]);
+        g->stage[k] = am_gpu_alloc(c, bytes, "a queued scoring batch");
+        g->stage_bytes[k] = bytes;
+    }
+    AM_CUDA(cudaMemcpyAsync(g->stage[k], x, bytes, cudaMemcpyHostToDevice, (cudaStream_t)g->copy_stream));
+    AM_CUDA(cudaEventRecord((cudaEvent_t)g->staged[k], (cudaStream_t)g->copy_stream));
+}
+
+const float *am_gpu_trainer_score_take(am_trainer *t, int k, int N, int S) {
+    am_gpu_trainer *g = t->gpu;
+    size_t need = (size_t)N * t->ema.arch.classes;
+    if (need > g->nlogits) {
+        free(g->logits);
+        g->logits = AM_MALLOC(sizeof(float) * need);
+        g->nlogits = need;
+    }
+    am_gpu_sync(&g->live.ctx);
+    AM_CUDA(cudaStreamWaitEvent((cudaStream_t)g->ema.ctx.stream, (cudaEvent_t)g->staged[k], 0));
+    am_gpu_eval_device(&g->ema, g->logits, g->stage[k], N, S);
+    return g->logits;
 }
 
 const float *am_gpu_trainer_score(am_trainer *t, const float *x, int N, int S) {

@@ -765,6 +765,52 @@ cudaError_t cudaFree(void *p) {
     return cudaSuccess;
 }
 
+// ---- pinned host memory ----------------------------------------------------------
+// cudaHostAlloc'd memory: an asynchronous copy from or to it is not staged
+// at the call (as pageable memory is) but reads or writes it when the stream
+// runs the copy, as a GPU's DMA does; so a host buffer changed or read before
+// its copy is known to be done shows the stale or missing bytes.
+
+static std::map<uintptr_t, size_t> g_pinned;  // base -> bytes
+
+static int is_pinned(const void *p, size_t bytes) {
+    uintptr_t a = (uintptr_t)p;
+    auto it = g_pinned.upper_bound(a);
+    if (it == g_pinned.begin()) return 0;
+    --it;
+    return a >= it->first && a + bytes <= it->first + it->second;
+}
+
+cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned flags) {
+    LOCK;
+    (void)flags;
+    cudaError_t e = unsafe_during_capture("cudaHostAlloc");
+    if (e) return e;
+    void *q = NULL;
+    if (posix_memalign(&q, 4096, bytes ? bytes : 1)) return fail(cudaErrorMemoryAllocation);
+    g_pinned[(uintptr_t)q] = bytes;
+    *p = q;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void **p, size_t bytes) { return cudaHostAlloc(p, bytes, cudaHostAllocDefault); }
+
+cudaError_t cudaFreeHost(void *p) {
+    LOCK;
+    if (!p) return cudaSuccess;
+    cudaError_t e = unsafe_during_capture("cudaFreeHost");
+    if (e) return e;
+    auto it = g_pinned.find((uintptr_t)p);
+    if (it == g_pinned.end()) {
+        emu_report("cudaFreeHost(%p): not the start of a live cudaHostAlloc allocation", p);
+        return fail(cudaErrorInvalidValue);
+    }
+    run_all();  // cudaFreeHost synchronises the device
+    g_pinned.erase(it);
+    free(p);
+    return cudaSuccess;
+}
+
 // The documented direction of a copy against where its pointers lie.
 static cudaError_t check_copy(const char *call, void *dst, const void *src, size_t n, enum cudaMemcpyKind kind) {
     bool dd = emu_is_device(dst, n), sd = emu_is_device(src, n);
@@ -797,6 +843,9 @@ static void do_copy(void *p) {
 
 // A copy on stream s: a host source is staged at the call (pageable memory);
 // a host destination is written before the call returns.
+// cudaMemcpy returns when its copy is done; cudaMemcpyAsync to pinned memory does not.
+static bool kind_is_sync(const char *call) { return !strcmp(call, "cudaMemcpy"); }
+
 static cudaError_t copy_on(const char *call, void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
                            cudaStream_t st) {
     cudaError_t e = check_copy(call, dst, src, n, kind);
@@ -804,12 +853,14 @@ static cudaError_t copy_on(const char *call, void *dst, const void *src, size_t 
     emu_stream *s = resolve(st);
     if (!s) return fail(cudaErrorInvalidResourceHandle);
     bool host_src = !emu_is_device(src, n), host_dst = !emu_is_device(dst, n);
-    if (s->capture && (host_src || host_dst)) {
+    bool pinned_src = host_src && is_pinned(src, n), pinned_dst = host_dst && is_pinned(dst, n);
+    if (s->capture && ((host_src && !pinned_src) || (host_dst && !pinned_dst))) {
         s->invalidated = true;
         emu_report("%s of pageable host memory during stream capture", call);
         return fail(cudaErrorStreamCaptureUnsupported);
     }
-    if (host_src) {
+    bool sync = kind_is_sync(call);
+    if (host_src && !pinned_src) {
         std::vector<char> staged((const char *)src, (const char *)src + n);
         e = submit(st, call, [dst, staged]() { memcpy(dst, staged.data(), staged.size()); });
     } else {
@@ -817,7 +868,7 @@ static cudaError_t copy_on(const char *call, void *dst, const void *src, size_t 
         e = submit(st, call, [a]() mutable { do_copy(&a); });
     }
     if (e) return e;
-    if (host_dst) run_stream(s);
+    if (host_dst && (!pinned_dst || sync)) run_stream(s);
     return cudaSuccess;
 }
 
@@ -985,6 +1036,22 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t st) {
     e->recorded = true;
     e->done = false;
     return submit(st, "cudaEventRecord", [e]() mutable { do_record(&e); });
+}
+
+// Stream st's later work waits for e's record: when st reaches the wait, the
+// recording stream runs up to (at least) the record.
+cudaError_t cudaStreamWaitEvent(cudaStream_t st, cudaEvent_t e, unsigned flags) {
+    LOCK;
+    (void)flags;
+    if (!g_events.count(e)) return fail(cudaErrorInvalidResourceHandle);
+    if (!e->recorded) return cudaSuccess;  // a wait for an event never recorded completes at once
+    emu_stream *from = e->stream;
+    return submit(st, "cudaStreamWaitEvent", [e, from]() {
+        if (!g_events.count(e) || e->done || !g_streams.count(from)) return;
+        bool running = g_running;
+        run_stream(from);
+        g_running = running;
+    });
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {

@@ -248,7 +248,59 @@ static void test_streams_graphs(void) {
     CK(cudaStreamDestroy(s));
 }
 
+// Pinned host memory is read when its copy runs (DMA), pageable memory at the
+// call; a stream that waits for another's event sees what that stream did
+// before the event, one that does not wait sees stale bytes.
+static void test_pinned_events(void) {
+    cudaStream_t a, b;
+    CK(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking));
+    CK(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking));
+    const int n = 64;
+    float *pinned, pageable[64], h[64], *d = dmalloc(4 * n), *e = dmalloc(4 * n);
+    CK(cudaHostAlloc((void **)&pinned, 4 * n, cudaHostAllocDefault));
+    for (int i = 0; i < n; i++) pinned[i] = pageable[i] = 1.0f;
+    CK(cudaMemcpyAsync(d, pinned, 4 * n, cudaMemcpyHostToDevice, a));
+    CK(cudaMemcpyAsync(e, pageable, 4 * n, cudaMemcpyHostToDevice, a));
+    for (int i = 0; i < n; i++) pinned[i] = pageable[i] = 2.0f;  // too early for the pinned copy
+    CK(cudaStreamSynchronize(a));
+    CK(cudaMemcpy(h, d, 4 * n, cudaMemcpyDeviceToHost));
+    ok("a copy from pinned memory reads it when it runs", h[0] == 2.0f && h[n - 1] == 2.0f, "it read at the call");
+    CK(cudaMemcpy(h, e, 4 * n, cudaMemcpyDeviceToHost));
+    ok("  a copy from pageable memory reads it at the call", h[0] == 1.0f, "it read later");
+    // b adds 1 after a's copy of 3s: with the wait the sum is 4, without it
+    // (b runs first when it is synchronised first) the add sees the old 2s.
+    cudaEvent_t done;
+    CK(cudaEventCreate(&done));
+    for (int i = 0; i < n; i++) pinned[i] = 3.0f;
+    CK(cudaMemcpyAsync(d, pinned, 4 * n, cudaMemcpyHostToDevice, a));
+    CK(cudaEventRecord(done, a));
+    CK(cudaStreamWaitEvent(b, done, 0));
+    et_add(d, 1.0f, n, b);
+    CK(cudaStreamSynchronize(b));
+    CK(cudaMemcpy(h, d, 4 * n, cudaMemcpyDeviceToHost));
+    ok("cudaStreamWaitEvent: the waiting stream sees the copy before the event", h[0] == 4.0f && h[n - 1] == 4.0f,
+       "it ran before the copy");
+    CK(cudaStreamSynchronize(a));
+    CK(cudaMemcpyAsync(d, pinned, 4 * n, cudaMemcpyHostToDevice, a));  // 3s, not waited for
+    et_add(d, 1.0f, n, b);
+    CK(cudaStreamSynchronize(b));
+    CK(cudaMemcpy(h, d, 4 * n, cudaMemcpyDeviceToHost));
+    ok("  without the wait the other stream's copy has not run", h[0] == 5.0f, "the copy ran first");
+    CK(cudaStreamSynchronize(a));
+    CK(cudaEventDestroy(done));
+    CK(cudaFreeHost(pinned));
+    CK(cudaFree(d));
+    CK(cudaFree(e));
+    CK(cudaStreamDestroy(a));
+    CK(cudaStreamDestroy(b));
+}
+
 // ---- defects, each in a child that must report it ------------------------------
+
+static void bad_free_host(void) {
+    float x[4];
+    CK(cudaFreeHost(x));
+}
 
 static void bad_divergent(void) {
     float *d = dmalloc(128);
@@ -349,6 +401,7 @@ int main(void) {
     test_atomics_bf16();
     test_config_errors();
     test_streams_graphs();
+    test_pinned_events();
     expect("divergent __syncthreads reported with file:line", bad_divergent, 1, "test_emu_kernels.cu:48");
     expect("__syncthreads not reached by an exited thread reported", bad_exit_early, 1, "exited");
     expect("a deadlock stops the program and names where each thread waits", bad_deadlock, 70, "waits at");
@@ -358,6 +411,7 @@ int main(void) {
     expect("cudaMalloc during capture: refused, capture invalidated", bad_malloc_in_capture, 1, "cudaMalloc during stream capture");
     expect("cudaStreamSynchronize of a capturing stream", bad_sync_in_capture, 1, "capturing stream");
     expect("cudaFree twice", bad_free_twice, 1, "not the start of a live allocation");
+    expect("cudaFreeHost of memory cudaHostAlloc did not give", bad_free_host, 1, "not the start of a live cudaHostAlloc");
     expect("AM_EMU_FAIL_CAPTURE=1: cudaStreamEndCapture fails, error cleared once read", bad_forced_capture_failure, 1,
            "forced capture failure seen");
     printf("test_emu: %d checks, %d failed\n", g_checks, g_fail);
