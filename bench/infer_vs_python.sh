@@ -24,8 +24,8 @@
 #   resized, the tool's model pads for 224 px: the "SAME" column reruns the
 #   Python side once with true TF SAME pads (--true-same), as am pads.
 # Last line: the GUI's one-process-per-file way on 10 files, for scale.
-# Not measured here: the loader alone against raw libpng decode per core
-# (needs a decode-only mode in am_infer).
+# Not measured here: the loader alone against libpng decoding per core, which
+# am_bench loader prints (its "libpng decode alone" rows).
 #
 # The Python side needs the venv of tests/ref/requirements.txt plus the packages
 # in the header of bench/infer_vs_python.py (PYTHON=... overrides the
@@ -129,7 +129,7 @@ for key in [("png", "64"), ("jpeg", "64"), ("png", "150"), ("jpeg", "150")]:
           f"{mmm([y[0] for y in p])} | {mmm([y[1] for y in p])} | {mmm(ratios, 2)} | "
           f"{diff:.2g} | {'—' if sd is None else f'{sd:.2g}'} |")
 print()
-print("Loader alone against raw libpng decode per core: not measured (no decode-only mode in am_infer).")
+print("Loader alone against libpng decoding per core: am_bench loader (its \"libpng decode alone\" rows).")
 PY
 # The GUI's own way for a directory of image files (session.py:424-433): one
 # whole prediction process per file, start-up and model load included.

@@ -222,18 +222,19 @@ START_TEST(test_scores) {
 }
 END_TEST
 
-// The same images as a directory, a file list, a tar, a tar.gz and an HDF5
-// file: the same scores.csv, byte for byte; and an image's score does not
-// depend on its batch.
+// The same images as a directory, a file list (a file, and standard input),
+// a tar, a tar.gz and an HDF5 file: the same scores.csv, byte for byte; and
+// an image's score does not depend on its batch.
 START_TEST(test_sources_agree) {
     make_list(at("list.txt"), 0, N);
     make_tar(at("all.tar"), 0, 0, N);
     make_tar(at("all.tar.gz"), 1, 0, N);
     make_h5(at("all.h5"), 0, N);
     const char *kinds[][2] = {{"images", "dir"}, {"list.txt", "list"}, {"all.tar", "tar"}, {"all.tar.gz", "tgz"},
-                              {"all.h5", "h5"}};
-    for (int k = 0; k < 5; k++) {
-        char *src[] = {at(kinds[k][0])};
+                              {"all.h5", "h5"}, {"-", "stdin"}};
+    ck_assert(freopen(at("list.txt"), "r", stdin) != NULL);  // "-": the list on standard input
+    for (int k = 0; k < 6; k++) {
+        char *src[] = {k == 5 ? "-" : at(kinds[k][0])};
         am_infer_opts o = opts(kinds[k][1], src, 1);
         ck_assert_msg(am_infer_run(&o) == 0, "%s: %s", kinds[k][1], am_error());
         if (k) same_file("dir", kinds[k][1], "scores.csv");

@@ -30,7 +30,8 @@
 
 #define SCORES_HEADER "Filename,Score\n"
 #define SKIPPED_HEADER "path,reason\n"
-#define SKIP_ROW_MAX (AM_NAME_MAX + 4200 + 1200)
+// A skipped.csv row: its two fields, each at worst doubled by quoting.
+#define SKIP_ROW_MAX (2 * (sizeof(((am_item *)0)->src) + sizeof(((am_item *)0)->why)) + 8)
 
 am_infer_opts am_infer_defaults(void) {
     return (am_infer_opts){.nshards = 1, .loader_threads = 1, .batch = 64, .top = 100, .device = -1,
@@ -300,7 +301,7 @@ static size_t skip_row(char *dst, const char *src, const char *why) {
     am_csv_write_field(f, why);
     fputc('\n', f);
     fclose(f);
-    if (len >= SKIP_ROW_MAX) len = SKIP_ROW_MAX - 1, text[len - 1] = '\n';
+    AM_CHECK(len <= SKIP_ROW_MAX, "a skipped.csv row longer than its room");
     memcpy(dst, text, len);
     free(text);
     return len;

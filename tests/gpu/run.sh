@@ -297,9 +297,9 @@ printf '    %s\n' "${amvars[@]}"
 # make under amenv: with the carried .debs, LDFLAGS (-L, rpath) reaches it through the environment.
 mkargs=(-j"$(nproc)" "BUILD=$B" "GPU_ARCH=$arch" "WERROR=" "CUDA_HOME=$CUDA_HOME" "CUDNN_H=$cudnn_h"
         "CUDNN_LIB=${cudnn_dirs[*]}" "CUBLAS_LIB=${cublas_own[*]}" "${mkob[@]}")
-# One ./am_bench and bench/augment_bench serve every BUILD dir: relink them against $B (CUDA).
-rm -f am_bench bench/augment_bench
-stage build 170 "${amenv[@]}" make "${mkargs[@]}" status am_bench bench/augment_bench "$B/test_gpu" ||
+# One set of programs (./am_bench, ./am_infer, ...) serves every BUILD dir: relink them against $B (CUDA).
+rm -f am_bench am_demo am_train am_infer bench/augment_bench
+stage build 170 "${amenv[@]}" make "${mkargs[@]}" status am_bench am_demo am_train am_infer bench/augment_bench "$B/test_gpu" ||
     die "the build did not pass: the end of $out/build.log is above"
 
 # ---- correctness ---------------------------------------------------------------
@@ -330,6 +330,8 @@ stage am_layers_train 30 "${amenv[@]}" ./am_bench layers --device cuda --size 22
 # Scoring a folder end to end: the loader on 15 threads feeding the GPU.
 stage am_e2e 30 "${amenv[@]}" ./am_bench e2e --device cuda --n 2048 --src 64 --size 64 --batch 512 --loader-threads 15 \
     --passes 25
+# am_infer end to end: 20000 150-px cutouts at model sizes 64 and 150, 16 loader threads.
+stage am_infer_e2e 90 "${amenv[@]}" bench/infer_gpu.sh "$B/infer-e2e" 20000 16
 # Augmentation: the batched kernel, then PIL/torchvision against am's CPU
 # pipelines on this machine's cores (tables in their logs, copied below).
 stage augment_gpu 30 "${amenv[@]}" bench/augment_bench --device cuda --size 64 224 --seconds 1
