@@ -103,10 +103,7 @@ static int make_unit(am_unit *u, const char *path, int recursive, uint64_t *h) {
     *h = fnv_str(*h, path);
     switch (u->kind) {
     case AM_SRC_DIR:
-        if (am_dataset_list(&u->files, path, recursive)) {
-            if (!recursive && strstr(am_error(), "no images")) return -1;
-            return -1;
-        }
+        if (am_dataset_list(&u->files, path, recursive)) return -1;
         u->count = (uint64_t)u->files.n;
         for (int i = 0; i < u->files.n; i++) *h = fnv_str(*h, u->files.paths[i]);
         break;
