@@ -281,7 +281,7 @@ START_TEST(test_shards_merge) {
     am_infer_opts o = opts("single", src, 4);
     ck_assert_msg(am_infer_run(&o) == 0, "%s", am_error());
     for (int s = 0; s < 3; s++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "shard%d", s);
         am_infer_opts so = opts(name, src, 4);
         so.shard = s;
