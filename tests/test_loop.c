@@ -180,7 +180,7 @@ static int check_scores(const char *text, const int *labels, const float *score,
         ck_assert_msg(labels[i] == AM_UNLABELLED, "%s is labelled but in the scores", S.d.names[i]);
         ck_assert_msg(!seen[i]++, "%s twice", S.d.names[i]);
         char want[32];
-        snprintf(want, sizeof want, "%.6f", score[i]);
+        snprintf(want, sizeof want, "%.9g", score[i]);
         ck_assert_msg(strlen(want) == (size_t)(nl - comma - 1) && !strncmp(want, comma + 1, strlen(want)),
                       "%s: score %.*s, the run's %s", S.d.names[i], (int)(nl - comma - 1), comma + 1, want);
         ck_assert_msg(score[i] <= prev, "row %d: %s's score %g after %g", n + 1, S.d.names[i], score[i], prev);

@@ -280,7 +280,7 @@ static int write_scores(const am_run *r, const int *idx, int n) {
         int m = pass && r->c.top < n ? r->c.top : n;
         for (int i = 0; i < m; i++) {
             am_csv_write_field(f, r->d.names[idx[i]]);
-            fprintf(f, ",%.6f\n", r->score[idx[i]]);
+            fprintf(f, ",%.9g\n", r->score[idx[i]]);
         }
         if (fclose(f) || rename(tmp, path)) return am_seterr("cannot write '%s': %s", path, strerror(errno));
     }
