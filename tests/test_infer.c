@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -454,8 +455,8 @@ START_TEST(test_torn_journal) {
 }
 END_TEST
 
-// Another model, batch or exclusion on an existing folder is refused; the
-// model's preprocessing rules the flags.
+// Another model, batch or exclusion on an existing folder is refused, as is
+// a second writer; the model's preprocessing rules the flags.
 START_TEST(test_refusals) {
     char *src[] = {at("images")};
     am_infer_opts o = opts("out", src, 1);
@@ -470,6 +471,14 @@ START_TEST(test_refusals) {
     o.model = at("model2.amw");
     ck_assert_int_eq(am_infer_run(&o), -1);
     ck_assert_msg(strstr(am_error(), "holds another run") && strstr(am_error(), "model_crc32"), "%s", am_error());
+    // A second writer while the first runs (its lock held here).
+    FILE *lk = fopen(at("out/journal.bin"), "rb");
+    ck_assert(lk && flock(fileno(lk), LOCK_EX | LOCK_NB) == 0);
+    o = opts("out", src, 1);
+    ck_assert_int_eq(am_infer_run(&o), -1);
+    ck_assert_msg(strstr(am_error(), "another am_infer is writing this folder"), "%s", am_error());
+    fclose(lk);
+    ck_assert_msg(am_infer_run(&o) == 0, "%s", am_error());
     o = opts("out", src, 1);
     o.batch = 8;
     ck_assert_int_eq(am_infer_run(&o), -1);

@@ -31,8 +31,9 @@ typedef struct {
     size_t npending, cap;
 } am_journal;
 
-// Opens (creating) the journal for reading its records from the start.
-// -1 (am_error()).
+// Opens (creating) the journal for reading its records from the start,
+// locked for this process (flock): -1 (am_error()) when another process
+// writes it.
 int am_journal_open(am_journal *j, const char *path);
 // The next intact record: 1, or 0 at the end of the intact ones (a torn or
 // damaged tail is then cut off, so that appends follow the last good record).

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -22,6 +23,15 @@ int am_journal_open(am_journal *j, const char *path) {
     j->f = fopen(path, "r+b");
     if (!j->f && errno == ENOENT) j->f = fopen(path, "w+b");
     if (!j->f) return am_seterr("cannot open the journal '%s': %s", path, strerror(errno));
+    // One writer: the lock goes with the process, kill -9 included.
+    if (flock(fileno(j->f), LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        fclose(j->f);
+        j->f = NULL;
+        return am_seterr(e == EWOULDBLOCK ? "another am_infer is writing this folder (its journal '%s' is locked): wait "
+                                            "for it to end, or stop it first (squeue, kill)"
+                                          : "cannot lock the journal '%s': %s", path, strerror(e));
+    }
     return 0;
 }
 
