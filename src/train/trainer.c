@@ -150,6 +150,8 @@ const float *am_trainer_score_take(am_trainer *t) {
 void *am_trainer_host_alloc(am_trainer *t, size_t bytes) {
 #ifdef AM_HAVE_CUDA
     if (t->gpu) return am_gpu_host_alloc(bytes, "the loader's batches");
+#else
+    (void)t;
 #endif
     return AM_MALLOC(bytes);
 }
@@ -160,6 +162,8 @@ void am_trainer_host_free(am_trainer *t, void *p) {
         am_gpu_host_free(p);
         return;
     }
+#else
+    (void)t;
 #endif
     free(p);
 }
