@@ -1,4 +1,4 @@
-// Whole files: read into memory, and written atomically.
+// Whole files: read into memory, and written atomically; folders made.
 #pragma once
 #include <stddef.h>
 
@@ -9,3 +9,6 @@ char *am_file_read(const char *path, size_t *n);
 // fsync'ed, renamed over path): a full disk or a crash leaves the previous
 // file intact. 0, or -1 (am_error() names the file and the cause).
 int am_file_write_atomic(const char *path, const void *data, size_t n);
+// Makes folder dir and any missing parents (mkdir -p). 0, or -1
+// (am_error() names the folder and the cause).
+int am_mkdir_p(const char *dir);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "am/error.h"
@@ -49,5 +50,18 @@ int am_file_write_atomic(const char *path, const void *data, size_t n) {
                          e == ENOSPC || e == EFBIG ? " (the disk is full: free space and run the command again; the "
                                                      "previous file is intact)" : "");
     }
+    return 0;
+}
+
+int am_mkdir_p(const char *dir) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            mkdir(p, 0755);
+            *s = '/';
+        }
+    if (mkdir(p, 0755) && errno != EEXIST) return am_seterr("cannot create the folder '%s': %s", dir, strerror(errno));
     return 0;
 }

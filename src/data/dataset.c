@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "am/error.h"
+#include "am/files.h"
 #include "am/log.h"
 
 typedef struct { char **v; int n, cap; } strvec;
@@ -251,31 +252,19 @@ int am_dataset_apply_labels_text(am_dataset *d, const char *text, const char *so
 }
 
 char *am_csv_read_file(const char *csv, const char *what) {
-    FILE *f = fopen(csv, "rb");
-    if (!f) {
+    size_t len;
+    char *text = am_file_read(csv, &len);
+    if (!text) {
         am_seterr("cannot open %s '%s': %s", what, csv, strerror(errno));
         return NULL;
     }
-    char *text = NULL;
-    size_t len = 0, cap = 0, got;
-    do {
-        if (len + 4096 > cap) {
-            cap = 2 * cap + 4096;
-            text = realloc(text, cap + 1);
-            AM_CHECK(text != NULL, "out of memory reading a CSV file");
-        }
-        got = fread(text + len, 1, cap - len, f);
-        len += got;
-    } while (got);
-    int rc = ferror(f) ? am_seterr("cannot read %s '%s': %s", what, csv, strerror(errno)) : 0;
-    fclose(f);
-    text[len] = 0;
-    if (!rc && strlen(text) < len) {
+    if (strlen(text) < len) {
         int line = 1;
         for (const char *s = text; *s; s++) line += *s == '\n';
-        rc = am_seterr("%s:%d: a NUL byte: the file is not a text CSV (save it as UTF-8 text)", csv, line);
+        am_seterr("%s:%d: a NUL byte: the file is not a text CSV (save it as UTF-8 text)", csv, line);
+        free(text);
+        return NULL;
     }
-    if (rc) { free(text); return NULL; }
     return text;
 }
 

@@ -65,15 +65,6 @@ typedef struct {
 
 static void out_path(char *dst, size_t n, const char *dir, const char *name) { snprintf(dst, n, "%s/%s", dir, name); }
 
-static int mkdir_p(const char *dir) {
-    char p[4096];
-    snprintf(p, sizeof p, "%s", dir);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') { *s = 0; mkdir(p, 0755); *s = '/'; }
-    if (mkdir(p, 0755) && errno != EEXIST) return am_seterr("cannot create the output folder '%s': %s", dir, strerror(errno));
-    return 0;
-}
-
 static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -523,7 +514,7 @@ static int run_steps(run *r) {
     if (open_model(r)) return fail("--model");
     if (am_plan_make(&r->plan, o->sources, o->nsources, o->recursive, o->shard, o->nshards)) return fail("--images");
     if (load_exclusions(r)) return fail("--exclude");
-    if (mkdir_p(o->out) || check_manifest(r)) return -1;
+    if (am_mkdir_p(o->out) || check_manifest(r)) return -1;
     out_path(r->scores_path, sizeof r->scores_path, o->out, "scores.csv");
     out_path(r->skipped_path, sizeof r->skipped_path, o->out, "skipped.csv");
     am_topk_init(&r->top, o->top);

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "am/dataset.h"
@@ -143,8 +142,7 @@ static int merge_steps(const char *out, shard_info *s, int n, shard_info **by) {
                              by[s[i].shard] ? by[s[i].shard]->dir : "?", s[i].dir);
         by[s[i].shard] = &s[i];
     }
-    struct stat st;
-    if (stat(out, &st) && mkdir(out, 0755)) return am_seterr("cannot create '%s': %s", out, strerror(errno));
+    if (am_mkdir_p(out)) return -1;
     if (concat(out, "scores.csv", "Filename,Score\n", by, n) || concat(out, "skipped.csv", "path,reason\n", by, n) ||
         merge_top(out, by, n))
         return -1;

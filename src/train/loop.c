@@ -13,6 +13,7 @@
 #include "am/augment.h"
 #include "am/cli.h"
 #include "am/error.h"
+#include "am/files.h"
 #include "am/image.h"
 #include "am/kernels.h"
 #include "am/log.h"
@@ -50,15 +51,6 @@ static int fail(const char *what) {
 
 static void out_path(char *dst, size_t n, const am_run *r, const char *name) {
     snprintf(dst, n, "%s/%s", r->c.out, name);
-}
-
-static int mkdir_p(const char *dir) {
-    char p[4096];
-    snprintf(p, sizeof p, "%s", dir);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') { *s = 0; mkdir(p, 0755); *s = '/'; }
-    if (mkdir(p, 0755) && errno != EEXIST) return am_seterr("cannot create output directory '%s': %s", dir, strerror(errno));
-    return 0;
 }
 
 // Continues from c.resume: the trainer's state, then the labels it holds
@@ -104,7 +96,7 @@ static int write_config(const am_run *r) {
 static int open_steps(am_run *r, int device, int dt) {
     const am_config *c = &r->c;
     am_set_threads(c->threads);
-    if (mkdir_p(c->out)) return -1;
+    if (am_mkdir_p(c->out)) return -1;
     if (am_dataset_list(&r->d, c->images, c->recursive)) return fail("--images");
     am_train_hparams hp = am_config_hparams(c);
     if (am_trainer_init(&r->t, c->arch, c->channels, 2, (uint64_t)c->seed, &hp)) return -1;

@@ -234,7 +234,9 @@ void am_gpu_trainer_score_send(am_trainer *t, int k, const float *x, int N, int 
     AM_CUDA(cudaEventRecord((cudaEvent_t)g->staged[k], (cudaStream_t)g->copy_stream));
 }
 
-const float *am_gpu_trainer_score_take(am_trainer *t, int k, int N, int S) {
+// The host logits of N images: room for them, after the live model's work
+// (a training step) is done.
+static float *score_logits(am_trainer *t, int N) {
     am_gpu_trainer *g = t->gpu;
     size_t need = (size_t)N * t->ema.arch.classes;
     if (need > g->nlogits) {
@@ -243,6 +245,12 @@ const float *am_gpu_trainer_score_take(am_trainer *t, int k, int N, int S) {
         g->nlogits = need;
     }
     am_gpu_sync(&g->live.ctx);
+    return g->logits;
+}
+
+const float *am_gpu_trainer_score_take(am_trainer *t, int k, int N, int S) {
+    am_gpu_trainer *g = t->gpu;
+    score_logits(t, N);
     AM_CUDA(cudaStreamWaitEvent((cudaStream_t)g->ema.ctx.stream, (cudaEvent_t)g->staged[k], 0));
     am_gpu_eval_device(&g->ema, g->logits, g->stage[k], N, S);
     return g->logits;
@@ -250,13 +258,7 @@ const float *am_gpu_trainer_score_take(am_trainer *t, int k, int N, int S) {
 
 const float *am_gpu_trainer_score(am_trainer *t, const float *x, int N, int S) {
     am_gpu_trainer *g = t->gpu;
-    size_t need = (size_t)N * t->ema.arch.classes;
-    if (need > g->nlogits) {
-        free(g->logits);
-        g->logits = AM_MALLOC(sizeof(float) * need);
-        g->nlogits = need;
-    }
-    am_gpu_sync(&g->live.ctx);
+    score_logits(t, N);
     am_gpu_eval(&g->ema, g->logits, x, N, S);
     return g->logits;
 }
