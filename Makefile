@@ -234,7 +234,7 @@ HAVE_FUZZ_CC := $(shell command -v $(FUZZ_CC) 2>/dev/null)
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra $(WERROR) -Iinclude \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRC_image  := src/data/png.c src/data/jpeg.c src/data/image.c src/data/resize.c src/core/error.c
-FUZZ_SRC_csv    := src/data/dataset.c src/core/error.c src/core/log.c
+FUZZ_SRC_csv    := src/data/dataset.c src/core/files.c src/core/error.c src/core/log.c
 FUZZ_SRC_config := src/train/config.c src/core/error.c
 FUZZ_SRC_tfile  := src/core/tfile.c src/train/checkpoint.c src/core/error.c
 FUZZ_SRC_tar    := src/data/tar.c src/core/error.c
