@@ -15,6 +15,10 @@ HAVE_ARCHIVE := $(shell printf '\043include <archive.h>\nint main(void){return a
 HAVE_HDF5    := $(shell printf '\043include <hdf5.h>\nint main(void){return H5open();}' | $(CC) $(HDF5_CFLAGS) -x c - -o /dev/null $(HDF5_PROBE) 2>/dev/null && echo 1)
 HDF5_LIBS   := $(if $(HAVE_HDF5),$(HDF5_PROBE),)
 ARCHIVE_LIBS := $(if $(HAVE_ARCHIVE),-larchive,)
+# Astronomy inputs: FITS (cfitsio) and TIFF (libtiff), the same way.
+HAVE_CFITSIO := $(shell printf '\043include <fitsio.h>\nint main(void){return fits_is_reentrant() < 0;}' | $(CC) -x c - -o /dev/null -lcfitsio 2>/dev/null && echo 1)
+HAVE_TIFF    := $(shell printf '\043include <tiffio.h>\nint main(void){return TIFFGetVersion() == 0;}' | $(CC) -x c - -o /dev/null -ltiff 2>/dev/null && echo 1)
+IMAGE_LIBS  := $(if $(HAVE_CFITSIO),-lcfitsio,) $(if $(HAVE_TIFF),-ltiff,)
 # WERROR= turns warnings back into warnings (an unknown compiler: tests/gpu/run.sh).
 WERROR   ?= -Werror
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -Wall -Wextra $(WERROR) -Iinclude $(HDF5_CFLAGS)
@@ -23,7 +27,7 @@ CFLAGS   += $(BASE_CFLAGS)
 # OpenMP spin against each other); fall back to the default libopenblas.
 OPENBLAS_DIR ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine)/openblas-openmp))
 BLAS_LIB := $(if $(OPENBLAS_DIR),-L$(OPENBLAS_DIR) -Wl$(comma)-rpath$(comma)$(OPENBLAS_DIR))
-BASE_LIBS := $(BLAS_LIB) -lopenblas -lpng -ljpeg $(ARCHIVE_LIBS) $(HDF5_LIBS) -lz -lm
+BASE_LIBS := $(BLAS_LIB) -lopenblas -lpng -ljpeg $(IMAGE_LIBS) $(ARCHIVE_LIBS) $(HDF5_LIBS) -lz -lm
 LDLIBS   += $(BASE_LIBS)
 LDFLAGS  += -fopenmp
 # GPU_ARCH: compute capabilities for a fat binary (plus PTX of the newest, so
@@ -57,7 +61,8 @@ NVCC_ARCH := $(if $(filter sm_% native all all-major,$(GPU_ARCH)),-arch=$(GPU_AR
 NVCCFLAGS += -std=c++17 $(NVCC_ARCH) -Iinclude -I$(CUDA_HOME)/include -Xcompiler -Wall,-Wextra,-fPIC $(if $(WERROR),-Werror all-warnings,)
 CU_SRC := $(if $(USE_CUDA),$(wildcard kernels/*.cu),)
 
-SRC  := $(filter-out src/data/$(if $(HAVE_ARCHIVE),tar_none,tar).c src/data/$(if $(HAVE_HDF5),h5_none,h5).c,\
+SRC  := $(filter-out src/data/$(if $(HAVE_ARCHIVE),tar_none,tar).c src/data/$(if $(HAVE_HDF5),h5_none,h5).c \
+          src/data/$(if $(HAVE_CFITSIO),fits_none,fits).c src/data/$(if $(HAVE_TIFF),tiff_none,tiff).c,\
         $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/train/*.c src/infer/*.c src/cuda/*.c)) src/cli/exe_dir.c
 OBJ  := $(SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
 BINS := am_classify am_bench am_train am_demo am_infer
@@ -76,6 +81,7 @@ status:
 	@echo "am build: CUDA $(if $(NVCC),✓ $(NVCC),✗ (nvcc not found))$(if $(filter 0,$(CUDA)), [off: CUDA=0],)"
 	@echo "          cuDNN $(if $(CUDNN_H),✓ $(CUDNN_H),✗)  OpenBLAS $(if $(HAVE_BLAS),✓$(if $(OPENBLAS_DIR), (OpenMP),),✗ (apt-get install libopenblas-openmp-dev))  libpng $(if $(HAVE_PNG),✓,✗ (apt-get install libpng-dev))  Check $(if $(HAVE_CHECK),✓,✗ (apt-get install check))"
 	@echo "          libarchive $(if $(HAVE_ARCHIVE),✓,✗ (apt-get install libarchive-dev: am_infer reads no tar))  HDF5 $(if $(HAVE_HDF5),✓,✗ (apt-get install libhdf5-dev: am_infer reads no .h5))"
+	@echo "          cfitsio $(if $(HAVE_CFITSIO),✓,✗ (apt-get install libcfitsio-dev: no FITS))  libtiff $(if $(HAVE_TIFF),✓,✗ (apt-get install libtiff-dev: no TIFF))"
 	@echo "          GPU device layer: $(if $(USE_CUDA),linked with the CUDA runtime$(comma) cuDNN and cuBLAS (GPU_ARCH $(GPU_ARCH)),not built)"
 
 # One build folder holds one configuration: the stamp changes with the
@@ -206,7 +212,7 @@ asan:
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory EMU=build-asan-emu emu-run
 
 setup:
-	@pkgs="build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libpng-dev libjpeg-dev zlib1g-dev libarchive-dev libhdf5-dev check clang libclang-rt-dev slurm-wlm munge"; \
+	@pkgs="build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libpng-dev libjpeg-dev zlib1g-dev libarchive-dev libhdf5-dev libcfitsio-dev libtiff-dev check clang libclang-rt-dev slurm-wlm munge"; \
 	missing=""; for p in $$pkgs; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "setup: all packages present"; fi
@@ -239,7 +245,11 @@ FUZZ_SRC_config := src/train/config.c src/core/error.c
 FUZZ_SRC_tfile  := src/core/tfile.c src/train/checkpoint.c src/core/error.c
 FUZZ_SRC_tar    := src/data/tar.c src/core/error.c
 FUZZ_SRC_h5     := src/data/h5.c src/core/error.c
-FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,image csv config tfile tar h5)
+FUZZ_SRC_tiff   := src/data/tiff.c src/core/error.c
+FUZZ_SRC_fits   := src/data/fits.c src/data/inputs.c src/data/stretch.c src/data/resize.c src/data/image.c \
+                   src/data/png.c src/data/jpeg.c src/data/tiff.c src/core/files.c src/core/error.c
+FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,image csv config tfile tar h5 $(if $(HAVE_TIFF),tiff,) \
+             $(if $(and $(HAVE_CFITSIO),$(HAVE_TIFF)),fits,))
 
 fuzz:
 	FUZZ_OUT=$(FUZZ_OUT) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ)
@@ -252,7 +262,7 @@ fuzz-no-cc:
 .SECONDEXPANSION:
 $(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) tests/fuzz/fuzz_file.h $(wildcard include/am/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(HDF5_CFLAGS) $< $(FUZZ_SRC_$*) -o $@ -lpng -ljpeg $(ARCHIVE_LIBS) $(HDF5_LIBS) -lz -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(HDF5_CFLAGS) $< $(FUZZ_SRC_$*) -o $@ -lpng -ljpeg $(IMAGE_LIBS) $(ARCHIVE_LIBS) $(HDF5_LIBS) -lz -lm -lpthread
 
 clean:
 	rm -rf build build-asan build-emu build-asan-emu $(BINS)

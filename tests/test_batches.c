@@ -13,6 +13,9 @@
 #include "am/prefetch.h"
 #include "test.h"
 
+// PNG files at 32 px, RGB, as they are (no stretch).
+static const am_preprocess pre32 = {.size = 32, .channels = 3};
+
 #define NIMG 24
 
 // A directory of NIMG small PNGs (img00 .. img23), the last one corrupt;
@@ -62,8 +65,8 @@ START_TEST(test_batches_deterministic_and_balanced) {
     am_dataset d;
     make_set(dir, &d);
     am_batcher b1, b2;
-    ck_assert_msg(am_batcher_init(&b1, &d, 32, 3, 4, 8, 11, AM_RA_USB, 1, 16) == 0, "%s", am_error());
-    ck_assert_int_eq(am_batcher_init(&b2, &d, 32, 3, 4, 8, 11, AM_RA_USB, 2, 16), 0);
+    ck_assert_msg(am_batcher_init(&b1, &d, &pre32, 4, 8, 11, AM_RA_USB, 1, 16) == 0, "%s", am_error());
+    ck_assert_int_eq(am_batcher_init(&b2, &d, &pre32, 4, 8, 11, AM_RA_USB, 2, 16), 0);
     ck_assert_int_eq(b1.npool, NIMG - 12);
     size_t bytes = am_train_slot_bytes(&b1);
     void *s1 = malloc(bytes), *s2 = malloc(bytes), *first5 = malloc(bytes);
@@ -108,8 +111,8 @@ START_TEST(test_batches_for_gpu_augmentation) {
     am_dataset d;
     make_set(dir, &d);
     am_batcher bc, bg;
-    ck_assert_int_eq(am_batcher_init(&bc, &d, 32, 3, 4, 8, 11, AM_RA_USB, 1, 16), 0);
-    ck_assert_int_eq(am_batcher_init(&bg, &d, 32, 3, 4, 8, 11, AM_RA_USB, 1, 16), 0);
+    ck_assert_int_eq(am_batcher_init(&bc, &d, &pre32, 4, 8, 11, AM_RA_USB, 1, 16), 0);
+    ck_assert_int_eq(am_batcher_init(&bg, &d, &pre32, 4, 8, 11, AM_RA_USB, 1, 16), 0);
     bg.aug_on_gpu = 1;
     ck_assert(am_train_slot_bytes(&bg) < am_train_slot_bytes(&bc));
     void *sc = malloc(am_train_slot_bytes(&bc)), *sg = malloc(am_train_slot_bytes(&bg));
@@ -149,7 +152,7 @@ START_TEST(test_scoring_batches_through_prefetch) {
     am_dataset d;
     make_set(dir, &d);
     am_batcher b;
-    ck_assert_int_eq(am_batcher_init(&b, &d, 32, 3, 4, 8, 11, AM_RA_USB, 2, 5), 0);
+    ck_assert_int_eq(am_batcher_init(&b, &d, &pre32, 4, 8, 11, AM_RA_USB, 2, 5), 0);
     uint64_t jobs = (uint64_t)(b.npool + 4) / 5;
     am_prefetch *p = am_prefetch_start(am_score_fill, &b, am_score_slot_bytes(&b), 2, 0, jobs);
     int seen = 0, bad = 0;
@@ -176,7 +179,7 @@ START_TEST(test_unreadable_labelled_image_is_an_error) {
     make_set(dir, &d);
     d.label[NIMG - 1] = AM_ANOMALY;
     am_batcher b;
-    ck_assert_int_eq(am_batcher_init(&b, &d, 32, 3, 4, 8, 11, AM_RA_USB, 1, 16), -1);
+    ck_assert_int_eq(am_batcher_init(&b, &d, &pre32, 4, 8, 11, AM_RA_USB, 1, 16), -1);
     ck_assert_msg(strstr(am_error(), "img23.png") && strstr(am_error(), "labelled"), "%s", am_error());
     am_dataset_free(&d);
     remove_set(dir);

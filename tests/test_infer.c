@@ -56,7 +56,8 @@ static void make_model(const char *path, int classes, int with_pre) {
     am_model m;
     ck_assert(am_model_init(&m, "lite0", 3, classes, 0) == 0);
     ck_assert_msg(am_weights_load(&m, "../weights/lite0.amw", 5) == 0, "%s", am_error());
-    am_preprocess pre = {SIZE, 3};
+    am_preprocess pre;
+    am_preprocess_defaults(&pre, SIZE, 3);
     ck_assert_msg(am_weights_save(&m, path, with_pre ? &pre : NULL) == 0, "%s", am_error());
     am_model_free(&m);
 }
@@ -462,7 +463,8 @@ START_TEST(test_refusals) {
     am_infer_opts o = opts("out", src, 1);
     ck_assert_msg(am_infer_run(&o) == 0, "%s", am_error());
     make_model(at("other.amw"), 2, 0);
-    am_preprocess pre = {SIZE, 3};
+    am_preprocess pre;
+    am_preprocess_defaults(&pre, SIZE, 3);
     am_model m;
     ck_assert(am_model_init(&m, "lite0", 3, 2, 0) == 0);
     ck_assert(am_weights_load(&m, "../weights/lite0.amw", 9) == 0);
@@ -494,6 +496,14 @@ START_TEST(test_refusals) {
     o.size = 64;
     ck_assert_int_eq(am_infer_run(&o), -1);
     ck_assert_msg(strstr(am_error(), "--size 64") && strstr(am_error(), "trained on 32 px"), "%s", am_error());
+    o = opts("out3", src, 1);
+    o.stretch = "asinh";
+    ck_assert_int_eq(am_infer_run(&o), -1);
+    ck_assert_msg(strstr(am_error(), "--stretch asinh") && strstr(am_error(), "stretch none"), "%s", am_error());
+    o = opts("out3", src, 1);
+    o.fits_ext = "SCI";
+    ck_assert_int_eq(am_infer_run(&o), -1);
+    ck_assert_msg(strstr(am_error(), "--fits-ext 'SCI'"), "%s", am_error());
     o = opts("out3", src, 1);
     o.model = "../weights/lite0.amw";
     ck_assert_int_eq(am_infer_run(&o), -1);

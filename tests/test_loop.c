@@ -411,6 +411,19 @@ START_TEST(test_open_errors) {
     ck_assert_int_eq(am_run_open(&r, &c, -1, AM_F32), -1);
     ck_assert_msg(!strncmp(am_error(), "--resume: ", 10) && strstr(am_error(), "none.amck"), "%s", am_error());
 
+    // A resume with other preprocessing options than the checkpoint's.
+    run_config(&c, file_in(S.dir, "runD"));
+    snprintf(c.resume, sizeof c.resume, "%s/runA/checkpoint.amck", S.dir);
+    c.labels[0] = 0;
+    snprintf(c.stretch, sizeof c.stretch, "zscale");
+    ck_assert_int_eq(am_run_open(&r, &c, -1, AM_F32), -1);
+    ck_assert_msg(strstr(am_error(), "other preprocessing") && strstr(am_error(), "stretch = none vs stretch = zscale"),
+                  "%s", am_error());
+    run_config(&c, file_in(S.dir, "runD"));
+    snprintf(c.combine, sizeof c.combine, "1;1");
+    ck_assert_int_eq(am_run_open(&r, &c, -1, AM_F32), -1);
+    ck_assert_msg(strstr(am_error(), "--combine '1;1' has 2 rows but the model takes 3"), "%s", am_error());
+
     // A cycle without an anomaly labelled.
     run_config(&c, file_in(S.dir, "runD"));
     f = fopen(bad, "w");

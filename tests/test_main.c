@@ -23,6 +23,8 @@ int main(void) {
     srunner_add_suite(sr, suite_threads());
     srunner_add_suite(sr, suite_containers());
     srunner_add_suite(sr, suite_infer());
+    srunner_add_suite(sr, suite_inputs());
+    srunner_add_suite(sr, suite_tiff());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -15,11 +15,13 @@
 
 #include "am/augment.h"
 #include "am/dataset.h"
+#include "am/inputs.h"
 
 enum { AM_STREAM_LAB_CLASS = 0xB0, AM_STREAM_LAB_MEMBER = 0xB1, AM_STREAM_POOL = 0xB2, AM_STREAM_RETRY = 0xB3 };
 
 typedef struct {
     const am_dataset *d;
+    am_preprocess pre;      // how a file becomes an image (S, C are its size and channels)
     int S, C, B, U, threads;
     uint64_t seed;
     am_ra_variant variant;
@@ -34,7 +36,7 @@ typedef struct {
 
 // Decodes the labelled images (an unreadable one is an error: -1, am_error())
 // and indexes the pool. The dataset's labels decide who is labelled.
-int am_batcher_init(am_batcher *b, const am_dataset *d, int S, int C, int B, int U, uint64_t seed,
+int am_batcher_init(am_batcher *b, const am_dataset *d, const am_preprocess *pre, int B, int U, uint64_t seed,
                     am_ra_variant variant, int threads, int score_batch);
 void am_batcher_free(am_batcher *b);
 

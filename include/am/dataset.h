@@ -23,6 +23,9 @@ typedef struct {
 // Lists `source` (a directory, or a text file of paths). Returns -1
 // (am_error()) when it cannot be read or holds no image.
 int am_dataset_list(am_dataset *d, const char *source, int recursive);
+// 1 when the file name has an extension the inputs module reads (.png .jpg
+// .jpeg .fits .fit .fts .fz .tif .tiff, any case): what a directory lists.
+int am_input_name(const char *name);
 void am_dataset_free(am_dataset *d);
 
 typedef struct { int rows, matched, unknown_files, duplicates, anomalies, normals; } am_label_stats;

@@ -18,7 +18,10 @@ typedef struct {
     int labeled_anomalies;  // anomalies listed in labels.csv
     int labeled_normals;    // normal images listed in labels.csv
     uint64_t seed;
+    int fits;               // 1: NNNNNN.fits (float32, two bands) instead of NNNNNN.png
 } am_demo_opts;
+
+#define AM_DEMO_BANDS 2
 
 // "normal", "ring", "lens", "merger", "trail".
 const char *am_demo_kind_name(int kind);
@@ -32,7 +35,13 @@ int am_demo_plan(uint8_t *kinds, uint8_t *labeled, const am_demo_opts *o);
 // Renders image `index` of kind `kind` into out (size x size, uint8 gray).
 void am_demo_render(uint8_t *out, int size, int kind, uint64_t seed, uint32_t index);
 
-// Writes DIR/images/NNNNNN.png, DIR/truth.csv (filename,label,kind for every
+// The same scene as float32 counts in two bands, out (2, size, size): HDU G
+// and HDU R (galaxy light 1.5 times brighter in R), each with its own sky
+// level (R 1.6 times G's) and noise, sky not subtracted, and NaN bad pixels
+// (one in 500, and a dead column in one cutout of ten).
+void am_demo_render_bands(float *out, int size, int kind, uint64_t seed, uint32_t index);
+
+// Writes DIR/images/NNNNNN.png (o->fits: NNNNNN.fits, am_demo_render_bands), DIR/truth.csv (filename,label,kind for every
 // image; label normal/anomaly) and DIR/labels.csv (filename,label of the
 // labelled subset), creating DIR as needed. progress != 0 prints progress lines
 // on stderr for n >= 10000. 0, or -1 with am_error() set.

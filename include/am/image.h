@@ -33,11 +33,19 @@ uint8_t *am_image_read(const char *path, int channels, int *w, int *h);
 // The same for the n bytes of an encoded file in memory (a tar member, an
 // HDF5 element), named `name` in messages.
 uint8_t *am_image_decode(const void *data, size_t n, const char *name, int channels, int *w, int *h);
+// The same with the file's own channels (*channels: 1 for a gray file, else 3).
+uint8_t *am_image_decode_own(const void *data, size_t n, const char *name, int *channels, int *w, int *h);
 
 // Antialiased bilinear resize, byte-exact with Pillow's Image.resize(...,
 // BILINEAR) on 8-bit images: separable, horizontal pass first (rounded to
 // uint8), coefficients in 22-bit fixed point. src (sh,sw,C) -> dst (dh,dw,C).
 void am_resize_bilinear(uint8_t *dst, int dw, int dh, const uint8_t *src, int sw, int sh, int C);
+
+// Float images as fitsbolt resizes them (OpenCV's cv2.resize on float32):
+// INTER_AREA when either side shrinks, INTER_LINEAR when the image only
+// grows. NaN spreads to the outputs whose taps read it, as in OpenCV (the
+// stretch sets them to 0 afterwards). src (sh,sw,C) -> dst (dh,dw,C).
+void am_resize_float(float *dst, int dw, int dh, const float *src, int sw, int sh, int C);
 
 // Reads any supported image and resizes it to size x size, `channels`
 // channels (an image of that size already is taken as it is, as Pillow's

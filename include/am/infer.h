@@ -26,6 +26,8 @@ typedef struct {
     const char *out;
     int shard, nshards;     // shard i of N (0 <= i < N)
     int size, channels;     // 0: the model's; else must equal the model's
+    const char *stretch;    // NULL: the model's; else must equal the model's
+    const char *fits_ext;   // the same
     int threads;            // model threads (0: all cores)
     int loader_threads;     // decoding threads
     int batch;              // images a batch, 1..1024

@@ -22,6 +22,7 @@
 
 #include "am/dataset.h"
 #include "am/h5.h"
+#include "am/inputs.h"
 #include "am/tar.h"
 
 enum { AM_SRC_DIR, AM_SRC_LIST, AM_SRC_TAR, AM_SRC_H5 };
@@ -99,4 +100,4 @@ void am_item_free(am_item *it);
 
 // Decodes the image at `src` (an am_item's src) resized to size x size,
 // `channels` channels, into dst: 0, or -1 (am_error()).
-int am_source_load(uint8_t *dst, const char *src, int size, int channels);
+int am_source_load(uint8_t *dst, const char *src, const am_preprocess *pre);

@@ -4,6 +4,8 @@
 #pragma once
 #include <stdint.h>
 
+#include "am/inputs.h"
+
 typedef struct {
     float score;
     uint64_t ord;     // position in source order
@@ -27,4 +29,4 @@ void am_topk_free(am_topk *t);
 // dir/top_candidates.csv (Filename,Score,Source; written atomically) and
 // dir/top_candidates.png, a contact sheet of the first 64 (images loaded
 // from their Source, size x size, C channels). 0 or -1 (am_error()).
-int am_topk_write(const char *dir, const am_cand *c, int n, int size, int C);
+int am_topk_write(const char *dir, const am_cand *c, int n, const am_preprocess *pre);

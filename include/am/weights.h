@@ -1,14 +1,11 @@
 // Model weights in the am tensor file format (weights/FORMAT.md).
 #pragma once
+#include "am/inputs.h"
 #include "am/model.h"
 
-// The preprocessing a model was trained with. It travels in the model's
-// weight file (text entry `preprocess`, `key = value` lines) so that
-// scoring applies the same: each image decoded as `channels` channels (1
-// gray, 3 RGB), resized to size x size by Pillow's bilinear, x = pixel / 255.
-typedef struct {
-    int size, channels;
-} am_preprocess;
+// The preprocessing a model was trained with (include/am/inputs.h) travels
+// in the model's weight file (text entry `preprocess`, `key = value` lines)
+// so that scoring applies the same.
 
 // Loads every tensor of the model from `path`. The file's architecture and
 // input channels must match the model; when its class count differs, the

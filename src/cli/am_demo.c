@@ -11,6 +11,7 @@
 #include "am/error.h"
 #include "am/files.h"
 #include "am/h5.h"
+#include "am/inputs.h"
 #include "am/ops.h"
 #include "am/plot.h"
 
@@ -30,7 +31,13 @@ static void usage(FILE *f) {
         "  --labeled-anomalies A    anomalies in labels.csv (default 10)\n"
         "  --labeled-normals B      normal images in labels.csv (default 40)\n"
         "  --seed SEED              random seed (default 42)\n"
-        "  --preview                also write DIR/preview.png: normal and anomalous samples\n"
+        "  --format png|fits        png (default): 8-bit gray cutouts, asinh-stretched as a survey\n"
+        "                           pipeline shows them; fits: NNNNNN.fits, float32 counts with sky\n"
+        "                           background, noise and NaN bad pixels in two bands (HDUs G and R,\n"
+        "                           the galaxy light redder): train with --stretch asinh --fits-ext G,R\n"
+        "                           --combine \"1,0;0.5,0.5;0,1\"\n"
+        "  --preview                also write DIR/preview.png: normal and anomalous samples (with\n"
+        "                           --format fits also DIR/stretches.png: cutouts under each stretch)\n"
         "  --h5 FILE                also pack the images into FILE in the Python AnomalyMatch tool's\n"
         "                           HDF5 layout (`images`: the PNG bytes, `filenames`), for am_infer\n"
         "  --threads T              CPU threads (default: all cores)\n"
@@ -105,6 +112,48 @@ static int write_preview(const char *dir, const am_demo_opts *o) {
     return rc;
 }
 
+// DIR/stretches.png: two normal and two anomalous FITS cutouts (rows) under
+// each stretch (columns), both bands combined to RGB as the README's
+// training command does, through the inputs module.
+static int write_stretches(const char *dir, const am_demo_opts *o) {
+    enum { ROWS = 4 };
+    uint8_t *kinds = AM_MALLOC((size_t)o->n), *labeled = AM_MALLOC((size_t)o->n);
+    int rc = am_demo_plan(kinds, labeled, o), pick[ROWS], m = 0, normals = 0;
+    for (int i = 0; i < o->n && m < ROWS && !rc; i++)
+        if (kinds[i] ? m - normals < ROWS / 2 : normals < ROWS / 2) {
+            normals += !kinds[i];
+            pick[m++] = i;
+        }
+    const uint8_t *img[ROWS * AM_STRETCH_COUNT];
+    char cap[ROWS * AM_STRETCH_COUNT][48];
+    const char *caps[ROWS * AM_STRETCH_COUNT];
+    size_t px = (size_t)o->size * o->size * 3, len = strlen(dir) + 32;
+    char *path = AM_MALLOC(len);
+    int k = 0;
+    for (int r = 0; r < m && !rc; r++)
+        for (int s = 0; s < AM_STRETCH_COUNT && !rc; s++) {
+            am_preprocess p;
+            am_preprocess_defaults(&p, o->size, 3);
+            p.stretch.kind = s;
+            snprintf(p.fits_ext, sizeof p.fits_ext, "G,R");
+            am_combine_parse(&p, "1,0;0.5,0.5;0,1");
+            uint8_t *b = AM_MALLOC(px);
+            snprintf(path, len, "%s/images/%06d.fits", dir, pick[r]);
+            rc = am_input_load(b, path, &p);
+            snprintf(cap[k], sizeof cap[k], "%s %s", am_stretch_name(s), am_demo_kind_name(kinds[pick[r]]));
+            img[k] = b;
+            caps[k] = cap[k];
+            k++;
+        }
+    snprintf(path, len, "%s/stretches.png", dir);
+    if (!rc) rc = am_image_grid_png(path, img, caps, k, AM_STRETCH_COUNT, o->size, o->size, 3, o->size <= 96 ? 2 : 1);
+    for (int i = 0; i < k; i++) free((void *)img[i]);
+    free(path);
+    free(kinds);
+    free(labeled);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     am_demo_opts o = {.n = 2000, .size = 64, .anomaly_rate = 0.02, .labeled_anomalies = 10,
                       .labeled_normals = 40, .seed = 42};
@@ -125,6 +174,13 @@ int main(int argc, char **argv) {
         i++;
         if (!strcmp(a, "--out")) out = val;
         else if (!strcmp(a, "--h5")) h5 = val;
+        else if (!strcmp(a, "--format")) {
+            if (strcmp(val, "png") && strcmp(val, "fits")) {
+                fprintf(stderr, "am_demo: --format '%s': expected png or fits\n", val);
+                return 2;
+            }
+            o.fits = !strcmp(val, "fits");
+        }
         else if (!strcmp(a, "--n")) { if (parse_int(a, val, 1, 100000000, &v)) return 2; o.n = (int)v; }
         else if (!strcmp(a, "--size")) { if (parse_int(a, val, 16, 1024, &v)) return 2; o.size = (int)v; }
         else if (!strcmp(a, "--labeled-anomalies")) { if (parse_int(a, val, 0, 100000000, &v)) return 2; o.labeled_anomalies = (int)v; }
@@ -151,6 +207,10 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (h5 && o.fits) {
+        fprintf(stderr, "am_demo: --h5 packs PNG images: leave out --format fits\n");
+        return 2;
+    }
     if (!out) {
         fprintf(stderr, "am_demo: --out DIR is required\n");
         usage(stderr);
@@ -166,7 +226,8 @@ int main(int argc, char **argv) {
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (am_demo_write(out, &o, 1) || (preview && write_preview(out, &o)) || (h5 && write_h5(out, h5))) {
+    if (am_demo_write(out, &o, 1) || (preview && write_preview(out, &o)) || (preview && o.fits && write_stretches(out, &o)) ||
+        (h5 && write_h5(out, h5))) {
         fprintf(stderr, "am_demo: %s\n", am_error());
         free(kinds);
         free(labeled);
@@ -183,7 +244,7 @@ int main(int argc, char **argv) {
            "labels.csv %d anomalies + %d normal, seed %llu, %.2f s (%.0f img/s)%s\n",
            o.n, o.size, o.size, out, o.n - count[0], count[AM_DEMO_RING], count[AM_DEMO_LENS], count[AM_DEMO_MERGER],
            count[AM_DEMO_TRAIL], lab[1], lab[0], (unsigned long long)o.seed, dt, o.n / dt,
-           preview ? ", preview.png" : "");
+           preview ? (o.fits ? ", preview.png, stretches.png" : ", preview.png") : "");
     free(kinds);
     free(labeled);
     return 0;

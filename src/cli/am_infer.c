@@ -38,7 +38,9 @@ static void usage(FILE *f) {
         "  --device D             auto, cpu, cuda, cuda:N (default auto)\n"
         "  --precision P          auto (bf16 on cuda), fp32, bf16\n"
         "  --sync-seconds S       fsync the outputs and journal at most every S seconds (default 1; 0: every batch)\n"
-        "  --size S, --channels C only for a model file without its preprocessing; must match otherwise\n\n"
+        "  --size S, --channels C only for a model file without its preprocessing; must match otherwise\n"
+        "  --stretch NAME, --fits-ext EXT   checked against the model's (its preprocessing is applied: the\n"
+        "                      stretch, FITS HDUs and band combination it was trained with)\n\n"
         "Output folder:\n"
         "  scores.csv             Filename,Score of every scored image, in source order\n"
         "  top_candidates.csv     Filename,Score,Source of the top K, highest first; top_candidates.png: a contact sheet\n"
@@ -117,6 +119,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--loader-threads")) rc = parse_int(a, v, 1, 4096, &o.loader_threads);
         else if (!strcmp(a, "--size")) rc = parse_int(a, v, 16, 1024, &o.size);
         else if (!strcmp(a, "--channels")) rc = parse_int(a, v, 1, 3, &o.channels);
+        else if (!strcmp(a, "--stretch")) o.stretch = v;
+        else if (!strcmp(a, "--fits-ext")) o.fits_ext = v;
         else if (!strcmp(a, "--device")) device = v;
         else if (!strcmp(a, "--precision")) precision = v;
         else if (!strcmp(a, "--sync-seconds")) {

@@ -184,7 +184,9 @@ static double cpu_now(void) {
 static int loader_run(loader_row *r, const am_dataset *d, const double *fbytes, int S, int threads, int batch,
                       double seconds) {
     am_batcher b;
-    if (am_batcher_init(&b, d, S, 3, 0, 0, 1, AM_RA_USB, threads, batch)) return -1;
+    am_preprocess pre;
+    am_preprocess_defaults(&pre, S, 3);
+    if (am_batcher_init(&b, d, &pre, 0, 0, 1, AM_RA_USB, threads, batch)) return -1;
     cycle_ctx c = {&b, ((uint64_t)b.npool + b.score_batch - 1) / b.score_batch};
     *r = (loader_row){0};
     double t0 = bench_now(), c0 = cpu_now();
@@ -455,7 +457,9 @@ static int e2e_run(const e2e_cfg *c) {
     t0 = bench_now();
     // Every image is in the pool: nothing labelled to decode, so this cannot fail.
     am_batcher b;
-    am_batcher_init(&b, &d, c->S, 3, 0, 0, 1, AM_RA_USB, c->lthreads, c->batch);
+    am_preprocess pre;
+    am_preprocess_defaults(&pre, c->S, 3);
+    am_batcher_init(&b, &d, &pre, 0, 0, 1, AM_RA_USB, c->lthreads, c->batch);
     cycle_ctx cc = {&b, ((uint64_t)b.npool + b.score_batch - 1) / b.score_batch};
     uint64_t jobs = cc.jobs * (uint64_t)c->passes;
     float *score = AM_MALLOC(sizeof(float) * d.n);

@@ -25,9 +25,12 @@ static void push(strvec *s, const char *p) {
     s->v[s->n++] = strdup(p);
 }
 
-static int is_image_name(const char *name) {
+int am_input_name(const char *name) {
+    static const char *ext[] = {".png", ".jpg", ".jpeg", ".fits", ".fit", ".fts", ".fz", ".tif", ".tiff"};
     const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+    for (size_t k = 0; dot && k < sizeof ext / sizeof ext[0]; k++)
+        if (!strcasecmp(dot, ext[k])) return 1;
+    return 0;
 }
 
 static int walk(strvec *out, const char *dir, int recursive) {
@@ -42,7 +45,7 @@ static int walk(strvec *out, const char *dir, int recursive) {
         if (stat(path, &st)) continue;
         if (S_ISDIR(st.st_mode)) {
             if (recursive && walk(out, path, 1)) { closedir(dp); return -1; }
-        } else if (is_image_name(e->d_name)) {
+        } else if (am_input_name(e->d_name)) {
             push(out, path);
         }
     }
@@ -72,7 +75,7 @@ int am_dataset_list(am_dataset *d, const char *source, int recursive) {
         fclose(f);
     }
     if (v.n == 0) {
-        am_seterr("no images (.png, .jpg, .jpeg) in '%s'%s", source,
+        am_seterr("no images (.png, .jpg, .jpeg, .fits, .fit, .fts, .fz, .tif, .tiff) in '%s'%s", source,
                   S_ISDIR(st.st_mode) && !recursive ? " (use --recursive for subdirectories)" : "");
         goto fail;
     }

@@ -14,10 +14,11 @@
 
 #include "am/demo.h"
 #include "am/error.h"
+#include "am/fits.h"
 #include "am/philox.h"
 #include "am/plot.h"
 
-enum { STREAM_PARAMS = 0x44454d30, STREAM_NOISE, STREAM_PLAN };
+enum { STREAM_PARAMS = 0x44454d30, STREAM_NOISE, STREAM_PLAN, STREAM_BAND_NOISE, STREAM_BAD_PIXELS };
 
 static const float PI = 3.14159265f;
 static const float BASE = 24.0f, GAIN = 30.0f, SOFT = 3.0f;  // the asinh stretch
@@ -289,7 +290,9 @@ static void blur(scene *sc, float sd) {
     free(pad);
 }
 
-void am_demo_render(uint8_t *out, int size, int kind, uint64_t seed, uint32_t index) {
+// The noiseless scene of image `index` (sc->img, counts above the sky; free
+// it) and its sky level and read noise.
+static void build_scene(scene *sc_out, float *sky_out, float *rd_out, int size, int kind, uint64_t seed, uint32_t index) {
     prng r = prng_make(seed, STREAM_PARAMS, index);
     float sky = range(&r, 60.0f, 200.0f), rd = range(&r, 3.0f, 8.0f);
     scene sc = {AM_CALLOC(sizeof(float) * (size_t)size * (size_t)size), size, size / 64.0f, sqrtf(sky + rd * rd)};
@@ -311,6 +314,15 @@ void am_demo_render(uint8_t *out, int size, int kind, uint64_t seed, uint32_t in
         float flux = logrange(&r, 15.0f, 3000.0f) * sc.sig;
         add_blob(&sc, range(&r, 0, size), range(&r, 0, size), psf, flux / (2.0f * PI * psf * psf));
     }
+    *sc_out = sc;
+    *sky_out = sky;
+    *rd_out = rd;
+}
+
+void am_demo_render(uint8_t *out, int size, int kind, uint64_t seed, uint32_t index) {
+    scene sc;
+    float sky, rd;
+    build_scene(&sc, &sky, &rd, size, kind, seed, index);
     // Stretch: level = round(BASE + GAIN asinh(x / (SOFT sigma))), clipped, found
     // by binary search over the 255 level boundaries instead of an asinh per pixel.
     float edge[384];
@@ -324,6 +336,34 @@ void am_demo_render(uint8_t *out, int size, int kind, uint64_t seed, uint32_t in
             int lo = 0;
             for (int step = 128; step; step >>= 1) lo += (edge[lo + step] <= x) * step;
             out[i + t] = (uint8_t)lo;
+        }
+    }
+    free(sc.img);
+}
+
+void am_demo_render_bands(float *out, int size, int kind, uint64_t seed, uint32_t index) {
+    static const float colour[AM_DEMO_BANDS] = {1.0f, 1.5f}, skyf[AM_DEMO_BANDS] = {1.0f, 1.6f};
+    scene sc;
+    float sky, rd;
+    build_scene(&sc, &sky, &rd, size, kind, seed, index);
+    size_t n = (size_t)size * size;
+    for (int b = 0; b < AM_DEMO_BANDS; b++) {
+        float *o = out + n * b, s = sky * skyf[b];
+        prng nz = prng_make(seed, STREAM_BAND_NOISE + 16 * (uint32_t)b, index);
+        for (size_t i = 0; i < n; i += 2) {
+            float e[2];
+            gauss2(&nz, &e[0], &e[1]);
+            for (size_t t = 0; t < 2 && i + t < n; t++) {
+                float f = colour[b] * sc.img[i + t];
+                o[i + t] = s + f + sqrtf(rd * rd + s + fmaxf(f, 0.0f)) * e[t];
+            }
+        }
+        // Bad pixels: one in 500, and a dead column one cutout in ten.
+        prng bad = prng_make(seed, STREAM_BAD_PIXELS + 16 * (uint32_t)b, index);
+        for (size_t k = 0; k < n / 500 + 1; k++) o[(size_t)(uni(&bad) * n) % n] = NAN;
+        if (chance(&bad, 0.1f)) {
+            int x = (int)(uni(&bad) * size) % size;
+            for (int y = 0; y < size; y++) o[(size_t)y * size + x] = NAN;
         }
     }
     free(sc.img);
@@ -391,7 +431,7 @@ static int make_dir(const char *path) {
 }
 
 // Writes a CSV of the images with keep[i] (all when keep is NULL), atomically.
-static int write_csv(const char *path, const uint8_t *kinds, const uint8_t *keep, int n, int with_kind) {
+static int write_csv(const char *path, const uint8_t *kinds, const uint8_t *keep, int n, int with_kind, const char *ext) {
     size_t len = strlen(path) + 16;
     char *tmp = AM_MALLOC(len);
     snprintf(tmp, len, "%s.tmp", path);
@@ -404,7 +444,7 @@ static int write_csv(const char *path, const uint8_t *kinds, const uint8_t *keep
     fprintf(f, with_kind ? "filename,label,kind\n" : "filename,label\n");
     for (int i = 0; i < n; i++) {
         if (keep && !keep[i]) continue;
-        fprintf(f, "%06d.png,%s", i, kinds[i] ? "anomaly" : "normal");
+        fprintf(f, "%06d.%s,%s", i, ext, kinds[i] ? "anomaly" : "normal");
         if (with_kind) fprintf(f, ",%s", am_demo_kind_name(kinds[i]));
         fputc('\n', f);
     }
@@ -433,6 +473,8 @@ int am_demo_write(const char *dir, const am_demo_opts *o, int progress) {
         #pragma omp parallel
         {
             uint8_t *img = AM_MALLOC((size_t)o->size * (size_t)o->size);
+            float *flux = o->fits ? AM_MALLOC(sizeof(float) * (size_t)o->size * o->size * AM_DEMO_BANDS) : NULL;
+            static const char *const bands[AM_DEMO_BANDS] = {"G", "R"};
             char *p = AM_MALLOC(len);
             #pragma omp for schedule(dynamic, 16)
             for (int i = 0; i < o->n; i++) {
@@ -440,9 +482,17 @@ int am_demo_write(const char *dir, const am_demo_opts *o, int progress) {
                 #pragma omp atomic read
                 stop = failed;
                 if (stop) continue;
-                am_demo_render(img, o->size, kinds[i], o->seed, (uint32_t)i);
-                snprintf(p, len, "%s/images/%06d.png", dir, i);
-                if (am_png_write(p, img, o->size, o->size, 1)) {
+                int bad;
+                if (o->fits) {
+                    am_demo_render_bands(flux, o->size, kinds[i], o->seed, (uint32_t)i);
+                    snprintf(p, len, "%s/images/%06d.fits", dir, i);
+                    bad = am_fits_write(p, flux, o->size, o->size, AM_DEMO_BANDS, bands);
+                } else {
+                    am_demo_render(img, o->size, kinds[i], o->seed, (uint32_t)i);
+                    snprintf(p, len, "%s/images/%06d.png", dir, i);
+                    bad = am_png_write(p, img, o->size, o->size, 1);
+                }
+                if (bad) {
                     #pragma omp critical(am_demo_error)
                     if (!msg[0]) snprintf(msg, sizeof msg, "%s", am_error());
                     #pragma omp atomic write
@@ -455,17 +505,18 @@ int am_demo_write(const char *dir, const am_demo_opts *o, int progress) {
                     fprintf(stderr, "am_demo: %d%% (%d/%d images)\n", (int)(100.0 * d / o->n + 0.5), d, o->n);
             }
             free(img);
+            free(flux);
             free(p);
         }
         if (failed) rc = am_seterr("%s", msg);
     }
     if (!rc) {
         snprintf(path, len, "%s/truth.csv", dir);
-        rc = write_csv(path, kinds, NULL, o->n, 1);
+        rc = write_csv(path, kinds, NULL, o->n, 1, o->fits ? "fits" : "png");
     }
     if (!rc) {
         snprintf(path, len, "%s/labels.csv", dir);
-        rc = write_csv(path, kinds, labeled, o->n, 0);
+        rc = write_csv(path, kinds, labeled, o->n, 0, o->fits ? "fits" : "png");
     }
     free(kinds);
     free(labeled);

@@ -60,6 +60,11 @@ uint8_t *am_image_decode(const void *data, size_t n, const char *name, int chann
     return decode_memory(data, n, name, &channels, w, h);
 }
 
+uint8_t *am_image_decode_own(const void *data, size_t n, const char *name, int *channels, int *w, int *h) {
+    *channels = 0;
+    return decode_memory(data, n, name, channels, w, h);
+}
+
 // px (h, w, got channels) to dst (size, size, channels): resized (or taken as
 // it is at that size), then a gray image replicated to RGB.
 static int fit(uint8_t *dst, uint8_t *px, int w, int h, int got, const char *name, int size, int channels) {

@@ -127,3 +127,109 @@ void am_resize_bilinear(uint8_t *dst, int dw, int dh, const uint8_t *src, int sw
     free(yn);
     free(yw);
 }
+
+// ---- float images: OpenCV's resize on float32, as fitsbolt calls it ----
+//
+// One axis as a list of taps: output o reads in[idx[t]] * w[t] for
+// t in first[o] .. first[o+1]-1.
+typedef struct {
+    int *first, *idx;
+    float *w;
+} taps;
+
+static void taps_free(taps *t) {
+    free(t->first);
+    free(t->idx);
+    free(t->w);
+}
+
+static int clampi(int v, int n) { return v < 0 ? 0 : v > n - 1 ? n - 1 : v; }
+
+// INTER_AREA shrinking (scale = in / out >= 1): each output covers
+// [o scale, (o + 1) scale) of the input, partial pixels weighted by their
+// covered part, divided by the covered width (OpenCV's area table).
+static void taps_area(taps *t, int in, int out) {
+    double scale = (double)in / out;
+    int cap = out * ((int)ceil(scale) + 2);
+    t->first = AM_MALLOC(sizeof(int) * (out + 1));
+    t->idx = AM_MALLOC(sizeof(int) * cap);
+    t->w = AM_MALLOC(sizeof(float) * cap);
+    int k = 0;
+    for (int o = 0; o < out; o++) {
+        t->first[o] = k;
+        double f1 = o * scale, f2 = f1 + scale, cell = fmin(scale, in - f1);
+        int s1 = (int)ceil(f1), s2 = (int)floor(f2);
+        if (s2 > in - 1) s2 = in - 1;
+        if (s1 > s2) s1 = s2;
+        if (s1 - f1 > 1e-3) t->idx[k] = s1 - 1, t->w[k++] = (float)((s1 - f1) / cell);
+        for (int s = s1; s < s2; s++) t->idx[k] = s, t->w[k++] = (float)(1.0 / cell);
+        if (f2 - s2 > 1e-3) t->idx[k] = s2, t->w[k++] = (float)(fmin(fmin(f2 - s2, 1.0), cell) / cell);
+    }
+    t->first[out] = k;
+}
+
+// Two taps per output: INTER_LINEAR (half-pixel centres), or with `area`
+// OpenCV's INTER_AREA on an image that grows along some axis (its
+// fx = (o + 1) - (s + 1) / scale, fractional part). Indices clamp to the
+// edge; along x (`x`), as in OpenCV, an edge output also takes the edge
+// pixel alone (weight 1), while along y it blends the clamped rows (so a
+// NaN one row in does not reach the first output row).
+static void taps_two(taps *t, int in, int out, int area, int x) {
+    double scale = (double)in / out;
+    t->first = AM_MALLOC(sizeof(int) * (out + 1));
+    t->idx = AM_MALLOC(sizeof(int) * 2 * out);
+    t->w = AM_MALLOC(sizeof(float) * 2 * out);
+    for (int o = 0; o < out; o++) {
+        int s;
+        float fx;
+        if (area) {
+            s = (int)floor(o * scale);
+            fx = (float)((o + 1) - (s + 1) / scale);
+            fx = fx <= 0 ? 0.f : fx - floorf(fx);
+        } else {
+            fx = (float)((o + 0.5) * scale - 0.5);
+            s = (int)floorf(fx);
+            fx -= (float)s;
+        }
+        if (x && s < 0) fx = 0, s = 0;
+        if (x && s >= in - 1) fx = 0, s = in - 1;
+        t->first[o] = 2 * o;
+        t->idx[2 * o] = clampi(s, in);
+        t->idx[2 * o + 1] = clampi(s + 1, in);
+        t->w[2 * o] = 1.f - fx;
+        t->w[2 * o + 1] = fx;
+    }
+    t->first[out] = 2 * out;
+}
+
+void am_resize_float(float *dst, int dw, int dh, const float *src, int sw, int sh, int C) {
+    taps tx, ty;
+    int shrink = dw < sw || dh < sh, grow = dw > sw || dh > sh;
+    if (shrink && !grow) taps_area(&tx, sw, dw), taps_area(&ty, sh, dh);
+    else taps_two(&tx, sw, dw, shrink, 1), taps_two(&ty, sh, dh, shrink, 0);
+    // Horizontal pass into (sh, dw, C), then vertical into (dh, dw, C).
+    size_t row = (size_t)dw * C;
+    float *tmp = AM_MALLOC(sizeof(float) * sh * row);
+    for (int y = 0; y < sh; y++) {
+        const float *in = src + (size_t)y * sw * C;
+        float *out = tmp + (size_t)y * row;
+        for (int x = 0; x < dw; x++)
+            for (int c = 0; c < C; c++) {
+                float a = 0;
+                for (int k = tx.first[x]; k < tx.first[x + 1]; k++) a += in[(size_t)tx.idx[k] * C + c] * tx.w[k];
+                out[(size_t)x * C + c] = a;
+            }
+    }
+    for (int y = 0; y < dh; y++) {
+        float *out = dst + (size_t)y * row;
+        for (size_t i = 0; i < row; i++) out[i] = 0;
+        for (int k = ty.first[y]; k < ty.first[y + 1]; k++) {
+            const float *r = tmp + (size_t)ty.idx[k] * row;
+            float w = ty.w[k];
+            for (size_t i = 0; i < row; i++) out[i] += r[i] * w;
+        }
+    }
+    free(tmp);
+    taps_free(&tx);
+    taps_free(&ty);
+}

@@ -94,9 +94,14 @@ static int open_model(run *r) {
         if (!o->size || !o->channels)
             return am_seterr("'%s' does not say how its images were prepared (an older am wrote it): give --size and "
                              "--channels as they were in training", o->model);
-        r->pre.size = o->size;
-        r->pre.channels = o->channels;
+        am_preprocess_defaults(&r->pre, o->size, o->channels);
     }
+    if (o->stretch && strcmp(o->stretch, am_stretch_name(r->pre.stretch.kind)))
+        return am_seterr("--stretch %s, but '%s' was trained with stretch %s: leave --stretch out (the model's is used)",
+                         o->stretch, o->model, am_stretch_name(r->pre.stretch.kind));
+    if (o->fits_ext && strcmp(o->fits_ext, r->pre.fits_ext))
+        return am_seterr("--fits-ext '%s', but '%s' was trained on FITS HDUs '%s': leave --fits-ext out (the model's "
+                         "is used)", o->fits_ext, o->model, r->pre.fits_ext);
     if (o->size && o->size != r->pre.size)
         return am_seterr("--size %d, but '%s' was trained on %d px images: leave --size out (the model's is used)",
                          o->size, o->model, r->pre.size);
@@ -116,8 +121,10 @@ static char *manifest(const run *r) {
     size_t len;
     FILE *f = open_memstream(&text, &len);
     AM_CHECK(f != NULL, "out of memory");
-    fprintf(f, "am_infer manifest 1\nmodel_crc32 = %08x\nmodel_bytes = %llu\narch = %s\nsize = %d\nchannels = %d\n",
-            r->model_crc, (unsigned long long)r->model_bytes, r->arch, r->pre.size, r->pre.channels);
+    char pre[2048];
+    am_preprocess_text(&r->pre, pre, sizeof pre);
+    fprintf(f, "am_infer manifest 1\nmodel_crc32 = %08x\nmodel_bytes = %llu\narch = %s\n%s", r->model_crc,
+            (unsigned long long)r->model_bytes, r->arch, pre);
     fprintf(f, "recursive = %d\n", o->recursive);
     for (int i = 0; i < o->nsources; i++) fprintf(f, "source = %s\n", o->sources[i]);
     fprintf(f, "identity = %016llx\nshard = %d/%d\nbatch = %d\ntop = %d\n", (unsigned long long)r->plan.identity,
@@ -319,8 +326,8 @@ static void fill(void *ctx, uint64_t job, void *slot) {
         am_item *it = &r->items[i];
         if (h->status[i] != ITEM_SCORED) continue;
         uint8_t *dst = raw + r->img * i;
-        int rc = it->path ? am_image_load(dst, it->path, r->S, r->C)
-                          : am_image_load_memory(dst, it->buf, it->n, it->src, r->S, r->C);
+        int rc = it->path ? am_input_load(dst, it->path, &r->pre)
+                          : am_input_load_memory(dst, it->buf, it->n, it->src, &r->pre);
         if (rc) {
             snprintf(it->why, sizeof it->why, "%s", am_error());
             h->status[i] = ITEM_SKIPPED;
@@ -488,7 +495,7 @@ static int finish(run *r) {
     int n;
     am_cand *c = am_topk_sorted(&r->top, &n);
     resolve_sources(r, c, n);
-    int rc = am_topk_write(r->o->out, c, n, r->S, r->C);
+    int rc = am_topk_write(r->o->out, c, n, &r->pre);
     am_topk_free_sorted(c, n);
     if (!rc) rc = write_summary(r);
     if (!rc) printf("am_infer: %llu images: %llu scored, %llu skipped%s, %llu left out; results in %s/\n",

@@ -14,7 +14,8 @@
 typedef struct {
     const char *dir;
     char *manifest, *summary;
-    int shard, nshards, size, channels, top;
+    int shard, nshards, top;
+    am_preprocess pre;
 } shard_info;
 
 // The number after "key": in a summary.json (0 when absent).
@@ -45,10 +46,15 @@ static int read_shard(shard_info *s, const char *dir) {
     const char *p = strstr(s->manifest, "\nshard = ");
     if (!p || sscanf(p, "\nshard = %d/%d", &s->shard, &s->nshards) != 2)
         return am_seterr("'%s': manifest.txt has no shard line: the folder is damaged", dir);
+    // The preprocessing: the lines from size to the one before recursive.
     p = strstr(s->manifest, "\nsize = ");
-    if (p) sscanf(p, "\nsize = %d", &s->size);
-    p = strstr(s->manifest, "\nchannels = ");
-    if (p) sscanf(p, "\nchannels = %d", &s->channels);
+    const char *q = p ? strstr(p, "\nrecursive = ") : NULL;
+    if (!q) return am_seterr("'%s': manifest.txt has no preprocessing: the folder is damaged", dir);
+    char *text = strndup(p + 1, (size_t)(q - p));
+    AM_CHECK(text != NULL, "out of memory");
+    int bad = am_preprocess_parse(&s->pre, text, path);
+    free(text);
+    if (bad) return -1;
     p = strstr(s->manifest, "\ntop = ");
     if (p) sscanf(p, "\ntop = %d", &s->top);
     snprintf(path, sizeof path, "%s/summary.json", dir);
@@ -119,7 +125,7 @@ static int merge_top(const char *out, shard_info *const *by, int n) {
     if (!rc) {
         int m;
         am_cand *c = am_topk_sorted(&top, &m);
-        rc = am_topk_write(out, c, m, by[0]->size, by[0]->channels);
+        rc = am_topk_write(out, c, m, &by[0]->pre);
         am_topk_free_sorted(c, m);
     }
     am_topk_free(&top);

@@ -349,10 +349,10 @@ void am_item_free(am_item *it) {
     it->cap = 0;
 }
 
-int am_source_load(uint8_t *dst, const char *src, int size, int channels) {
+int am_source_load(uint8_t *dst, const char *src, const am_preprocess *pre) {
     struct stat st;
     const char *hash = strrchr(src, '#');
-    if (!stat(src, &st) || !hash) return am_image_load(dst, src, size, channels);
+    if (!stat(src, &st) || !hash) return am_input_load(dst, src, pre);
     char path[4200];
     snprintf(path, sizeof path, "%.*s", (int)(hash - src), src);
     uint64_t k = strtoull(hash + 1, NULL, 10);
@@ -378,7 +378,7 @@ int am_source_load(uint8_t *dst, const char *src, int size, int channels) {
         else if (t && got == 0) am_seterr("'%s' has no member %llu", path, (unsigned long long)k);
         if (t) am_tar_close(t);
     }
-    if (!rc) rc = am_image_load_memory(dst, buf, n, name, size, channels);
+    if (!rc) rc = am_input_load_memory(dst, buf, n, name, pre);
     free(buf);
     return rc;
 }

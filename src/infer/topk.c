@@ -96,7 +96,8 @@ void am_topk_free(am_topk *t) {
     memset(t, 0, sizeof *t);
 }
 
-int am_topk_write(const char *dir, const am_cand *c, int n, int S, int C) {
+int am_topk_write(const char *dir, const am_cand *c, int n, const am_preprocess *pre) {
+    int S = pre->size, C = pre->channels;
     char path[4200], *text;
     size_t len;
     FILE *f = open_memstream(&text, &len);
@@ -119,7 +120,7 @@ int am_topk_write(const char *dir, const am_cand *c, int n, int S, int C) {
     const uint8_t **ims = AM_MALLOC(sizeof(uint8_t *) * m);
     char **caps = AM_MALLOC(sizeof(char *) * m);
     for (int i = 0; i < m; i++) {
-        if (!c[i].source || am_source_load(pix + img * i, c[i].source, S, C))
+        if (!c[i].source || am_source_load(pix + img * i, c[i].source, pre))
             am_warn("contact sheet: image %d: %s", i + 1, c[i].source ? am_error() : "its source is unknown");
         ims[i] = pix + img * i;
         caps[i] = AM_MALLOC(64);

@@ -59,9 +59,9 @@ int am_weights_save(const am_model *m, const char *path, const am_preprocess *pr
         e[i].data = (t->family == AM_PARAM ? m->params : m->stats) + t->offset;
     }
     int n = m->ntensors;
-    char text[256];
+    char text[2048];
     if (pre) {
-        snprintf(text, sizeof text, "size = %d\nchannels = %d\n", pre->size, pre->channels);
+        am_preprocess_text(pre, text, sizeof text);
         am_tentry *t = &e[n++];
         snprintf(t->name, sizeof t->name, "preprocess");
         t->type = AM_TF_U8;
@@ -75,37 +75,17 @@ int am_weights_save(const am_model *m, const char *path, const am_preprocess *pr
     return rc;
 }
 
-// One `key = value` line of the preprocessing text into pre: 0, or -1 for
-// a key or value this am does not know.
-static int preprocess_line(am_preprocess *pre, const char *line, const char *path) {
-    char key[32];
-    int v, used = 0;
-    if (sscanf(line, " %31[a-z_] = %d %n", key, &v, &used) != 2 || line[used])
-        return am_seterr("'%s': preprocessing line '%s' is not 'key = number': the file is damaged or from a newer am",
-                         path, line);
-    if (!strcmp(key, "size") && v >= 16 && v <= 1024) pre->size = v;
-    else if (!strcmp(key, "channels") && (v == 1 || v == 3)) pre->channels = v;
-    else return am_seterr("'%s': preprocessing '%s' is unknown to this am (a newer am wrote the model?): update am",
-                          path, line);
-    return 0;
-}
-
 int am_weights_preprocess(const char *path, am_preprocess *pre) {
     am_tfile f;
     if (am_tfile_read(&f, path, "AMWT")) return -1;
     const am_tentry *e = am_tfile_find(&f, "preprocess");
     int rc = 0;
     if (e && e->type == AM_TF_U8) {
-        memset(pre, 0, sizeof *pre);
-        char *text = AM_MALLOC(e->n + 1), *save = NULL;
+        char *text = AM_MALLOC(e->n + 1);
         memcpy(text, e->u8, e->n);
         text[e->n] = 0;
-        rc = 1;
-        for (char *line = strtok_r(text, "\n", &save); line && rc == 1; line = strtok_r(NULL, "\n", &save))
-            if (preprocess_line(pre, line, path)) rc = -1;
+        rc = am_preprocess_parse(pre, text, path) ? -1 : 1;
         free(text);
-        if (rc == 1 && (!pre->size || !pre->channels))
-            rc = am_seterr("'%s': the preprocessing lacks the size or the channels: the file is damaged", path);
     }
     am_tfile_free(&f);
     return rc;

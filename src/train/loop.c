@@ -55,9 +55,61 @@ static void out_path(char *dst, size_t n, const am_run *r, const char *name) {
 
 // Continues from c.resume: the trainer's state, then the labels it holds
 // (the CSV of labeled_data.csv, read by the same reader).
+// The preprocessing the options say (size, channels, stretch and its
+// parameters, FITS HDUs, combination): 0, or -1 (am_error() naming the option).
+static int config_preprocess(const am_config *c, am_preprocess *p) {
+    am_preprocess_defaults(p, c->size, c->channels);
+    am_stretch *s = &p->stretch;
+    if ((s->kind = am_stretch_parse(c->stretch)) < 0) return am_seterr("--stretch: %s", am_error());
+    s->asinh_scale = c->asinh_scale;
+    s->clip = c->clip;
+    s->clip_samples = c->clip_samples;
+    s->log_a = c->log_a;
+    s->zs_samples = c->zscale_samples;
+    s->zs_contrast = c->zscale_contrast;
+    s->zs_max_reject = c->zscale_max_reject;
+    s->zs_min_npixels = c->zscale_min_pixels;
+    s->zs_krej = c->zscale_krej;
+    s->zs_max_iter = c->zscale_max_iter;
+    if (strlen(c->fits_ext) >= sizeof p->fits_ext) return am_seterr("--fits-ext '%s' is too long", c->fits_ext);
+    snprintf(p->fits_ext, sizeof p->fits_ext, "%s", c->fits_ext);
+    if (c->channels == 1 || c->channels == 3) {
+        if (am_combine_parse(p, c->combine)) return -1;
+    }
+    if (am_preprocess_check(p)) return am_seterr("preprocessing options: %s", am_error());
+    return 0;
+}
+
+// The preprocessing of the checkpoint's configuration against this run's:
+// images prepared otherwise would not be the ones the model learnt.
+static int same_preprocess(const am_run *r, const char *config) {
+    am_config c;
+    am_config_defaults(&c);
+    FILE *f = fmemopen((void *)config, strlen(config), "r");
+    AM_CHECK(f != NULL, "out of memory");
+    char line[8192], what[600];
+    while (fgets(line, sizeof line, f)) {
+        char key[64], val[4096];
+        if (sscanf(line, " %63[a-z_] = %4095[^\n]", key, val) == 2) am_config_set(&c, key, val);
+    }
+    fclose(f);
+    am_preprocess p;
+    if (config_preprocess(&c, &p)) return am_seterr("--resume '%s': its preprocessing: %s", r->c.resume, am_error());
+    if (am_preprocess_diff(&p, &r->pre, what, sizeof what))
+        return am_seterr("--resume '%s' was trained with other preprocessing (checkpoint %s): give the options it "
+                         "was trained with (its config.txt), or start a new run", r->c.resume, what);
+    return 0;
+}
+
 static int resume(am_run *r) {
-    char *labels = NULL, source[4200];
-    if (am_checkpoint_load(&r->t, r->c.resume, NULL, &labels)) return fail("--resume");
+    char *labels = NULL, *config = NULL, source[4200];
+    if (am_checkpoint_load(&r->t, r->c.resume, &config, &labels)) return fail("--resume");
+    int bad = config && same_preprocess(r, config);
+    free(config);
+    if (bad) {
+        free(labels);
+        return -1;
+    }
     snprintf(source, sizeof source, "%s [labels]", r->c.resume);
     am_label_stats ls;
     int rc = am_dataset_apply_labels_text(&r->d, labels, source, &ls);
@@ -97,6 +149,7 @@ static int open_steps(am_run *r, int device, int dt) {
     const am_config *c = &r->c;
     am_set_threads(c->threads);
     if (am_mkdir_p(c->out)) return -1;
+    if (config_preprocess(c, &r->pre)) return -1;
     if (am_dataset_list(&r->d, c->images, c->recursive)) return fail("--images");
     am_train_hparams hp = am_config_hparams(c);
     if (am_trainer_init(&r->t, c->arch, c->channels, 2, (uint64_t)c->seed, &hp)) return -1;
@@ -283,7 +336,7 @@ static int write_scores(const am_run *r, const int *idx, int n) {
     const uint8_t **ims = AM_MALLOC(sizeof(uint8_t *) * (m ? m : 1));
     char **caps = AM_MALLOC(sizeof(char *) * (m ? m : 1));
     for (int i = 0; i < m; i++) {
-        am_image_load(pix + img * i, r->d.paths[idx[i]], r->b.S, r->b.C);
+        am_input_load(pix + img * i, r->d.paths[idx[i]], &r->b.pre);
         ims[i] = pix + img * i;
         caps[i] = AM_MALLOC(64);
         snprintf(caps[i], 64, "%d %.3f", i + 1, r->score[idx[i]]);
@@ -395,7 +448,7 @@ static int train_and_score(am_run *r, int cycle) {
             nlab[AM_ANOMALY], nlab[AM_NORMAL], r->d.n - nlab[0] - nlab[1]);
     const am_train_hparams *hp = &r->t.hp;
     am_ra_variant variant = strcmp(c->policy, "fixmatch") ? AM_RA_USB : AM_RA_FIXMATCH;
-    if (am_batcher_init(&r->b, &r->d, c->size, c->channels, hp->batch, hp->mu * hp->batch, (uint64_t)c->seed,
+    if (am_batcher_init(&r->b, &r->d, &r->pre, hp->batch, hp->mu * hp->batch, (uint64_t)c->seed,
                         variant, c->loader_threads, c->score_batch)) return -1;
     r->b.aug_on_gpu = r->t.gpu != NULL;  // the loader decodes; the GPU makes the views
     if (train_cycle(r, (uint64_t)cycle * c->iters)) return -1;
@@ -412,8 +465,7 @@ int am_run_cycle(am_run *r, int cycle) {
     if (write_scores(r, idx, n) || write_skipped(r) || write_labels_csv(r)) rc = -1;
     out_path(path, sizeof path, r, "model_ema.amw");
     am_trainer_download(&r->t);
-    am_preprocess pre = {c->size, c->channels};
-    if (!rc && am_weights_save(&r->t.ema, path, &pre)) rc = -1;
+    if (!rc && am_weights_save(&r->t.ema, path, &r->pre)) rc = -1;
     if (!rc && r->b.nbad) am_warn("%d unreadable images skipped (listed in %s/skipped.txt)", r->b.nbad, c->out);
     if (!rc && c->truth[0]) evaluate(r, cycle);
     if (!rc && c->oracle > 0 && cycle < c->cycles) {

@@ -21,15 +21,15 @@ cd "$(dirname "$0")/../.." || exit 1
 
 SECS=${1:-180}
 shift $(( $# > 0 ? 1 : 0 ))
-HARNESSES=${*:-png jpeg csv config tfile tar h5}
+HARNESSES=${*:-png jpeg csv config tfile tar h5 tiff fits}
 # png and jpeg share one harness (am_image_read picks the decoder) with
 # separate seed corpora.
-binary_of() { case $1 in png | jpeg) echo image ;; csv | config | tfile | tar | h5) echo "$1" ;; *) return 1 ;; esac; }
+binary_of() { case $1 in png | jpeg) echo image ;; csv | config | tfile | tar | h5 | tiff | fits) echo "$1" ;; *) return 1 ;; esac; }
 JOBS=${FUZZ_JOBS:-1}
 OUT=${FUZZ_OUT:-build-fuzz}
 
 for h in $HARNESSES; do
-    binary_of "$h" >/dev/null || { echo "fuzz: unknown harness '$h' (png jpeg csv config tfile tar h5)" >&2; exit 1; }
+    binary_of "$h" >/dev/null || { echo "fuzz: unknown harness '$h' (png jpeg csv config tfile tar h5 tiff fits)" >&2; exit 1; }
 done
 make --no-print-directory FUZZ_OUT="$OUT" fuzz-build || exit 1
 for h in $HARNESSES; do
@@ -43,6 +43,8 @@ seeds() {  # the repo's own files and tests/fuzz/seeds/HARNESS
     case $1 in
     png) ls data/samples/*.png ;;
     jpeg) ls tests/data/*.jpg ;;
+    tiff) ls tests/data/tiff/*.tif ;;
+    fits) ls tests/data/fits/*.fits ;;
     esac
     ls tests/fuzz/seeds/"$1"/* 2>/dev/null
 }
@@ -52,6 +54,7 @@ maxlen() {
     png | jpeg) echo 32768 ;;  # the sample images are cut there: more mutations per second
     tar) echo 8192 ;;          # the seeds are written with 512-byte records to fit
     h5) echo 8192 ;;           # a recipe of 80 items and 160 reads fits
+    fits) echo 32768 ;;        # a FITS file is 2880-byte blocks: the seeds fit whole
     *) echo 8192 ;;
     esac
 }

@@ -117,7 +117,8 @@ void test_infer_gpu(void) {
     am_model m;
     AM_CHECK(am_model_init(&m, "lite0", 3, 2, 0) == 0, "model init");
     if (am_weights_load(&m, LITE0_WEIGHTS, 5)) am_fatalf(__FILE__, __LINE__, "%s (run test_gpu from the top folder)", am_error());
-    am_preprocess pre = {S, 3};
+    am_preprocess pre;
+    am_preprocess_defaults(&pre, S, 3);
     AM_CHECK(am_weights_save(&m, path_in("model.amw"), &pre) == 0, am_error());
     am_set_threads(1);
     AM_CHECK(run("cpu", -1, AM_F32) == 0, am_error());
