@@ -61,3 +61,7 @@ int am_preprocess_diff(const am_preprocess *a, const am_preprocess *b, char *wha
 int am_input_load(uint8_t *dst, const char *path, const am_preprocess *p);
 // The same for the n bytes of a file in memory, named `name` in messages.
 int am_input_load_memory(uint8_t *dst, const void *data, size_t n, const char *name, const am_preprocess *p);
+// The same from decoded pixels: px (h, w, bands) float32 of sample type t
+// (a dense HDF5 element, say), named `name` in messages. px is freed.
+int am_input_pixels(uint8_t *dst, float *px, int w, int h, int bands, am_sample_type t, const char *name,
+                    const am_preprocess *p);

@@ -346,6 +346,15 @@ static int load(uint8_t *dst, const char *path, const void *data, size_t n, cons
 
 int am_input_load(uint8_t *dst, const char *path, const am_preprocess *p) { return load(dst, path, NULL, 0, path, p); }
 
+int am_input_pixels(uint8_t *dst, float *px, int w, int h, int bands, am_sample_type t, const char *name,
+                    const am_preprocess *p) {
+    if (w < 1 || h < 1 || bands < 1 || bands > AM_MAX_BANDS) {
+        free(px);
+        return am_seterr("'%s' is %d x %d with %d bands: not an image am reads", name, w, h, bands);
+    }
+    return from_float(dst, px, w, h, bands, t, name, p);
+}
+
 int am_input_load_memory(uint8_t *dst, const void *data, size_t n, const char *name, const am_preprocess *p) {
     return load(dst, NULL, data, n, name, p);
 }
