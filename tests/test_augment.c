@@ -412,6 +412,48 @@ START_TEST(test_sampler_ranges_usb) {
 }
 END_TEST
 
+// Bands: the strong view draws only the ops that act on each band alone,
+// uniformly, with USB's ranges and a grey-128 Cutout; applied to a C-band
+// image, each band comes out as the L image of that band would (whose ops
+// are checked against Pillow above), for every op of the pool.
+START_TEST(test_bands) {
+    const int H = 24, W = 20, M = 9000;
+    int count[AM_AUG_NUM_OPS] = {0};
+    uint8_t *img = malloc((size_t)H * W * 5), *out = malloc((size_t)H * W * 5), band[24 * 20], ref[24 * 20];
+    for (int i = 0; i < H * W * 5; i++) img[i] = (uint8_t)((i * 37 + (i / 5) * (i % 5) * 11) & 255);
+    for (int i = 0; i < M; i++) {
+        am_aug_list l;
+        am_augment_sample_strong(&l, AM_RA_BANDS, 99, 1, (uint32_t)i, H, W);
+        int k = l.op[1].op == AM_AUG_FLIP_X ? 2 : 1;
+        for (int j = 0; j < 3; j++) count[l.op[k + j].op]++;
+        const am_aug_op *c = &l.op[l.n - 1];
+        ck_assert(c->op == AM_AUG_CUTOUT && c->m[3] == 128.0f && c->m[0] >= 0.0f && c->m[0] < 0.5f);
+        if (i >= 300) continue;
+        for (int C = 2; C <= 5; C += 2 + (C == 2)) {  // 2 and 5 bands
+            am_augment_apply(out, NULL, img, &l, H, W, C);
+            for (int b = 0; b < C; b++) {
+                for (int p = 0; p < H * W; p++) band[p] = img[p * C + b];
+                am_augment_apply(ref, NULL, band, &l, H, W, 1);
+                for (int p = 0; p < H * W; p++)
+                    ck_assert_msg(out[p * C + b] == ref[p], "list %d, %d bands: band %d pixel %d is %d, its L image's %d",
+                                  i, C, b, p, out[p * C + b], ref[p]);
+            }
+        }
+    }
+    const int pool[] = {AM_AUG_IDENTITY, AM_AUG_POSTERIZE, AM_AUG_ROTATE, AM_AUG_SHARPNESS, AM_AUG_SHEAR_X,
+                        AM_AUG_SHEAR_Y, AM_AUG_SOLARIZE, AM_AUG_TRANSLATE_X, AM_AUG_TRANSLATE_Y};
+    int total = 0;
+    for (size_t j = 0; j < sizeof pool / sizeof pool[0]; j++) {
+        double p = count[pool[j]] / (3.0 * M);
+        ck_assert_msg(fabs(p - 1.0 / 9) < 0.01, "op %s chosen with p %f", am_aug_op_name(pool[j]), p);
+        total += count[pool[j]];
+    }
+    ck_assert_int_eq(total, 3 * M);  // AutoContrast, Equalize, Brightness, Color, Contrast never
+    free(img);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_sampler_ranges_fixmatch) {
     const int H = 32, W = 32, M = 20000;
     long applied = 0;
@@ -634,6 +676,7 @@ Suite *suite_augment(void) {
     tcase_add_test(tc, test_batch_thread_independence);
     tcase_add_test(tc, test_sampler_ranges_usb);
     tcase_add_test(tc, test_sampler_ranges_fixmatch);
+    tcase_add_test(tc, test_bands);
     tcase_add_test(tc, test_streams_independent);
     tcase_add_test(tc, test_to_input);
     tcase_add_test(tc, test_fused_input_large);

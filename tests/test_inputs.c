@@ -275,7 +275,7 @@ START_TEST(test_preprocess_text) {
     ck_assert(b.size == 64 && b.channels == 1 && b.stretch.kind == AM_STRETCH_NONE && !b.bands);
     // A newer am's key, bad values and damaged text are refused, named.
     const char *bad[] = {"size = 64\nchannels = 1\nsharpen = 2\n", "size = 64\nchannels = 1\nstretch = sqrt\n",
-                         "size = 64\nchannels = 1\nclip = 120\n", "size = 64\nchannels = 2\n",
+                         "size = 64\nchannels = 1\nclip = 120\n", "size = 64\nchannels = 17\n",
                          "size = 64\nchannels = 3\ncombine = 1,0\n", "size = x\nchannels = 3\n", "channels = 3\n",
                          "size = 64\nchannels = 1\nzscale_samples = 1.5\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

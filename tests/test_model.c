@@ -327,12 +327,53 @@ START_TEST(test_bad_weight_files) {
     ck_assert_int_eq(am_weights_load(&m, LITE0_WEIGHTS, 0), -1);
     ck_assert_msg(strstr(am_error(), "'lite0'") && strstr(am_error(), "'b0'"), "%s", am_error());
     am_model_free(&m);
-    // Channel mismatch.
+    // Channel mismatch (other than 3-channel weights into another count).
+    ck_assert_int_eq(am_model_init(&m, "lite0", 2, 1000, 0), 0);
+    ck_assert_int_eq(am_weights_save(&m, path, NULL), 0);
+    am_model_free(&m);
     ck_assert_int_eq(am_model_init(&m, "lite0", 1, 1000, 0), 0);
-    ck_assert_int_eq(am_weights_load(&m, LITE0_WEIGHTS, 0), -1);
-    ck_assert_msg(strstr(am_error(), "input channels"), "%s", am_error());
+    ck_assert_int_eq(am_weights_load(&m, path, 0), -1);
+    ck_assert_msg(strstr(am_error(), "expects 2 input channels, the model has 1"), "%s", am_error());
     am_model_free(&m);
     unlink(path);
+}
+END_TEST
+
+// The ImageNet stem adapted to C channels as the Python tool's timm does
+// (golden/stem_adapt.bin, tests/ref/make_stem_golden.py: timm's
+// adapt_input_conv): bit for bit (one sum of three floats, or one product);
+// every other tensor as in the file.
+START_TEST(test_stem_adapt) {
+    size_t n = 0;
+    char *buf = test_read_file("golden/stem_adapt.bin", &n);
+    ck_assert(n > 8 && !memcmp(buf, "AMSA", 4));
+    const char *p = buf + 8;
+    uint32_t count;
+    memcpy(&count, buf + 4, 4);
+    am_model ref;
+    ck_assert_int_eq(am_model_init(&ref, "lite0", 3, 1000, 0), 0);
+    ck_assert_int_eq(am_weights_load(&ref, LITE0_WEIGHTS, 0), 0);
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t h[4];
+        memcpy(h, p, sizeof h);
+        p += sizeof h;
+        int C = (int)h[0];
+        size_t len = (size_t)h[1] * h[2] * h[3] * C;
+        am_model m;
+        ck_assert_int_eq(am_model_init(&m, "lite0", C, 1000, 0), 0);
+        ck_assert_msg(am_weights_load(&m, LITE0_WEIGHTS, 0) == 0, "%s", am_error());
+        const am_tensor *t = am_model_find(&m, "stem.conv");
+        ck_assert(t && t->n == len);
+        char what[64];
+        snprintf(what, sizeof what, "stem for %d channels", C);
+        ck_assert(cmp_close(what, am_model_data(&m, t), (const float *)p, len, 0, 0).ok);
+        const am_tensor *a = am_model_find(&m, "blocks.0.dw.conv"), *b = am_model_find(&ref, "blocks.0.dw.conv");
+        ck_assert(a && b && !memcmp(am_model_data(&m, a), am_model_data(&ref, b), sizeof(float) * a->n));
+        p += sizeof(float) * len;
+        am_model_free(&m);
+    }
+    am_model_free(&ref);
+    free(buf);
 }
 END_TEST
 
@@ -454,6 +495,7 @@ Suite *suite_model(void) {
     tc = tcase_create("weights");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_bad_weight_files);
+    tcase_add_test(tc, test_stem_adapt);
     tcase_add_test(tc, test_weights_new_head_and_roundtrip);
     suite_add_tcase(s, tc);
     tc = tcase_create("padding");

@@ -221,7 +221,14 @@ START_TEST(test_image_grid) {
     ck_assert(w == 2 * (8 + 6) + 6 && h == 8 + 12);
     ck_assert(p[3 * (6 * w + 6)] == 255 && p[3 * (6 * w + 6) + 1] == 254 && p[3 * (6 * w + 6) + 2] == 253);
     free(p);
-    ck_assert_int_eq(am_image_grid_png(path, rgb, NULL, 2, 4, 8, 8, 2, 1), -1);
+    // Two bands show as (first, their mean rounded up, second).
+    ck_assert_int_eq(am_image_grid_png(path, rgb, NULL, 1, 1, 8, 8, 2, 1), 0);
+    p = read_back("rgb.png", &w, &h);
+    const uint8_t *s = rgb[0];
+    ck_assert(p[3 * (6 * w + 6)] == s[0] && p[3 * (6 * w + 6) + 1] == (s[0] + s[1] + 1) / 2 &&
+              p[3 * (6 * w + 6) + 2] == s[1]);
+    free(p);
+    ck_assert_int_eq(am_image_grid_png(path, rgb, NULL, 2, 4, 8, 8, 17, 1), -1);
     ck_assert_int_eq(am_image_grid_png(path, rgb, NULL, 0, 4, 8, 8, 3, 1), -1);
 }
 END_TEST

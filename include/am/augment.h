@@ -1,4 +1,6 @@
-// Data augmentation on uint8 images (H,W,C), C = 1 or 3, NHWC for batches:
+// Data augmentation on uint8 images (H,W,C), NHWC for batches; C = 1 or 3
+// are Pillow's L and RGB images, any other C (bands, up to 16) is augmented
+// band by band as L images with one op list (the geometry alike on all):
 // the weak view (reflect-pad translate + horizontal flip), RandAugment (the
 // USB/AnomalyMatch variant by default, the official FixMatch one selectable)
 // and Cutout, pixel-exact to Pillow 13 (SPEC §4; the per-pixel maths is in
@@ -88,6 +90,12 @@ typedef enum {
     // Translate +-L pixels (random signs); then Cutout with side W/2 (16 at
     // 32 px), centre as above, fill grey 127.
     AM_RA_FIXMATCH = 1,
+    // Bands (images of 2 or more than 3 channels), the Python tool v1.3's
+    // multispectral RandAugment: as AM_RA_USB but drawing from the ops that
+    // act on each band alone (Identity, Posterize, Rotate, Sharpness, ShearX,
+    // ShearY, Solarize, TranslateX, TranslateY: AutoContrast, Equalize,
+    // Brightness, Color and Contrast are left out), Cutout filled with grey 128.
+    AM_RA_BANDS = 2,
 } am_ra_variant;
 
 const char *am_aug_op_name(int op);
@@ -103,8 +111,9 @@ void am_augment_sample_weak(am_aug_list *list, uint64_t seed, uint64_t step, uin
 void am_augment_sample_strong(am_aug_list *list, am_ra_variant variant, uint64_t seed,
                               uint64_t step, uint32_t index, int H, int W);
 
-// Applies `list` to one image: in (H,W,C) -> out (H,W,C). work is scratch of
-// H*W*C bytes (NULL: allocated here when needed). out, work and in must not
+// Applies `list` to one image: in (H,W,C) -> out (H,W,C); C other than 1
+// and 3: each band as an L image. work is scratch of H*W*C bytes (NULL:
+// allocated here when needed). out, work and in must not
 // overlap. Identity, zero translations and ops with a non-finite parameter
 // are skipped; an unknown op id is a fatal error.
 void am_augment_apply(uint8_t *out, uint8_t *work, const uint8_t *in, const am_aug_list *list,

@@ -16,7 +16,8 @@
 //
 // Bands. A file gives N input channels: a PNG or JPEG 1 or 3, a FITS cube
 // its planes, a list of FITS HDUs (--fits-ext 1,2,3) one each, a TIFF its
-// samples times its pages. The model takes C channels (1 or 3). Unless a
+// samples times its pages. The model takes C channels (1 gray, 3 RGB, or
+// any count up to 16: bands, augmented band by band). Unless a
 // combination matrix is given (C rows of N weights, `combine`), N = C is
 // taken as it is, N = 1 is repeated C times, 4 -> 3 drops the fourth
 // (fitsbolt's defaults); other pairs need the matrix. A row whose weights
@@ -28,13 +29,15 @@
 #include "am/stretch.h"
 
 #define AM_MAX_BANDS 16
+// The preprocessing text's longest form (a 16 x 16 combination included).
+#define AM_PREPROCESS_TEXT 8192
 
 typedef struct {
-    int size, channels;             // size x size pixels, channels C (1 gray, 3 RGB)
+    int size, channels;             // size x size pixels, channels C (1 gray, 3 RGB, or up to 16 bands)
     am_stretch stretch;
     char fits_ext[64];              // FITS HDU(s) (include/am/fits.h); "" = the first image
     int bands;                      // N of the combination matrix; 0 = none given
-    float combine[3 * AM_MAX_BANDS]; // C x N, row-major
+    float combine[AM_MAX_BANDS * AM_MAX_BANDS]; // C x N, row-major
 } am_preprocess;
 
 void am_preprocess_defaults(am_preprocess *p, int size, int channels);

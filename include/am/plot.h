@@ -30,7 +30,8 @@ void am_canvas_line(am_canvas *c, int x0, int y0, int x1, int y1, uint32_t rgb, 
 void am_canvas_text(am_canvas *c, int x, int y, const char *s, uint32_t rgb, int scale, int vertical);
 int am_text_width(const char *s, int scale);   // along the reading direction
 int am_text_height(int scale);                 // the cell height, descenders included
-// Draws img (ih, iw, channels 1 or 3) scaled to dw x dh by nearest neighbour.
+// Draws img (ih, iw, channels 1..16) scaled to dw x dh by nearest neighbour:
+// one channel as gray, two as (first, their mean, second), more as the first three.
 void am_canvas_blit(am_canvas *c, int x, int y, int dw, int dh, const uint8_t *img, int iw, int ih,
                     int channels);
 int am_canvas_write(const am_canvas *c, const char *path);
@@ -50,7 +51,8 @@ int am_plot_curve_png(const char *path, const char *title, const char *xlabel, c
 int am_plot_hist_png(const char *path, const char *title, const float *score, const int *label, size_t n,
                      int bins);
 
-// A contact sheet: n images (each h x w x channels, channels 1 or 3) on a grid of
+// A contact sheet: n images (each h x w x channels, channels 1..16, shown as
+// am_canvas_blit draws them) on a grid of
 // `cols` columns, each drawn scale x scale times larger, with its caption (may be
 // NULL, as may `captions`) below it, cut to the cell width.
 int am_image_grid_png(const char *path, const uint8_t *const *images, const char *const *captions, int n,

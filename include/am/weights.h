@@ -8,9 +8,11 @@
 // so that scoring applies the same.
 
 // Loads every tensor of the model from `path`. The file's architecture and
-// input channels must match the model; when its class count differs, the
-// backbone is kept and the FC layer re-initialised from `seed` (as the
-// Python tool does). Returns -1 (am_error()) with a message naming the file.
+// input channels must match the model, except that 3-channel weights (the
+// ImageNet ones) load into a model of C channels with the stem adapted as
+// the Python tool's timm does (C = 1: summed over RGB; else RGB repeated,
+// times 3 / C); when its class count differs, the backbone is kept and the
+// FC layer re-initialised from `seed` (as the Python tool does). Returns -1 (am_error()) with a message naming the file.
 int am_weights_load(am_model *m, const char *path, uint64_t seed);
 // Writes the model's tensors, and pre (NULL: none, as in converted
 // ImageNet weights). -1 (am_error()) on failure; the previous file is intact.

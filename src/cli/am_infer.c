@@ -118,7 +118,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--threads")) rc = parse_int(a, v, 0, 4096, &o.threads);
         else if (!strcmp(a, "--loader-threads")) rc = parse_int(a, v, 1, 4096, &o.loader_threads);
         else if (!strcmp(a, "--size")) rc = parse_int(a, v, 16, 1024, &o.size);
-        else if (!strcmp(a, "--channels")) rc = parse_int(a, v, 1, 3, &o.channels);
+        else if (!strcmp(a, "--channels")) rc = parse_int(a, v, 1, 16, &o.channels);
         else if (!strcmp(a, "--stretch")) o.stretch = v;
         else if (!strcmp(a, "--fits-ext")) o.fits_ext = v;
         else if (!strcmp(a, "--device")) device = v;
@@ -140,7 +140,6 @@ int main(int argc, char **argv) {
     if (!rc && !o.model) rc = am_seterr("--model is required (an am_train run's model_ema.amw)");
     if (!rc && !o.nsources) rc = am_seterr("--images is required (directories, file lists, .tar or .h5 files)");
     if (!rc && !o.out) rc = am_seterr("--out is required (the output folder)");
-    if (!rc && o.channels == 2) rc = am_seterr("--channels must be 1 or 3");
     if (!rc && (am_device_pick(device, "am_infer", &o.device) || am_precision_pick(precision, o.device, &o.dt))) rc = -1;
     if (!rc) rc = am_infer_run(&o);
     free(sources);

@@ -60,7 +60,7 @@ static int validate(const am_config *c) {
     if (!c->images[0]) return am_seterr("--images is required (a directory or a file list)");
     if (!c->labels[0] && !c->resume[0]) return am_seterr("--labels is required (or --resume a checkpoint)");
     if (am_model_check_size(c->size)) return -1;
-    if (c->channels != 1 && c->channels != 3) return am_seterr("--channels must be 1 or 3");
+    if (c->channels < 1 || c->channels > 16) return am_seterr("--channels must be in 1..16");
     if (c->batch < 1 || c->mu < 1 || c->iters < 1 || c->cycles < 1) return am_seterr("--batch, --mu, --iters and --cycles must be >= 1");
     if (c->oracle > 0 && !c->truth[0]) return am_seterr("--oracle needs --truth (the ground-truth CSV)");
     if (strcmp(c->policy, "usb") && strcmp(c->policy, "fixmatch")) return am_seterr("--policy must be usb or fixmatch");

@@ -89,6 +89,11 @@ static void fixmatch_op(am_aug_list *l, int op, int L, int s) {
     }
 }
 
+// The op pool of AM_RA_BANDS: the ops that act on each band alone.
+static const int bands_pool[] = {AM_AUG_IDENTITY, AM_AUG_POSTERIZE, AM_AUG_ROTATE, AM_AUG_SHARPNESS, AM_AUG_SHEAR_X,
+                                 AM_AUG_SHEAR_Y, AM_AUG_SOLARIZE, AM_AUG_TRANSLATE_X, AM_AUG_TRANSLATE_Y};
+#define BANDS_POOL ((int)(sizeof bands_pool / sizeof bands_pool[0]))
+
 void am_augment_sample_strong(am_aug_list *list, am_ra_variant variant, uint64_t seed,
                               uint64_t step, uint32_t index, int H, int W) {
     const uint32_t st = AM_AUG_STREAM_STRONG;
@@ -97,7 +102,8 @@ void am_augment_sample_strong(am_aug_list *list, am_ra_variant variant, uint64_t
     int nops = variant == AM_RA_FIXMATCH ? 2 : 3;
     for (int j = 0; j < nops; j++) {
         uint32_t base = 4 + 4 * (uint32_t)j;
-        int op = below(draw(seed, st, step, index, base), AM_AUG_NUM_RA);
+        int op = variant == AM_RA_BANDS ? bands_pool[below(draw(seed, st, step, index, base), BANDS_POOL)]
+                                        : below(draw(seed, st, step, index, base), AM_AUG_NUM_RA);
         uint32_t wm = draw(seed, st, step, index, base + 1);
         if (variant == AM_RA_FIXMATCH) {
             int L = 1 + below(wm, 9);
@@ -114,7 +120,7 @@ void am_augment_sample_strong(am_aug_list *list, am_ra_variant variant, uint64_t
     float cx = (float)((double)W + (1.0 - (double)W) * ux);
     float cy = (float)((double)H + (1.0 - (double)H) * uy);
     if (variant == AM_RA_FIXMATCH) push(list, AM_AUG_CUTOUT, 0.5f, cx, cy, 127.0f);
-    else push(list, AM_AUG_CUTOUT, (float)(0.5 * us), cx, cy, -1.0f);
+    else push(list, AM_AUG_CUTOUT, (float)(0.5 * us), cx, cy, variant == AM_RA_BANDS ? 128.0f : -1.0f);
 }
 
 // ---- rotation plan (host) -------------------------------------------------------
@@ -582,9 +588,25 @@ void am_augment_apply(uint8_t *out, uint8_t *work, const uint8_t *in, const am_a
     am_augment_apply_plan(out, work, in, &plan, H, W, C);
 }
 
+// Bands: each band taken out as an L image, the plan applied, put back.
+static void apply_bands(uint8_t *out, const uint8_t *in, const am_aug_plan *pl, int H, int W, int C) {
+    size_t npix = (size_t)H * W;
+    uint8_t *band = AM_MALLOC(3 * npix), *res = band + npix, *work = res + npix;
+    for (int c = 0; c < C; c++) {
+        for (size_t i = 0; i < npix; i++) band[i] = in[i * C + c];
+        am_augment_apply_plan(res, work, band, pl, H, W, 1);
+        for (size_t i = 0; i < npix; i++) out[i * C + c] = res[i];
+    }
+    free(band);
+}
+
 void am_augment_apply_plan(uint8_t *out, uint8_t *work, const uint8_t *in, const am_aug_plan *pl,
                            int H, int W, int C) {
-    AM_CHECK(C == 1 || C == 3, "augmentation needs 1 or 3 channels");
+    AM_CHECK(C >= 1 && C <= 16, "augmentation takes 1..16 channels");
+    if (C != 1 && C != 3) {
+        apply_bands(out, in, pl, H, W, C);
+        return;
+    }
     AM_CHECK(H > 0 && W > 0 && pl->n >= 0 && pl->n <= AM_AUG_MAX_OPS, "bad image size or plan");
     size_t n = (size_t)H * W * C;
     const am_aug_plan plan = *pl;

@@ -22,7 +22,8 @@ void am_preprocess_defaults(am_preprocess *p, int size, int channels) {
 
 int am_preprocess_check(const am_preprocess *p) {
     if (p->size < 16 || p->size > 1024) return am_seterr("size %d must be in 16..1024", p->size);
-    if (p->channels != 1 && p->channels != 3) return am_seterr("channels %d must be 1 or 3", p->channels);
+    if (p->channels < 1 || p->channels > AM_MAX_BANDS)
+        return am_seterr("channels %d must be in 1..%d", p->channels, AM_MAX_BANDS);
     if (p->bands < 0 || p->bands > AM_MAX_BANDS) return am_seterr("a combination of %d bands (at most %d)", p->bands, AM_MAX_BANDS);
     for (int i = 0; i < p->bands * p->channels; i++)
         if (!isfinite(p->combine[i])) return am_seterr("the combination matrix holds a weight that is not a number");
@@ -40,7 +41,7 @@ static void combine_rescale(am_preprocess *p) {
 }
 
 int am_combine_parse(am_preprocess *p, const char *text) {
-    float m[3 * AM_MAX_BANDS];
+    float m[AM_MAX_BANDS * AM_MAX_BANDS];
     int rows = 0, cols = -1, k = 0;
     const char *s = text;
     if (!*s) {
@@ -54,8 +55,8 @@ int am_combine_parse(am_preprocess *p, const char *text) {
             float v = strtof(s, &end);
             if (end == s || !isfinite(v))
                 return am_seterr("--combine '%s': '%s' is not a weight (rows split by ';', weights by ',')", text, s);
-            if (k >= 3 * AM_MAX_BANDS || n >= AM_MAX_BANDS)
-                return am_seterr("--combine '%s': at most 3 rows of %d weights", text, AM_MAX_BANDS);
+            if (k >= AM_MAX_BANDS * AM_MAX_BANDS || n >= AM_MAX_BANDS)
+                return am_seterr("--combine '%s': at most %d rows of %d weights", text, AM_MAX_BANDS, AM_MAX_BANDS);
             m[k++] = v;
             n++;
             s = end;
@@ -93,7 +94,7 @@ void am_combine_format(const am_preprocess *p, char *buf, size_t n) {
 
 void am_preprocess_text(const am_preprocess *p, char *buf, size_t n) {
     const am_stretch *s = &p->stretch;
-    char comb[3 * AM_MAX_BANDS * 18];
+    char comb[AM_PREPROCESS_TEXT];
     am_combine_format(p, comb, sizeof comb);
     int w = snprintf(buf, n,
                      "size = %d\nchannels = %d\nstretch = %s\nasinh_scale = %.9g\nclip = %.9g\nclip_samples = %d\nlog_a = %.9g\n"
@@ -107,9 +108,9 @@ void am_preprocess_text(const am_preprocess *p, char *buf, size_t n) {
 
 // One `key = value` line into p: 0, or -1.
 static int parse_line(am_preprocess *p, const char *line, const char *name) {
-    char key[32], val[512];
+    char key[32], val[AM_PREPROCESS_TEXT];
     int used = 0;
-    if (sscanf(line, " %31[a-z_] = %511[^\n]%n", key, val, &used) != 2)
+    if (sscanf(line, " %31[a-z_] = %8191[^\n]%n", key, val, &used) != 2)
         return am_seterr("'%s': preprocessing line '%s' is not 'key = value': the file is damaged", name, line);
     for (size_t k = strlen(val); k && val[k - 1] == ' '; k--) val[k - 1] = 0;
     am_stretch *s = &p->stretch;
@@ -168,7 +169,7 @@ int am_preprocess_parse(am_preprocess *p, const char *text, const char *name) {
 }
 
 int am_preprocess_diff(const am_preprocess *a, const am_preprocess *b, char *what, size_t n) {
-    char ta[2048], tb[2048];
+    char ta[AM_PREPROCESS_TEXT], tb[AM_PREPROCESS_TEXT];
     am_preprocess_text(a, ta, sizeof ta);
     am_preprocess_text(b, tb, sizeof tb);
     what[0] = 0;
@@ -224,7 +225,7 @@ static void combine(float *y, const float *x, size_t n, int N, int C, const floa
 static int from_float(uint8_t *dst, float *px, int w, int h, int N, am_sample_type t, const char *name,
                       const am_preprocess *p) {
     int S = p->size, C = p->channels;
-    float m[3 * AM_MAX_BANDS];
+    float m[AM_MAX_BANDS * AM_MAX_BANDS];
     size_t finite = 0, all = (size_t)w * h * N;
     for (size_t i = 0; i < all; i++) finite += isfinite(px[i]) != 0;
     if (!finite) {

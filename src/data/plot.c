@@ -85,9 +85,10 @@ void am_canvas_blit(am_canvas *c, int x, int y, int dw, int dh, const uint8_t *i
             if (tx < 0 || tx >= c->w) continue;
             const uint8_t *s = row + (size_t)((long)i * iw / dw) * (size_t)channels;
             uint8_t *p = c->px + ((size_t)ty * (size_t)c->w + (size_t)tx) * 3;
+            // Gray; two bands as (first, their mean, second); else the first three.
             p[0] = s[0];
-            p[1] = s[channels == 3 ? 1 : 0];
-            p[2] = s[channels == 3 ? 2 : 0];
+            p[1] = channels == 1 ? s[0] : channels == 2 ? (uint8_t)((s[0] + s[1] + 1) / 2) : s[1];
+            p[2] = channels == 1 ? s[0] : channels == 2 ? s[1] : s[2];
         }
     }
 }
@@ -281,7 +282,7 @@ int am_plot_hist_png(const char *path, const char *title, const float *score, co
 
 int am_image_grid_png(const char *path, const uint8_t *const *images, const char *const *captions, int n,
                       int cols, int w, int h, int channels, int scale) {
-    if (n <= 0 || cols <= 0 || w <= 0 || h <= 0 || scale <= 0 || (channels != 1 && channels != 3))
+    if (n <= 0 || cols <= 0 || w <= 0 || h <= 0 || scale <= 0 || channels < 1 || channels > 16)
         return am_seterr("cannot write image grid '%s': bad arguments (n %d, cols %d, %dx%dx%d, scale %d)", path, n,
                          cols, w, h, channels, scale);
     if (cols > n) cols = n;

@@ -121,7 +121,7 @@ static char *manifest(const run *r) {
     size_t len;
     FILE *f = open_memstream(&text, &len);
     AM_CHECK(f != NULL, "out of memory");
-    char pre[2048];
+    char pre[AM_PREPROCESS_TEXT];
     am_preprocess_text(&r->pre, pre, sizeof pre);
     fprintf(f, "am_infer manifest 1\nmodel_crc32 = %08x\nmodel_bytes = %llu\narch = %s\n%s", r->model_crc,
             (unsigned long long)r->model_bytes, r->arch, pre);
@@ -326,8 +326,7 @@ static void fill(void *ctx, uint64_t job, void *slot) {
         am_item *it = &r->items[i];
         if (h->status[i] != ITEM_SCORED) continue;
         uint8_t *dst = raw + r->img * i;
-        int rc = it->path ? am_input_load(dst, it->path, &r->pre)
-                          : am_input_load_memory(dst, it->buf, it->n, it->src, &r->pre);
+        int rc = am_item_load(dst, it, &r->pre);
         if (rc) {
             snprintf(it->why, sizeof it->why, "%s", am_error());
             h->status[i] = ITEM_SKIPPED;

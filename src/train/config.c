@@ -32,7 +32,7 @@ static const option options[] = {
     S(device, "auto", "auto (cuda where a GPU is present, else cpu with a notice), cpu, cuda or cuda:N"),
     S(precision, "auto", "auto (bf16 on cuda, fp32 on cpu), fp32, or bf16 (cuda only)"),
     I(size, "64", "image side in pixels after resizing (>= 32)"),
-    I(channels, "3", "input channels (gray is replicated to 3)"),
+    I(channels, "3", "input channels: 3 RGB (gray replicated), 1 gray, or 2..16 bands"),
     S(stretch, "none", "FITS/TIFF/float data to 8 bits: none, linear, percentile, log, asinh or zscale"),
     F(asinh_scale, "0.7", "asinh stretch: scale (lower = stronger)"),
     F(clip, "99.8", "asinh and percentile stretches: central percentage of pixels kept"),

@@ -17,6 +17,7 @@
 #include "am/image.h"
 #include "am/kernels.h"
 #include "am/log.h"
+#include "am/member.h"
 #include "am/metrics.h"
 #include "am/ops.h"
 #include "am/plot.h"
@@ -73,9 +74,9 @@ static int config_preprocess(const am_config *c, am_preprocess *p) {
     s->zs_max_iter = c->zscale_max_iter;
     if (strlen(c->fits_ext) >= sizeof p->fits_ext) return am_seterr("--fits-ext '%s' is too long", c->fits_ext);
     snprintf(p->fits_ext, sizeof p->fits_ext, "%s", c->fits_ext);
-    if (c->channels == 1 || c->channels == 3) {
-        if (am_combine_parse(p, c->combine)) return -1;
-    }
+    if (c->channels < 1 || c->channels > AM_MAX_BANDS)
+        return am_seterr("--channels %d must be in 1..%d", c->channels, AM_MAX_BANDS);
+    if (am_combine_parse(p, c->combine)) return -1;
     if (am_preprocess_check(p)) return am_seterr("preprocessing options: %s", am_error());
     return 0;
 }
@@ -87,10 +88,10 @@ static int same_preprocess(const am_run *r, const char *config) {
     am_config_defaults(&c);
     FILE *f = fmemopen((void *)config, strlen(config), "r");
     AM_CHECK(f != NULL, "out of memory");
-    char line[8192], what[600];
+    char line[AM_PREPROCESS_TEXT + 64], what[2 * AM_PREPROCESS_TEXT];
     while (fgets(line, sizeof line, f)) {
-        char key[64], val[4096];
-        if (sscanf(line, " %63[a-z_] = %4095[^\n]", key, val) == 2) am_config_set(&c, key, val);
+        char key[64], val[AM_PREPROCESS_TEXT];
+        if (sscanf(line, " %63[a-z_] = %8191[^\n]", key, val) == 2) am_config_set(&c, key, val);
     }
     fclose(f);
     am_preprocess p;
@@ -120,13 +121,14 @@ static int resume(am_run *r) {
     return 0;
 }
 
-// A new run's start: c.weights, or the bundled Lite0 beside the executable,
-// or TF's initialisation; the EMA model starts as a copy.
+// A new run's start: c.weights, or the bundled Lite0 beside the executable
+// (its stem adapted to other channel counts, am_weights_load), or TF's
+// initialisation; the EMA model starts as a copy.
 static int start_weights(am_run *r) {
     const am_config *c = &r->c;
     char w[4096];
     if (c->weights[0]) snprintf(w, sizeof w, "%s", c->weights);
-    else if (c->pretrained && !strcmp(c->arch, "lite0") && c->channels == 3) am_exe_path(w, sizeof w, "weights/lite0.amw");
+    else if (c->pretrained && !strcmp(c->arch, "lite0")) am_exe_path(w, sizeof w, "weights/lite0.amw");
     else w[0] = 0;
     if (w[0] && am_weights_load(&r->t.model, w, (uint64_t)c->seed)) return fail("--weights");
     am_trainer_sync_ema(&r->t);
@@ -336,7 +338,7 @@ static int write_scores(const am_run *r, const int *idx, int n) {
     const uint8_t **ims = AM_MALLOC(sizeof(uint8_t *) * (m ? m : 1));
     char **caps = AM_MALLOC(sizeof(char *) * (m ? m : 1));
     for (int i = 0; i < m; i++) {
-        am_input_load(pix + img * i, r->d.paths[idx[i]], &r->b.pre);
+        am_member_load(pix + img * i, r->d.paths[idx[i]], &r->b.pre);
         ims[i] = pix + img * i;
         caps[i] = AM_MALLOC(64);
         snprintf(caps[i], 64, "%d %.3f", i + 1, r->score[idx[i]]);
@@ -447,10 +449,15 @@ static int train_and_score(am_run *r, int cycle) {
     am_info("cycle %d/%d: %d anomalies and %d normal images labelled, %d unlabelled", cycle, c->cycles,
             nlab[AM_ANOMALY], nlab[AM_NORMAL], r->d.n - nlab[0] - nlab[1]);
     const am_train_hparams *hp = &r->t.hp;
-    am_ra_variant variant = strcmp(c->policy, "fixmatch") ? AM_RA_USB : AM_RA_FIXMATCH;
+    // Bands (C other than 1 and 3) take the Python tool's multispectral pool.
+    am_ra_variant variant = c->channels != 1 && c->channels != 3 ? AM_RA_BANDS
+                            : strcmp(c->policy, "fixmatch")      ? AM_RA_USB
+                                                                 : AM_RA_FIXMATCH;
     if (am_batcher_init(&r->b, &r->d, &r->pre, hp->batch, hp->mu * hp->batch, (uint64_t)c->seed,
                         variant, c->loader_threads, c->score_batch)) return -1;
-    r->b.aug_on_gpu = r->t.gpu != NULL;  // the loader decodes; the GPU makes the views
+    // The loader decodes; the GPU makes the views of L and RGB images (bands
+    // are augmented on the CPU, band by band, and their inputs uploaded).
+    r->b.aug_on_gpu = r->t.gpu != NULL && (c->channels == 1 || c->channels == 3);
     if (train_cycle(r, (uint64_t)cycle * c->iters)) return -1;
     am_score_pool(&r->t, &r->b, r->score);
     return 0;
