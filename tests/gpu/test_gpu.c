@@ -424,7 +424,7 @@ static void spread_add(model_spread *sp, const am_model *m, const cpu_pass *p, c
 static model_spread measure_spread(am_model *m, const float *x, const float *stats0, const int *lab, int N, int S,
                                    const cpu_pass *ref, int dt) {
     model_spread sp = {0, 0, 0, 0, AM_CALLOC(sizeof(double) * m->ntensors)};
-    size_t nx = (size_t)N * S * S * 3;
+    size_t nx = (size_t)N * S * S * m->arch.in_ch;
     float *xn = AM_MALLOC(4 * nx);
     for (int t = 0; t < SPREAD_TRIALS; t++) {
         memcpy(xn, x, 4 * nx);
@@ -449,17 +449,18 @@ static model_spread measure_spread(am_model *m, const float *x, const float *sta
 
 // Whole model: GPU (dt) against the CPU in fp32, same weights and inputs,
 // each quantity within spread_k times the CPU's own spread (gpu_check.h). bf16 at
-// sizes where every batch norm averages at least 64 values per channel.
-static void test_model(const char *arch, int dt, int N, int S) {
+// sizes where every batch norm averages at least 64 values per channel. Cin
+// input channels (bands: the pretrained stem adapted).
+static void test_model(const char *arch, int Cin, int dt, int N, int S) {
     am_model m;
-    AM_CHECK(am_model_init(&m, arch, 3, 5, 11) == 0, "model init");
+    AM_CHECK(am_model_init(&m, arch, Cin, 5, 11) == 0, "model init");
     // Lite0 starts from the pretrained weights (a new 5-class head), as
     // am_train does: a network at TF initialisation amplifies rounding far more.
     if (!strcmp(arch, "lite0") && am_weights_load(&m, LITE0_WEIGHTS, 11))
         am_fatalf(__FILE__, __LINE__, "%s (run test_gpu from the repository's top folder)", am_error());
     am_gpu_model g;
     if (am_gpu_model_init(&g, &m, C.device, dt)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
-    size_t nx = (size_t)N * S * S * 3, nz = (size_t)N * 5;
+    size_t nx = (size_t)N * S * S * Cin, nz = (size_t)N * 5;
     float *x = h_rand(nx, 0, 1, 0), *stats0 = h_copy(m.stats, m.nstats);
     int *lab = AM_MALLOC(sizeof(int) * N);
     for (int i = 0; i < N; i++) lab[i] = i % 5;
@@ -476,7 +477,7 @@ static void test_model(const char *arch, int dt, int N, int S) {
     am_gpu_backward(&g, DZ);
     char name[128];
     float *got = d_get(gz, nz, 0);
-    snprintf(name, sizeof name, "model %s %s N%d S%d train logits", arch, dtn(dt), N, S);
+    snprintf(name, sizeof name, "model %s %s N%d S%d C%d train logits", arch, dtn(dt), N, S, Cin);
     check_spread(name, rel_scaled(got, ref.z, nz), sp.z, dt);
     free(got);
     float *gg = AM_MALLOC(4 * m.nparams), *gs = AM_MALLOC(4 * m.nstats);
@@ -616,11 +617,12 @@ static void run_conv_fc(void) {
 }
 
 static void run_model(void) {
-    test_model("lite0", AM_F32, 4, 64);
-    test_model("lite0", AM_F32, 3, 57);
-    test_model("b0", AM_F32, 3, 64);
-    test_model("lite0", AM_BF16, 16, 64);
-    test_model("b0", AM_BF16, 16, 64);
+    test_model("lite0", 3, AM_F32, 4, 64);
+    test_model("lite0", 3, AM_F32, 3, 57);
+    test_model("lite0", 2, AM_F32, 3, 48);
+    test_model("b0", 3, AM_F32, 3, 64);
+    test_model("lite0", 3, AM_BF16, 16, 64);
+    test_model("b0", 3, AM_BF16, 16, 64);
 }
 
 typedef struct {
