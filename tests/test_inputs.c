@@ -223,6 +223,43 @@ START_TEST(test_fits_bad_files) {
 }
 END_TEST
 
+// An object stored one file per band ("obj_{band}.fits", bands g,r) gives
+// the bytes of the same bands as two HDUs of one file; a missing band file,
+// bands of two sizes and an empty band list are refused, named.
+START_TEST(test_band_files) {
+    for (int st = 0; st < AM_STRETCH_COUNT; st++) {
+        am_preprocess p;
+        am_preprocess_defaults(&p, 24, 3);
+        p.stretch.kind = st;
+        ck_assert(am_combine_parse(&p, "1,0;0.5,0.5;0,1") == 0);
+        uint8_t a[24 * 24 * 3], b[24 * 24 * 3];
+        snprintf(p.fits_ext, sizeof p.fits_ext, "G,R");
+        ck_assert_msg(am_input_load(a, "data/fits/mef.fits", &p) == 0, "%s", am_error());
+        p.fits_ext[0] = 0;
+        snprintf(p.band_names, sizeof p.band_names, "g,r");
+        ck_assert_msg(am_input_load(b, "data/fits/obj_{band}.fits", &p) == 0, "%s", am_error());
+        ck_assert_msg(!memcmp(a, b, sizeof a), "stretch %s: per-band files differ from the HDUs", am_stretch_name(st));
+    }
+    am_preprocess p;
+    am_preprocess_defaults(&p, 24, 1);
+    uint8_t out[24 * 24];
+    snprintf(p.band_names, sizeof p.band_names, "g,i");
+    ck_assert_int_eq(am_input_load(out, "data/fits/obj_{band}.fits", &p), -1);
+    ck_assert_msg(strstr(am_error(), "obj_i.fits"), "%s", am_error());
+    snprintf(p.band_names, sizeof p.band_names, "g,r");
+    ck_assert_int_eq(am_input_load(out, "data/fits/obj_{band}.fits", &p), -1);  // 2 bands, 1 channel
+    ck_assert_msg(strstr(am_error(), "--combine"), "%s", am_error());
+    ck_assert(am_combine_parse(&p, "0.5,0.5") == 0);
+    ck_assert_msg(am_input_load(out, "data/fits/obj_{band}.fits", &p) == 0, "%s", am_error());
+    snprintf(p.band_names, sizeof p.band_names, "all_nan,obj_g");  // 20 x 20 and 32 x 32
+    ck_assert_int_eq(am_input_load(out, "data/fits/{band}.fits", &p), -1);
+    ck_assert_msg(strstr(am_error(), "obj_g.fits") && strstr(am_error(), "one size"), "%s", am_error());
+    p.band_names[0] = 0;
+    ck_assert_int_eq(am_input_load(out, "data/fits/obj_{band}.fits", &p), -1);
+    ck_assert_msg(strstr(am_error(), "--bands"), "%s", am_error());
+}
+END_TEST
+
 // Four threads reading and stretching the same files at once give each
 // file's single-thread bytes.
 #define NT 4
@@ -317,6 +354,7 @@ Suite *suite_inputs(void) {
     tcase_add_test(tc, test_zscale_as_astropy);
     tcase_add_test(tc, test_fits_bad_files);
     tcase_add_test(tc, test_fits_threads);
+    tcase_add_test(tc, test_band_files);
     tcase_add_test(tc, test_preprocess_text);
     tcase_add_test(tc, test_png_through_stretch);
     suite_add_tcase(s, tc);

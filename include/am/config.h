@@ -13,7 +13,7 @@ typedef struct {
     int checkpoint_every, nesterov, pretrained;
     float tau, lambda_u, T, lr, momentum, wd, ema;
     // The inputs' preprocessing (include/am/inputs.h, stretch.h).
-    char stretch[16], fits_ext[64], combine[4096];
+    char stretch[16], fits_ext[64], combine[4096], bands[256];
     float asinh_scale, clip, log_a, zscale_contrast, zscale_max_reject, zscale_krej;
     int clip_samples, zscale_samples, zscale_min_pixels, zscale_max_iter;
     int64_t seed;

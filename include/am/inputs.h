@@ -36,6 +36,7 @@ typedef struct {
     int size, channels;             // size x size pixels, channels C (1 gray, 3 RGB, or up to 16 bands)
     am_stretch stretch;
     char fits_ext[64];              // FITS HDU(s) (include/am/fits.h); "" = the first image
+    char band_names[256];           // an object in one file per band: the names put for "{band}" ("g,r,i")
     int bands;                      // N of the combination matrix; 0 = none given
     float combine[AM_MAX_BANDS * AM_MAX_BANDS]; // C x N, row-major
 } am_preprocess;
@@ -60,7 +61,9 @@ int am_preprocess_diff(const am_preprocess *a, const am_preprocess *b, char *wha
 
 // Reads the image at path (by content: PNG, JPEG, FITS, TIFF) into dst
 // (size, size, channels). A path ending in "[EXT]" names FITS HDUs as
-// fits_ext does. 0, or -1 with am_error() naming the file.
+// fits_ext does. A path holding "{band}" is an object stored one file per
+// band: each name of band_names is put there in turn and the files'
+// channels are stacked in that order. 0, or -1 with am_error() naming the file.
 int am_input_load(uint8_t *dst, const char *path, const am_preprocess *p);
 // The same for the n bytes of a file in memory, named `name` in messages.
 int am_input_load_memory(uint8_t *dst, const void *data, size_t n, const char *name, const am_preprocess *p);

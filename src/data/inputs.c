@@ -1,5 +1,6 @@
 // The inputs module (include/am/inputs.h): preprocessing text, band
 // combination and the two paths from a file to the model's 8-bit image.
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,7 @@ void am_preprocess_text(const am_preprocess *p, char *buf, size_t n) {
                      p->size, p->channels, am_stretch_name(s->kind), s->asinh_scale, s->clip, s->clip_samples, s->log_a, s->zs_samples,
                      s->zs_contrast, s->zs_max_reject, s->zs_min_npixels, s->zs_krej, s->zs_max_iter);
     if (w > 0 && (size_t)w < n && p->fits_ext[0]) w += snprintf(buf + w, n - w, "fits_ext = %s\n", p->fits_ext);
+    if (w > 0 && (size_t)w < n && p->band_names[0]) w += snprintf(buf + w, n - w, "band_names = %s\n", p->band_names);
     if (w > 0 && (size_t)w < n && p->bands) snprintf(buf + w, n - w, "combine = %s\n", comb);
 }
 
@@ -141,6 +143,11 @@ static int parse_line(am_preprocess *p, const char *line, const char *name) {
     if (!strcmp(key, "fits_ext")) {
         if (strlen(val) >= sizeof p->fits_ext) return am_seterr("'%s': preprocessing '%s' is too long", name, line);
         snprintf(p->fits_ext, sizeof p->fits_ext, "%s", val);
+        return 0;
+    }
+    if (!strcmp(key, "band_names")) {
+        if (strlen(val) >= sizeof p->band_names) return am_seterr("'%s': preprocessing '%s' is too long", name, line);
+        snprintf(p->band_names, sizeof p->band_names, "%s", val);
         return 0;
     }
     if (!strcmp(key, "combine")) {
@@ -345,7 +352,81 @@ static int load(uint8_t *dst, const char *path, const void *data, size_t n, cons
     }
 }
 
-int am_input_load(uint8_t *dst, const char *path, const am_preprocess *p) { return load(dst, path, NULL, 0, path, p); }
+// The float pixels of one file of any format (8-bit files as their own
+// channels), for a band of an object stored one file per band.
+static int read_float(const char *path, const char *fext, float **px, int *w, int *h, int *N, am_sample_type *t) {
+    size_t n = 0;
+    char *buf = am_file_read(path, &n);
+    if (!buf) return am_seterr("cannot open '%s': %s", path, strerror(errno));
+    int rc = 0;
+    *t = AM_SAMPLE_U8;
+    if (am_fits_signature(buf, n)) rc = am_fits_read(path, buf, n, fext, px, w, h, N, t);
+    else if (am_tiff_signature(buf, n)) rc = am_tiff_read(path, buf, n, px, w, h, N, t);
+    else {
+        uint8_t *u = am_image_decode_own(buf, n, path, N, w, h);
+        if (!u) rc = -1;
+        else {
+            size_t k = (size_t)*w * *h * *N;
+            *px = AM_MALLOC(sizeof(float) * k);
+            for (size_t i = 0; i < k; i++) (*px)[i] = u[i];
+            free(u);
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+// An object stored one file per band: path holds "{band}", each name of
+// p->band_names is put there in turn, and the files' channels are stacked
+// in that order (all of one size).
+static int load_bands(uint8_t *dst, const char *path, const am_preprocess *p) {
+    char names[sizeof p->band_names], *save = NULL, file[4200];
+    snprintf(names, sizeof names, "%s", p->band_names);
+    const char *at = strstr(path, "{band}");
+    float *all = NULL;
+    int W = 0, H = 0, total = 0, rc = 0;
+    am_sample_type type = AM_SAMPLE_U8;
+    for (char *b = strtok_r(names, ",", &save); b && !rc; b = strtok_r(NULL, ",", &save)) {
+        snprintf(file, sizeof file, "%.*s%s%s", (int)(at - path), path, b, at + 6);
+        float *px = NULL;
+        int w, h, n;
+        am_sample_type t;
+        if (read_float(file, p->fits_ext, &px, &w, &h, &n, &t)) {
+            rc = -1;
+            break;
+        }
+        if (total && (w != W || h != H))
+            rc = am_seterr("'%s' is %d x %d but the object's first band is %d x %d: the bands must be one size", file, w,
+                           h, W, H);
+        else if (total + n > AM_MAX_BANDS)
+            rc = am_seterr("'%s': the object has more than %d bands", path, AM_MAX_BANDS);
+        else {
+            if (!total) {
+                W = w, H = h;
+                all = AM_MALLOC(sizeof(float) * (size_t)w * h * AM_MAX_BANDS);
+            }
+            // Restride: the pixels so far keep their place, this file's go after them.
+            for (size_t i = (size_t)w * h; i-- > 0;) {
+                for (int c = total - 1; c >= 0 && total; c--) all[i * (total + n) + c] = all[i * total + c];
+                for (int c = 0; c < n; c++) all[i * (total + n) + total + c] = px[i * n + c];
+            }
+            total += n;
+            if (t > type) type = t;
+        }
+        free(px);
+    }
+    if (!rc && !total) rc = am_seterr("'%s' names one file per band but --bands gives no band names", path);
+    if (rc) {
+        free(all);
+        return -1;
+    }
+    return from_float(dst, all, W, H, total, type, path, p);
+}
+
+int am_input_load(uint8_t *dst, const char *path, const am_preprocess *p) {
+    if (strstr(path, "{band}")) return load_bands(dst, path, p);
+    return load(dst, path, NULL, 0, path, p);
+}
 
 int am_input_pixels(uint8_t *dst, float *px, int w, int h, int bands, am_sample_type t, const char *name,
                     const am_preprocess *p) {

@@ -45,6 +45,8 @@ static const option options[] = {
     F(zscale_krej, "2.5", "zscale: rejection threshold in sigma"),
     I(zscale_max_iter, "5", "zscale: rejection iterations"),
     S(fits_ext, "", "FITS HDU: EXTNAME or number, or a list (1,2,3) of bands (default: the first image)"),
+    S(bands, "", "objects stored one file per band: the names put for {band} in a path (g,r,i); a directory "
+                 "lists NAME_FIRSTBAND.EXT files as objects NAME"),
     S(combine, "", "bands to channels: C rows of N weights, rows split by ';' (\"1,0;0.5,0.5;0,1\")"),
     I(batch, "16", "labelled images per step (B)"),
     I(mu, "5", "unlabelled images per labelled image (mu)"),

@@ -74,6 +74,7 @@ static int config_preprocess(const am_config *c, am_preprocess *p) {
     s->zs_max_iter = c->zscale_max_iter;
     if (strlen(c->fits_ext) >= sizeof p->fits_ext) return am_seterr("--fits-ext '%s' is too long", c->fits_ext);
     snprintf(p->fits_ext, sizeof p->fits_ext, "%s", c->fits_ext);
+    snprintf(p->band_names, sizeof p->band_names, "%s", c->bands);
     if (c->channels < 1 || c->channels > AM_MAX_BANDS)
         return am_seterr("--channels %d must be in 1..%d", c->channels, AM_MAX_BANDS);
     if (am_combine_parse(p, c->combine)) return -1;

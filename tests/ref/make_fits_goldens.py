@@ -4,7 +4,8 @@ Outputs
   tests/data/fits/*.fits, *.fits.fz   small FITS files written by astropy: every
       BITPIX, BSCALE/BZERO, NaN pixels, named extensions, a cube, a tile-
       compressed (RICE) HDU; and bad ones: a truncated data unit, a damaged
-      header, an all-NaN image, bands of two sizes.
+      header, an all-NaN image, bands of two sizes; obj_g.fits and obj_r.fits
+      hold mef.fits's bands G and R one file each.
   tests/golden/fits_raw.bin   the pixels astropy reads: magic b'AMFR', u32 count,
       per case: str file, str ext, u32 w, h, planes, sample type (0 u8, 1 u16,
       2 other integer, 3 float), then float32 (h, w, planes) as astropy's .data
@@ -103,6 +104,9 @@ def write_fixtures(rng):
     hdus = [fits.PrimaryHDU(), fits.ImageHDU(g[..., 0], name="G"), fits.ImageHDU(g[..., 1], name="R"),
             fits.ImageHDU(np.abs(g[..., 0]) + 1, name="VAR")]
     fits.HDUList(hdus).writeto(os.path.join(DATA, "mef.fits"), overwrite=True)
+    # The same two bands one file each (an object stored per band: obj_{band}.fits).
+    fits.PrimaryHDU(g[..., 0]).writeto(os.path.join(DATA, "obj_g.fits"), overwrite=True)
+    fits.PrimaryHDU(g[..., 1]).writeto(os.path.join(DATA, "obj_r.fits"), overwrite=True)
     # A cube of two planes (astropy's (planes, h, w)).
     c = sky(rng, 30, 30, bands=2)
     fits.PrimaryHDU(np.moveaxis(c, -1, 0)).writeto(os.path.join(DATA, "cube.fits"), overwrite=True)
