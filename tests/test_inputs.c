@@ -202,6 +202,7 @@ static void expect_fail(const char *path, const char *ext, const char *needle) {
 START_TEST(test_fits_bad_files) {
     expect_fail("data/fits/truncated.fits", NULL, "truncated");
     expect_fail("data/fits/bad_header.fits", NULL, "FITS");
+    expect_fail("data/fits/bad_bitpix.fits", NULL, "FITS");
     expect_fail("data/fits/all_nan.fits", NULL, "no finite pixel");
     expect_fail("data/fits/sizes.fits", "A,B", "one size");
     expect_fail("data/fits/mef.fits", "NOPE", "no HDU named 'NOPE'");

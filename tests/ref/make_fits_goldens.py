@@ -4,7 +4,7 @@ Outputs
   tests/data/fits/*.fits, *.fits.fz   small FITS files written by astropy: every
       BITPIX, BSCALE/BZERO, NaN pixels, named extensions, a cube, a tile-
       compressed (RICE) HDU; and bad ones: a truncated data unit, a damaged
-      header, an all-NaN image, bands of two sizes; obj_g.fits and obj_r.fits
+      header, BITPIX 12, an all-NaN image, bands of two sizes; obj_g.fits and obj_r.fits
       hold mef.fits's bands G and R one file each.
   tests/golden/fits_raw.bin   the pixels astropy reads: magic b'AMFR', u32 count,
       per case: str file, str ext, u32 w, h, planes, sample type (0 u8, 1 u16,
@@ -118,6 +118,10 @@ def write_fixtures(rng):
     raw = open(os.path.join(DATA, "f32_nan.fits"), "rb").read()
     open(os.path.join(DATA, "truncated.fits"), "wb").write(raw[: 2880 + 3000])
     open(os.path.join(DATA, "bad_header.fits"), "wb").write(b"SIMPLE  = T" + b"\x00\xff garbage " * 300)
+    raw = open(os.path.join(DATA, "u8.fits"), "rb").read()
+    bitpix = b"BITPIX  =                    8"
+    assert bitpix in raw
+    open(os.path.join(DATA, "bad_bitpix.fits"), "wb").write(raw.replace(bitpix, b"BITPIX  =                   12", 1))
     fits.PrimaryHDU(np.full((20, 20), np.nan, np.float32)).writeto(os.path.join(DATA, "all_nan.fits"), overwrite=True)
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.ones((20, 20), np.float32), name="A"),
                   fits.ImageHDU(np.ones((20, 24), np.float32), name="B")]).writeto(
