@@ -258,6 +258,20 @@ START_TEST(test_band_files) {
     p.band_names[0] = 0;
     ck_assert_int_eq(am_input_load(out, "data/fits/obj_{band}.fits", &p), -1);
     ck_assert_msg(strstr(am_error(), "--bands"), "%s", am_error());
+    // The format family: of a file, of a per-band object's first file; a
+    // model trained on one family refuses files of another, named.
+    char fam[16];
+    snprintf(p.band_names, sizeof p.band_names, "g,r");
+    ck_assert(am_input_format("data/fits/obj_{band}.fits", &p, fam) == 0 && !strcmp(fam, "fits"));
+    ck_assert(am_input_format("../data/samples/coffee.png", &p, fam) == 0 && !strcmp(fam, "png/jpeg"));
+    ck_assert(am_input_format("data/tiff/u8_gray.tif", &p, fam) == 0 && !strcmp(fam, "tiff"));
+    snprintf(p.format, sizeof p.format, "fits");
+    ck_assert_msg(am_input_load(out, "data/fits/obj_{band}.fits", &p) == 0, "%s", am_error());
+    ck_assert_int_eq(am_input_load(out, "../data/samples/coffee.png", &p), -1);
+    ck_assert_msg(strstr(am_error(), "coffee.png' is png/jpeg but the model was trained on fits"), "%s", am_error());
+    snprintf(p.format, sizeof p.format, "tiff");
+    ck_assert_int_eq(am_input_load(out, "data/fits/obj_{band}.fits", &p), -1);
+    ck_assert_msg(strstr(am_error(), "obj_g.fits' is fits"), "%s", am_error());
 }
 END_TEST
 
@@ -299,12 +313,15 @@ START_TEST(test_preprocess_text) {
     a.stretch.asinh_scale = 0.123456789f;
     a.stretch.clip = 99.5f;
     snprintf(a.fits_ext, sizeof a.fits_ext, "G,R");
+    snprintf(a.band_names, sizeof a.band_names, "g,r");
+    snprintf(a.format, sizeof a.format, "fits");
     ck_assert(am_combine_parse(&a, "1,0; 0.5,0.5 ;0,1") == 0);
     char text[2048], what[256];
     am_preprocess_text(&a, text, sizeof text);
     ck_assert_msg(am_preprocess_parse(&b, text, "t") == 0, "%s", am_error());
     ck_assert_msg(!am_preprocess_diff(&a, &b, what, sizeof what), "round trip differs: %s", what);
     ck_assert(!memcmp(&a.stretch, &b.stretch, sizeof a.stretch) && !memcmp(a.combine, b.combine, sizeof a.combine));
+    ck_assert(!strcmp(b.band_names, "g,r") && !strcmp(b.format, "fits") && !strcmp(b.fits_ext, "G,R"));
     b.stretch.clip = 99.8f;
     ck_assert(am_preprocess_diff(&a, &b, what, sizeof what) == 1);
     ck_assert_msg(!strcmp(what, "clip = 99.5 vs clip = 99.8000031"), "%s", what);
@@ -315,7 +332,7 @@ START_TEST(test_preprocess_text) {
     const char *bad[] = {"size = 64\nchannels = 1\nsharpen = 2\n", "size = 64\nchannels = 1\nstretch = sqrt\n",
                          "size = 64\nchannels = 1\nclip = 120\n", "size = 64\nchannels = 17\n",
                          "size = 64\nchannels = 3\ncombine = 1,0\n", "size = x\nchannels = 3\n", "channels = 3\n",
-                         "size = 64\nchannels = 1\nzscale_samples = 1.5\n"};
+                         "size = 64\nchannels = 1\nzscale_samples = 1.5\n", "size = 64\nchannels = 1\nformat = gif\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_msg(am_preprocess_parse(&b, bad[i], "model.amw") == -1, "accepted: %s", bad[i]);
         ck_assert_msg(strstr(am_error(), "model.amw"), "%s", am_error());

@@ -37,6 +37,7 @@ typedef struct {
     am_stretch stretch;
     char fits_ext[64];              // FITS HDU(s) (include/am/fits.h); "" = the first image
     char band_names[256];           // an object in one file per band: the names put for "{band}" ("g,r,i")
+    char format[16];                // the files the model was trained on: "png/jpeg", "fits", "tiff"; "" = any
     int bands;                      // N of the combination matrix; 0 = none given
     float combine[AM_MAX_BANDS * AM_MAX_BANDS]; // C x N, row-major
 } am_preprocess;
@@ -65,6 +66,11 @@ int am_preprocess_diff(const am_preprocess *a, const am_preprocess *b, char *wha
 // band: each name of band_names is put there in turn and the files'
 // channels are stacked in that order. 0, or -1 with am_error() naming the file.
 int am_input_load(uint8_t *dst, const char *path, const am_preprocess *p);
+// The format family of the file at path ("png/jpeg", "fits", "tiff"; for a
+// "{band}" path its first band's file), into out[16]: 0, or -1 (am_error())
+// when it cannot be read. A file of another family than p->format (when
+// set) is refused by the loaders, naming both.
+int am_input_format(const char *path, const am_preprocess *p, char *out);
 // The same for the n bytes of a file in memory, named `name` in messages.
 int am_input_load_memory(uint8_t *dst, const void *data, size_t n, const char *name, const am_preprocess *p);
 // The same from decoded pixels: px (h, w, bands) float32 of sample type t

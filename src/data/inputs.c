@@ -14,6 +14,10 @@
 #include "am/inputs.h"
 #include "am/tiff.h"
 
+// File formats by family (the model file's `format`).
+enum { K_PNG_JPEG, K_FITS, K_TIFF };
+static const char *const kind_names[] = {"png/jpeg", "fits", "tiff"};
+
 void am_preprocess_defaults(am_preprocess *p, int size, int channels) {
     memset(p, 0, sizeof *p);
     p->size = size;
@@ -105,6 +109,7 @@ void am_preprocess_text(const am_preprocess *p, char *buf, size_t n) {
                      s->zs_contrast, s->zs_max_reject, s->zs_min_npixels, s->zs_krej, s->zs_max_iter);
     if (w > 0 && (size_t)w < n && p->fits_ext[0]) w += snprintf(buf + w, n - w, "fits_ext = %s\n", p->fits_ext);
     if (w > 0 && (size_t)w < n && p->band_names[0]) w += snprintf(buf + w, n - w, "band_names = %s\n", p->band_names);
+    if (w > 0 && (size_t)w < n && p->format[0]) w += snprintf(buf + w, n - w, "format = %s\n", p->format);
     if (w > 0 && (size_t)w < n && p->bands) snprintf(buf + w, n - w, "combine = %s\n", comb);
 }
 
@@ -144,6 +149,15 @@ static int parse_line(am_preprocess *p, const char *line, const char *name) {
         if (strlen(val) >= sizeof p->fits_ext) return am_seterr("'%s': preprocessing '%s' is too long", name, line);
         snprintf(p->fits_ext, sizeof p->fits_ext, "%s", val);
         return 0;
+    }
+    if (!strcmp(key, "format")) {
+        for (size_t k = 0; k < sizeof kind_names / sizeof kind_names[0]; k++)
+            if (!strcmp(val, kind_names[k])) {
+                snprintf(p->format, sizeof p->format, "%s", val);
+                return 0;
+            }
+        return am_seterr("'%s': preprocessing '%s' is unknown to this am (a newer am wrote the model?): update am",
+                         name, line);
     }
     if (!strcmp(key, "band_names")) {
         if (strlen(val) >= sizeof p->band_names) return am_seterr("'%s': preprocessing '%s' is too long", name, line);
@@ -280,12 +294,17 @@ static int from_float(uint8_t *dst, float *px, int w, int h, int N, am_sample_ty
     return 0;
 }
 
-enum { K_NONE, K_PNG_JPEG, K_FITS, K_TIFF };
-
 static int kind(const unsigned char *sig, size_t n) {
     if (am_fits_signature(sig, n)) return K_FITS;
     if (am_tiff_signature(sig, n)) return K_TIFF;
     return K_PNG_JPEG;
+}
+
+// -1 (am_error()) when the model was trained on another format family.
+static int same_format(int k, const char *name, const am_preprocess *p) {
+    if (!p->format[0] || !strcmp(p->format, kind_names[k])) return 0;
+    return am_seterr("'%s' is %s but the model was trained on %s images: score images of its kind", name,
+                     kind_names[k], p->format);
 }
 
 // The 8-bit path through image.c, or the float path from decoded bytes.
@@ -341,6 +360,7 @@ static int load(uint8_t *dst, const char *path, const void *data, size_t n, cons
     float *px = NULL;
     int w = 0, h = 0, N = 0;
     am_sample_type t = AM_SAMPLE_U8;
+    if (same_format(kind(sig, got), name, p)) return -1;
     switch (kind(sig, got)) {
     case K_FITS:
         if (am_fits_read(data ? name : open_path, data, n, fext, &px, &w, &h, &N, &t)) return -1;
@@ -354,13 +374,15 @@ static int load(uint8_t *dst, const char *path, const void *data, size_t n, cons
 
 // The float pixels of one file of any format (8-bit files as their own
 // channels), for a band of an object stored one file per band.
-static int read_float(const char *path, const char *fext, float **px, int *w, int *h, int *N, am_sample_type *t) {
+static int read_float(const char *path, const am_preprocess *p, float **px, int *w, int *h, int *N,
+                      am_sample_type *t) {
     size_t n = 0;
     char *buf = am_file_read(path, &n);
     if (!buf) return am_seterr("cannot open '%s': %s", path, strerror(errno));
-    int rc = 0;
+    int rc = same_format(kind((const unsigned char *)buf, n), path, p);
     *t = AM_SAMPLE_U8;
-    if (am_fits_signature(buf, n)) rc = am_fits_read(path, buf, n, fext, px, w, h, N, t);
+    if (rc) *px = NULL;
+    else if (am_fits_signature(buf, n)) rc = am_fits_read(path, buf, n, p->fits_ext, px, w, h, N, t);
     else if (am_tiff_signature(buf, n)) rc = am_tiff_read(path, buf, n, px, w, h, N, t);
     else {
         uint8_t *u = am_image_decode_own(buf, n, path, N, w, h);
@@ -391,7 +413,7 @@ static int load_bands(uint8_t *dst, const char *path, const am_preprocess *p) {
         float *px = NULL;
         int w, h, n;
         am_sample_type t;
-        if (read_float(file, p->fits_ext, &px, &w, &h, &n, &t)) {
+        if (read_float(file, p, &px, &w, &h, &n, &t)) {
             rc = -1;
             break;
         }
@@ -421,6 +443,23 @@ static int load_bands(uint8_t *dst, const char *path, const am_preprocess *p) {
         return -1;
     }
     return from_float(dst, all, W, H, total, type, path, p);
+}
+
+int am_input_format(const char *path, const am_preprocess *p, char *out) {
+    char file[4200];
+    const char *at = strstr(path, "{band}");
+    if (at) {
+        size_t first = strcspn(p->band_names, ",");
+        snprintf(file, sizeof file, "%.*s%.*s%s", (int)(at - path), path, (int)first, p->band_names, at + 6);
+        path = file;
+    }
+    unsigned char sig[16] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return am_seterr("cannot open '%s': %s", path, strerror(errno));
+    size_t got = fread(sig, 1, sizeof sig, f);
+    fclose(f);
+    snprintf(out, 16, "%s", kind_names[kind(sig, got)]);
+    return 0;
 }
 
 int am_input_load(uint8_t *dst, const char *path, const am_preprocess *p) {

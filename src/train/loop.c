@@ -146,6 +146,22 @@ static int write_config(const am_run *r) {
     return 0;
 }
 
+// The format family of the labelled images, when they share one, goes into
+// the model's preprocessing (am_infer then refuses files of another); a
+// member of a container or an unreadable file leaves it open.
+static void input_format(am_run *r) {
+    char one[16], fmt[16] = "";
+    for (int i = 0; i < r->d.n; i++) {
+        if (r->d.label[i] == AM_UNLABELLED) continue;
+        if (am_input_format(r->d.paths[i], &r->pre, one) || (fmt[0] && strcmp(one, fmt))) {
+            fmt[0] = 0;
+            break;
+        }
+        snprintf(fmt, sizeof fmt, "%s", one);
+    }
+    snprintf(r->pre.format, sizeof r->pre.format, "%s", fmt);
+}
+
 // am_run_open's steps in order; on failure what was made is left for
 // am_run_close.
 static int open_steps(am_run *r, int device, int dt) {
@@ -166,6 +182,7 @@ static int open_steps(am_run *r, int device, int dt) {
         if (am_dataset_apply_labels(&r->d, c->labels, &ls)) return fail("--labels");
         am_info("%s: %d rows, %d matched (%d anomalies, %d normal)", c->labels, ls.rows, ls.matched, ls.anomalies, ls.normals);
     }
+    input_format(r);
     r->score = AM_MALLOC(sizeof(float) * (size_t)r->d.n);
     r->truth = AM_MALLOC(sizeof(int) * (size_t)r->d.n);
     for (int i = 0; i < r->d.n; i++) r->truth[i] = AM_UNLABELLED;
