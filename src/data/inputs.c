@@ -234,6 +234,13 @@ static int matrix(float *m, int N, const am_preprocess *p, const char *name) {
 
 // x (n pixels, N bands) -> y (n, C): y = m x per pixel (NaN reaches every channel).
 static void combine(float *y, const float *x, size_t n, int N, int C, const float *m) {
+    int identity = N == C;
+    for (int c = 0; c < C && identity; c++)
+        for (int b = 0; b < N && identity; b++) identity = m[c * N + b] == (b == c);
+    if (identity) {  // 0 + 1 x = x (a -0 becomes +0: no stretch tells them apart)
+        memcpy(y, x, sizeof(float) * n * N);
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         for (int c = 0; c < C; c++) {
             float a = 0;

@@ -81,6 +81,23 @@ static void convert_only(uint8_t *dst, const float *x, size_t n, am_sample_type 
     else memset(dst, 0, n);
 }
 
+// A monotonic stretch f to [0, 1] by its level boundaries: e[b] (b = 1..255)
+// is the x where 255 f(x) = b - 0.5, so the level rint(255 f(x)) is the
+// number of boundaries at or below x (binary search, 8 steps), which spares
+// a transcendental per pixel. A value exactly on a boundary goes up, where
+// rint would go to the even level: a tie of measure zero.
+static void by_levels(uint8_t *dst, const float *x, size_t n, const double *e) {
+    double t[384];
+    t[0] = -INFINITY;
+    for (int b = 1; b < 384; b++) t[b] = b < 256 ? e[b] : INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i];
+        int lo = 0;
+        for (int step = 128; step; step >>= 1) lo += (t[lo + step] <= v) * step;
+        dst[i] = (uint8_t)lo;
+    }
+}
+
 static void swapf(float *a, float *b) {
     float t = *a;
     *a = *b;
@@ -242,14 +259,11 @@ static void asinh_stretch(uint8_t *dst, float *x, size_t n, int w, int h, int C,
         convert_only(dst, x, n, AM_SAMPLE_FLOAT);
         return;
     }
-    double inv = 1.0 / (vmax - vmin), scale = s->asinh_scale, norm = asinh(1.0 / scale);
-    for (size_t i = 0; i < n; i++) {
-        double v = x[i] < vmin ? vmin : x[i] > vmax ? vmax : x[i];
-        x[i] = (float)(asinh((v - vmin) * inv / scale) / norm);
-    }
-    if (constant(x, n)) memset(dst, 0, n);
-    else
-        for (size_t i = 0; i < n; i++) dst[i] = to_u8(x[i]);
+    // vmin < vmax are pixels' values (order statistics of a sample of
+    // them), so the stretched image spans [0, 1]: never flat.
+    double e[256], scale = s->asinh_scale, norm = asinh(1.0 / scale);
+    for (int b = 1; b < 256; b++) e[b] = vmin + (vmax - vmin) * scale * sinh(norm * (b - 0.5) / 255.0);
+    by_levels(dst, x, n, e);
 }
 
 static void log_stretch(uint8_t *dst, const float *x, size_t n, const am_stretch *s, am_sample_type type) {
@@ -262,11 +276,9 @@ static void log_stretch(uint8_t *dst, const float *x, size_t n, const am_stretch
             return;
         }
     }
-    double inv = 1.0 / (hi - lo), a = s->log_a, norm = log(a + 1.0);
-    for (size_t i = 0; i < n; i++) {
-        double v = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
-        dst[i] = to_u8(log((v - lo) * inv * a + 1.0) / norm);
-    }
+    double e[256], a = s->log_a, norm = log(a + 1.0);
+    for (int b = 1; b < 256; b++) e[b] = lo + (hi - lo) * expm1(norm * (b - 0.5) / 255.0) / a;
+    by_levels(dst, x, n, e);
 }
 
 static void zscale_stretch(uint8_t *dst, const float *x, size_t n, const am_stretch *s, am_sample_type type) {
