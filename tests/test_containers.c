@@ -5,12 +5,17 @@
 // the round trip through am_h5_write, the h5py fixtures in the Python
 // AnomalyMatch tool's two layouts, fixed-length names, every mistyped or
 // missing part, sizes over the limit, a damaged heap collection, random
-// against sequential reads, names alone).
+// against sequential reads, names alone; dense arrays of pixels: the h5py
+// fixtures of every type and rank, files of many images across the read
+// blocks, the refused types, ranks and shapes) and members by name
+// (src/data/member.c: ARCHIVE#K of a tar or either HDF5 layout, the pool of
+// open HDF5 handles).
 #include <archive.h>
 #include <archive_entry.h>
 #include <ftw.h>
 #include <hdf5.h>
 #include <locale.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +25,8 @@
 
 #include "am/error.h"
 #include "am/h5.h"
+#include "am/inputs.h"
+#include "am/member.h"
 #include "am/tar.h"
 #include "test.h"
 
@@ -854,6 +861,326 @@ START_TEST(test_h5_bad_layouts) {
 }
 END_TEST
 
+// ---- dense HDF5: arrays of pixels ---------------------------------------------
+
+// The values tests/ref/make_h5_fixture.py wrote (NAN for the bad pixel).
+static float u8_value(int k, int y, int x, int c) { (void)c; return (float)(7 + 60 * k + 4 * y + x); }
+static float u16_value(int k, int y, int x, int c) { (void)c; return (float)(30000 + 9000 * k + 100 * y + 10 * x); }
+static float f32_value(int k, int y, int x, int c) {
+    return k == 1 && y == 2 && x == 4 && c == 1 ? NAN : 10.0f * k + y + 0.25f * x + 0.125f * c - 3;
+}
+
+typedef float (*value_fn)(int k, int y, int x, int c);
+
+// Item k of h: its name, its pixels (h, w, bands) against value().
+static void expect_dense_item(am_h5 *h, int k, const char *want_name, value_fn value) {
+    int w, hh, bands;
+    ck_assert_int_eq(am_h5_dense(h, &w, &hh, &bands, NULL), 1);
+    uint8_t *buf = NULL;
+    size_t n = 0, cap = 0;
+    char name[64];
+    ck_assert_msg(am_h5_read(h, (uint64_t)k, name, sizeof name, &buf, &n, &cap, 1 << 20) == 0, "%s", am_error());
+    ck_assert_str_eq(name, want_name);
+    ck_assert_uint_eq(n, sizeof(float) * (size_t)w * hh * bands);
+    const float *px = (const float *)buf;
+    for (int y = 0; y < hh; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < bands; c++) {
+                float got = px[((size_t)y * w + x) * bands + c], want = value(k, y, x, c);
+                ck_assert_msg(isnan(want) ? isnan(got) : got == want, "item %d (%d, %d, %d): %g, expected %g", k, y,
+                              x, c, got, want);
+            }
+    free(buf);
+}
+
+static am_h5 *open_dense(const char *path, uint64_t n, int w, int hh, int bands, am_sample_type type) {
+    am_h5 *h = am_h5_open(path);
+    ck_assert_msg(h != NULL, "%s", am_error());
+    ck_assert_uint_eq(am_h5_count(h), n);
+    int gw, gh, gb;
+    am_sample_type gt;
+    ck_assert_int_eq(am_h5_dense(h, &gw, &gh, &gb, &gt), 1);
+    ck_assert_msg(gw == w && gh == hh && gb == bands && gt == type, "%s: %d x %d x %d type %d", path, gw, gh, gb,
+                  (int)gt);
+    return h;
+}
+
+START_TEST(test_h5_dense_fixtures) {
+    am_h5 *h = open_dense("data/h5_dense_u8.h5", 3, 4, 5, 1, AM_SAMPLE_U8);
+    static const char *const u8_names[] = {"a.png", "sub/b.png", "c.png"};
+    for (int k = 0; k < 3; k++) expect_dense_item(h, k, u8_names[k], u8_value);  // in order
+    for (int k = 2; k >= 0; k--) expect_dense_item(h, k, u8_names[k], u8_value);  // one by one
+    // Over the limit: its size, nothing read; names alone.
+    uint8_t *buf = NULL;
+    size_t n = 0, cap = 0;
+    char name[64];
+    ck_assert_int_eq(am_h5_read(h, 1, name, sizeof name, &buf, &n, &cap, 79), 2);
+    ck_assert_uint_eq(n, 80);
+    ck_assert_int_eq(am_h5_read(h, 2, name, sizeof name, NULL, &n, &cap, 0), 0);
+    ck_assert_str_eq(name, "c.png");
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(am_h5_read(h, 3, name, sizeof name, &buf, &n, &cap, 1000), -1);
+    error_names("data/h5_dense_u8.h5", "past the end");
+    free(buf);
+    am_h5_close(h);
+
+    h = open_dense("data/h5_dense_u16.h5", 3, 6, 4, 1, AM_SAMPLE_U16);  // no filenames: BASENAME#K
+    static const char *const u16_names[] = {"h5_dense_u16.h5#0", "h5_dense_u16.h5#1", "h5_dense_u16.h5#2"};
+    for (int k = 0; k < 3; k++) expect_dense_item(h, k, u16_names[k], u16_value);
+    am_h5_close(h);
+
+    h = open_dense("data/h5_dense_f32.h5", 2, 5, 3, 2, AM_SAMPLE_FLOAT);  // chunked, gzip, NaN, fixed-length names
+    expect_dense_item(h, 1, "f1.fits", f32_value);
+    expect_dense_item(h, 0, "f0.fits", f32_value);
+    am_h5_close(h);
+
+    expect_open_fails("data/h5_dense_i8.h5", "'images' holds signed 8-bit integers; dense images must be uint8");
+    expect_open_fails("data/h5_dense_rank2.h5", "'images' holds unsigned 8-bit integers in 2 dimensions");
+}
+END_TEST
+
+// Pixel (y, x, c) of image k in the files written below: scale * v + offset.
+static double big_value(int k, int y, int x, int c, double scale, double offset) {
+    return scale * ((k * 7 + y * 3 + x * 5 + c) % 200) + offset;
+}
+
+// The file types of the files below.
+enum { FT_U8, FT_U16BE, FT_I16LE, FT_I16BE, FT_I32, FT_F32, FT_F64 };
+static hid_t ftype(int t) {
+    switch (t) {
+    case FT_U8: return H5T_STD_U8LE;
+    case FT_U16BE: return H5T_STD_U16BE;
+    case FT_I16LE: return H5T_STD_I16LE;
+    case FT_I16BE: return H5T_STD_I16BE;
+    case FT_I32: return H5T_STD_I32LE;
+    case FT_F32: return H5T_IEEE_F32LE;
+    default: return H5T_IEEE_F64LE;
+    }
+}
+
+// A dense `images` (n, H, W[, C]) of file type t, its values big_value(...,
+// scale, offset) (written when there are few), chunked by `chunk` images
+// (0: contiguous).
+static void put_dense(hid_t f, int t, int rank, hsize_t n, hsize_t H, hsize_t W, hsize_t C, hsize_t chunk,
+                      double scale, double offset) {
+    hsize_t dims[5] = {n, H, W, C, 2};
+    const size_t total = rank <= 4 && n * H * W * C < 1000000 ? (size_t)(n * H * W * C) : 0;
+    double *v = malloc(sizeof(double) * (total ? total : 1));
+    for (size_t i = 0; i < total; i++) {
+        size_t c = i % C, x = i / C % W, y = i / C / W % H, k = i / C / W / H;
+        v[i] = big_value((int)k, (int)y, (int)x, (int)c, scale, offset);
+    }
+    hid_t s = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (chunk) {
+        hsize_t cd[5] = {chunk, H, W, C, 2};
+        ck_assert(H5Pset_chunk(dcpl, rank, cd) >= 0 && H5Pset_deflate(dcpl, 1) >= 0);
+    }
+    hid_t d = H5Dcreate2(f, "images", ftype(t), s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    ck_assert(s >= 0 && d >= 0);
+    if (total) ck_assert(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(s);
+    free(v);
+}
+
+// int16 big-endian and float64 files of 150 images (three read blocks and a
+// bit), chunked or not: every image right read in order, backwards and
+// in a stride, so that a wrong window or offset shows.
+START_TEST(test_h5_dense_many) {
+    const char *path = in_tmp("many.h5");
+    static const struct { int ft, rank; hsize_t C, chunk; am_sample_type t; double scale, offset; } cases[] = {
+        {FT_I16BE, 4, 3, 0, AM_SAMPLE_INT, 100, -9000},   {FT_F64, 3, 1, 7, AM_SAMPLE_FLOAT, 0.25, -20.5},
+        {FT_U16BE, 4, 2, 64, AM_SAMPLE_U16, 300, 5535},   {FT_U8, 4, 16, 0, AM_SAMPLE_U8, 1, 50}};
+    const int n = 150, H = 3, W = 2;
+    for (int c = 0; c < 4; c++) {
+        hid_t f = create(path);
+        put_dense(f, cases[c].ft, cases[c].rank, (hsize_t)n, H, W, cases[c].C, cases[c].chunk, cases[c].scale,
+                  cases[c].offset);
+        H5Fclose(f);
+        am_h5 *h = open_dense(path, (uint64_t)n, W, H, (int)cases[c].C, cases[c].t);
+        uint8_t *buf = NULL;
+        size_t got = 0, cap = 0;
+        char name[32], want[32];
+        const int order[3][2] = {{0, 1}, {n - 1, -1}, {3, 37}};
+        for (int o = 0; o < 3; o++)
+            for (int k = order[o][0], m = 0; k >= 0 && k < n && m < n; k = (k + order[o][1] + n) % n, m++) {
+                ck_assert_msg(am_h5_read(h, (uint64_t)k, name, sizeof name, &buf, &got, &cap, SIZE_MAX) == 0, "%s",
+                              am_error());
+                snprintf(want, sizeof want, "many.h5#%d", k);
+                ck_assert_str_eq(name, want);
+                const float *px = (const float *)buf;
+                for (int i = 0; i < H * W * (int)cases[c].C; i++) {
+                    int ch = i % (int)cases[c].C, x = i / (int)cases[c].C % W, y = i / (int)cases[c].C / W;
+                    double v = big_value(k, y, x, ch, cases[c].scale, cases[c].offset);
+                    ck_assert_msg(px[i] == (float)v, "case %d item %d value %d: %g, expected %g", c, k, i, px[i], v);
+                }
+            }
+        free(buf);
+        am_h5_close(h);
+    }
+}
+END_TEST
+
+START_TEST(test_h5_dense_refused) {
+    const char *path = in_tmp("bad.h5");
+    static const struct { int ft, rank; hsize_t H, W, C; const char *what; } bad[] = {
+        {FT_I32, 3, 4, 4, 1, "holds signed 32-bit integers; dense images must be"},
+        {FT_F32, 4, 4, 4, 17, "17 bands, over 16"},
+        {FT_F32, 3, 0, 4, 1, "have no pixels"},
+        {FT_U8, 5, 4, 4, 3, "in 5 dimensions"},
+        {FT_U8, 4, 1 << 15, 1 << 14, 1, "over 268435456: not image cutouts"}};
+    for (int b = 0; b < 5; b++) {
+        hid_t f = create(path);
+        put_dense(f, bad[b].ft, bad[b].rank, 2, bad[b].H, bad[b].W, bad[b].C, 0, 1, 0);
+        H5Fclose(f);
+        expect_open_fails(path, bad[b].what);
+    }
+    // `filenames`, when there, as an encoded file's: strings, as long.
+    hid_t f = create(path);
+    put_dense(f, FT_U8, 3, 3, 2, 2, 1, 0, 1, 0);
+    put_fixed_names(f, 2, H5T_STR_NULLPAD);
+    H5Fclose(f);
+    expect_open_fails(path, "'images' has 3 elements but 'filenames' 2");
+    f = create(path);
+    put_dense(f, FT_U8, 3, 3, 2, 2, 1, 0, 1, 0);
+    int32_t ix[3] = {0};
+    put(f, "filenames", H5T_STD_I32LE, 3, 0, H5T_NATIVE_INT32, ix, H5P_DEFAULT);
+    H5Fclose(f);
+    expect_open_fails(path, "'filenames' holds signed 32-bit integers");
+    // Fixed-length names of a dense file.
+    f = create(path);
+    put_dense(f, FT_U8, 3, 3, 2, 2, 1, 0, 1, 0);
+    put_fixed_names(f, 3, H5T_STR_SPACEPAD);
+    H5Fclose(f);
+    am_h5 *h = open_dense(path, 3, 2, 2, 1, AM_SAMPLE_U8);
+    char name[32];
+    size_t n;
+    ck_assert_int_eq(am_h5_read(h, 1, name, sizeof name, NULL, &n, NULL, 0), 0);
+    ck_assert_str_eq(name, "a_12_chars_x");
+    am_h5_close(h);
+}
+END_TEST
+
+// ---- members by name: FILE#K ---------------------------------------------------
+
+static void same_pixels(const uint8_t *a, const uint8_t *b, size_t n, const char *what) {
+    for (size_t i = 0; i < n; i++) ck_assert_msg(a[i] == b[i], "%s: byte %zu is %u, expected %u", what, i, a[i], b[i]);
+}
+
+// The fixtures' images through am_member_load: a dense element as
+// am_input_pixels makes it from the values h5py wrote, an encoded element
+// and a tar member as their files are, a path as am_input_load reads it.
+START_TEST(test_member_load) {
+    am_preprocess pre;
+    am_preprocess_defaults(&pre, 6, 3);
+    uint8_t got[6 * 6 * 3], want[6 * 6 * 3];
+    const size_t img = sizeof got;
+    for (int k = 0; k < 3; k++) {
+        char src[64];
+        snprintf(src, sizeof src, "data/h5_dense_u16.h5#%d", k);
+        float *px = malloc(sizeof(float) * 24);
+        for (int i = 0; i < 24; i++) px[i] = u16_value(k, i / 6, i % 6, 0);
+        ck_assert(am_input_pixels(want, px, 6, 4, 1, AM_SAMPLE_U16, src, &pre) == 0);
+        ck_assert_msg(am_member_load(got, src, &pre) == 0, "%s", am_error());
+        same_pixels(got, want, img, src);
+    }
+    pre.stretch.kind = AM_STRETCH_ASINH;  // floats with a NaN, 2 bands into 1 channel
+    pre.channels = 1;
+    ck_assert(am_combine_parse(&pre, "0.5,0.5") == 0);
+    float *px = malloc(sizeof(float) * 30);
+    for (int i = 0; i < 30; i++) px[i] = f32_value(1, i / 10, i / 2 % 5, i % 2);
+    ck_assert(am_input_pixels(want, px, 5, 3, 2, AM_SAMPLE_FLOAT, "f", &pre) == 0);
+    ck_assert_msg(am_member_load(got, "data/h5_dense_f32.h5#1", &pre) == 0, "%s", am_error());
+    same_pixels(got, want, 36, "data/h5_dense_f32.h5#1");
+
+    am_preprocess_defaults(&pre, 6, 3);
+    ck_assert(am_input_load(want, "data/png_rgba.png", &pre) == 0);
+    ck_assert_msg(am_member_load(got, "data/h5py_fixed_names.h5#2", &pre) == 0, "%s", am_error());
+    same_pixels(got, want, img, "data/h5py_fixed_names.h5#2");
+    ck_assert_msg(am_member_load(got, "data/h5py_prepare_datasets.h5#2", &pre) == 0, "%s", am_error());
+    same_pixels(got, want, img, "data/h5py_prepare_datasets.h5#2");
+    ck_assert_msg(am_member_load(got, "data/png_rgba.png", &pre) == 0, "%s", am_error());
+    same_pixels(got, want, img, "data/png_rgba.png");
+
+    // A tar of two files: member 1.
+    const char *tar = in_tmp("two.tar");
+    struct archive *a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    ck_assert(archive_write_open_filename(a, tar) == ARCHIVE_OK);
+    const char *files[2] = {"data/gray_q75.jpg", "data/png_rgba.png"};
+    for (int i = 0; i < 2; i++) {
+        size_t n;
+        char *b = test_read_file(files[i], &n);
+        struct archive_entry *e = archive_entry_new();
+        archive_entry_set_pathname(e, files[i] + 5);
+        archive_entry_set_size(e, (la_int64_t)n);
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_perm(e, 0644);
+        ck_assert(archive_write_header(a, e) == ARCHIVE_OK && archive_write_data(a, b, n) == (la_ssize_t)n);
+        archive_entry_free(e);
+        free(b);
+    }
+    archive_write_close(a);
+    archive_write_free(a);
+    char src[300];
+    snprintf(src, sizeof src, "%s#1", tar);
+    ck_assert_msg(am_member_load(got, src, &pre) == 0, "%s", am_error());
+    same_pixels(got, want, img, src);
+
+    // What cannot be read says so, naming it.
+    snprintf(src, sizeof src, "%s#2", tar);
+    ck_assert_int_eq(am_member_load(got, src, &pre), -1);
+    error_names(tar, "has no member 2");
+    ck_assert_int_eq(am_member_load(got, "data/h5_dense_u8.h5#3", &pre), -1);
+    error_names("data/h5_dense_u8.h5", "item 3 is past the end");
+    ck_assert_int_eq(am_member_load(got, "data/no_such.h5#0", &pre), -1);
+    error_names("data/no_such.h5", "cannot find");
+    ck_assert_int_eq(am_member_load(got, "data/h5_dense_u8.h5#x", &pre), -1);  // not ARCHIVE#K: a path
+    error_names("data/h5_dense_u8.h5#x", "cannot open");
+    ck_assert_int_eq(am_member_load(got, "data/h5_dense_i8.h5#0", &pre), -1);
+    error_names("data/h5_dense_i8.h5", "signed 8-bit");
+    am_member_close_all();
+}
+END_TEST
+
+// The pool of open handles: a file written again (a new file renamed over
+// it, as am_h5_write and h5py's users do) is read anew; loads on many
+// threads at once agree with one thread's.
+START_TEST(test_member_pool) {
+    const char *path = in_tmp("p.h5"), *tmp = in_tmp("p.h5.tmp");
+    char src[300];
+    snprintf(src, sizeof src, "%s#5", path);
+    am_preprocess pre;
+    am_preprocess_defaults(&pre, 2, 3);
+    uint8_t first[12], second[12];
+    for (int round = 0; round < 2; round++) {
+        hid_t f = create(tmp);
+        put_dense(f, round ? FT_I16LE : FT_U8, 4, 10, 2, 2, 3, 0, 1, round ? -100 : 0);
+        H5Fclose(f);
+        ck_assert_int_eq(rename(tmp, path), 0);
+        ck_assert_msg(am_member_load(round ? second : first, src, &pre) == 0, "%s", am_error());
+    }
+    // uint8 is taken as it is, int16 (the same values less 100) min-max: they differ.
+    ck_assert_msg(memcmp(first, second, sizeof first), "the second file read as the first");
+    float *px = malloc(sizeof(float) * 12);
+    for (int i = 0; i < 12; i++) px[i] = (float)big_value(5, i / 6, i / 3 % 2, i % 3, 1, -100);
+    uint8_t want[12];
+    ck_assert(am_input_pixels(want, px, 2, 2, 3, AM_SAMPLE_INT, "x", &pre) == 0);
+    same_pixels(second, want, 12, src);
+    uint8_t all[10][64][12];
+    #pragma omp parallel for num_threads(8) schedule(dynamic)
+    for (int j = 0; j < 64 * 10; j++) {
+        char s[300];
+        snprintf(s, sizeof s, "%s#%d", path, j % 10);
+        if (am_member_load(all[j % 10][j / 10], s, &pre)) abort();
+    }
+    for (int k = 0; k < 10; k++)
+        for (int r = 1; r < 64; r++) same_pixels(all[k][r], all[k][0], 12, "a load on another thread");
+    am_member_close_all();
+}
+END_TEST
+
 START_TEST(test_h5_write_errors) {
     const char *path = in_tmp("no/such/dir/x.h5");
     const char *np[1] = {"a"};
@@ -899,6 +1226,11 @@ Suite *suite_containers(void) {
     tcase_add_test(tc, test_h5_h5py_fixtures);
     tcase_add_test(tc, test_h5_bad_layouts);
     tcase_add_test(tc, test_h5_write_errors);
+    tcase_add_test(tc, test_h5_dense_fixtures);
+    tcase_add_test(tc, test_h5_dense_many);
+    tcase_add_test(tc, test_h5_dense_refused);
+    tcase_add_test(tc, test_member_load);
+    tcase_add_test(tc, test_member_pool);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,6 @@
-// Datasets (image listing, labels CSV), the am_train configuration, and the
-// regression cases of the fuzzers (tests/fuzz).
+// Datasets (image listing: directories, lists, HDF5 files for training;
+// labels CSV), the am_train configuration, and the regression cases of the
+// fuzzers (tests/fuzz).
 #include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,11 +10,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "am/batches.h"
 #include "am/config.h"
 #include "am/dataset.h"
 #include "am/error.h"
 #include "am/image.h"
 #include "am/log.h"
+#include "am/member.h"
 #include "am/tfile.h"
 #include "test.h"
 
@@ -433,6 +436,111 @@ START_TEST(test_labels_write_read_back) {
 }
 END_TEST
 
+// An HDF5 file for training (the fixtures of tests/ref/make_h5_fixture.py):
+// its elements in file order as FILE#K, named by the basenames of
+// `filenames` (BASENAME#K without them), labels matched by those names. A
+// directory holding an .h5 file and a text list naming FILE#K paths are
+// listed as before.
+START_TEST(test_list_h5) {
+    am_log_set_level(AM_LOG_ERROR);  // the unknown row warns
+    am_dataset d;
+    ck_assert_msg(am_dataset_list(&d, "data/h5_dense_u8.h5", 0) == 0, "%s", am_error());
+    static const char *u8[] = {"a.png", "b.png", "c.png"};
+    ck_assert_int_eq(d.n, 3);
+    for (int i = 0; i < 3; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "data/h5_dense_u8.h5#%d", i);
+        ck_assert_str_eq(d.paths[i], want);
+        ck_assert_str_eq(d.names[i], u8[i]);
+        ck_assert_int_eq(d.label[i], AM_UNLABELLED);
+    }
+    am_label_stats st;
+    ck_assert_msg(am_dataset_apply_labels_text(&d, "filename,label\nsub/b.png,anomaly\nc.png,normal\nzz.png,normal\n",
+                                               "labels", &st) == 0, "%s", am_error());
+    ck_assert_int_eq(st.matched, 2);
+    ck_assert_int_eq(st.unknown_files, 1);
+    ck_assert(d.label[0] == AM_UNLABELLED && d.label[1] == AM_ANOMALY && d.label[2] == AM_NORMAL);
+    am_dataset_free(&d);
+    ck_assert_ptr_null(d.name_text);
+
+    ck_assert_msg(am_dataset_list(&d, "data/h5_dense_u16.h5", 1) == 0, "%s", am_error());
+    ck_assert_int_eq(d.n, 3);
+    ck_assert_str_eq(d.names[2], "h5_dense_u16.h5#2");
+    ck_assert_str_eq(d.paths[2], "data/h5_dense_u16.h5#2");
+    ck_assert_int_eq(am_dataset_apply_labels_text(&d, "h5_dense_u16.h5#1,anomaly\n", "labels", &st), 0);
+    ck_assert(st.matched == 1 && d.label[1] == AM_ANOMALY);
+    am_dataset_free(&d);
+
+    // The Python tool's layout: its names (the unwritten last one empty).
+    ck_assert_msg(am_dataset_list(&d, "data/h5py_prepare_datasets.h5", 0) == 0, "%s", am_error());
+    static const char *enc[] = {"png_gray16.png", "png_palette_trns.png", "\303\274n\303\257code_rgba.png",
+                                "gray_q75.jpg", ""};
+    ck_assert_int_eq(d.n, 5);
+    for (int i = 0; i < 5; i++) ck_assert_str_eq(d.names[i], enc[i]);
+    ck_assert_str_eq(d.paths[1], "data/h5py_prepare_datasets.h5#1");
+    am_dataset_free(&d);
+
+    ck_assert_int_eq(am_dataset_list(&d, "data/h5_dense_i8.h5", 0), -1);
+    ck_assert_msg(strstr(am_error(), "data/h5_dense_i8.h5") && strstr(am_error(), "signed 8-bit"), "%s", am_error());
+    ck_assert_int_eq(d.n, 0);
+
+    // A directory with an .h5 file in it: its images only. A text list of
+    // FILE#K lines: the lines, sorted, as any list.
+    char dir[64], path[128];
+    make_tmpdir(dir, sizeof dir);
+    write_text(dir, "b.png", "x");
+    write_text(dir, "cutouts.h5", "\x89HDF\r\n\x1a\n");
+    ck_assert_int_eq(am_dataset_list(&d, dir, 0), 0);
+    static const char *only[] = {"b.png"};
+    expect_list(&d, dir, only, 1);
+    am_dataset_free(&d);
+    snprintf(path, sizeof path, "%s/list.txt", dir);
+    write_text(NULL, path, "data/h5_dense_u8.h5#2\n# data/x.h5#0\ndata/h5_dense_u8.h5#10\n");
+    ck_assert_int_eq(am_dataset_list(&d, path, 0), 0);
+    ck_assert_int_eq(d.n, 2);
+    ck_assert_str_eq(d.paths[0], "data/h5_dense_u8.h5#10");
+    ck_assert_str_eq(d.names[1], "h5_dense_u8.h5#2");
+    ck_assert_ptr_null(d.name_text);
+    am_dataset_free(&d);
+    rm_rf(dir);
+}
+END_TEST
+
+// The batcher over an HDF5 dataset: the labelled images and a scoring job
+// decoded through am_member_load, as am_input_pixels makes them from the
+// values h5py wrote (tests/ref/make_h5_fixture.py).
+START_TEST(test_batcher_h5) {
+    am_log_set_level(AM_LOG_ERROR);
+    am_dataset d;
+    ck_assert_msg(am_dataset_list(&d, "data/h5_dense_u8.h5", 0) == 0, "%s", am_error());
+    am_label_stats st;
+    ck_assert_int_eq(am_dataset_apply_labels_text(&d, "b.png,anomaly\nc.png,normal\n", "labels", &st), 0);
+    am_preprocess pre;
+    am_preprocess_defaults(&pre, 8, 3);
+    am_batcher b;
+    ck_assert_msg(am_batcher_init(&b, &d, &pre, 2, 2, 1, AM_RA_FIXMATCH, 2, 4) == 0, "%s", am_error());
+    uint8_t want[3][8 * 8 * 3];
+    for (int k = 0; k < 3; k++) {
+        float *px = malloc(sizeof(float) * 20);
+        for (int i = 0; i < 20; i++) px[i] = (float)(7 + 60 * k + i);  // (5, 4): 7 + 60 k + 4 y + x
+        ck_assert(am_input_pixels(want[k], px, 4, 5, 1, AM_SAMPLE_U8, "x", &pre) == 0);
+    }
+    ck_assert(b.nlab[AM_NORMAL] == 1 && b.nlab[AM_ANOMALY] == 1 && b.npool == 1);
+    ck_assert(!memcmp(b.lab_pix[AM_ANOMALY], want[1], sizeof want[1]));
+    ck_assert(!memcmp(b.lab_pix[AM_NORMAL], want[2], sizeof want[2]));
+    void *slot = malloc(am_score_slot_bytes(&b));
+    am_score_fill(&b, 0, slot);
+    am_score_head *h = am_score_slot_head(slot);
+    ck_assert(h->n == 1 && h->idx[0] == 0 && h->ok[0]);
+    const float *x = am_score_slot_x(slot);
+    for (size_t i = 0; i < sizeof want[0]; i++) ck_assert_msg(x[i] == want[0][i] / 255.0f, "pixel %zu", i);
+    free(slot);
+    am_batcher_free(&b);
+    am_dataset_free(&d);
+    am_member_close_all();
+}
+END_TEST
+
 // ---- configuration ---------------------------------------------------------
 
 START_TEST(test_config_defaults_and_set) {
@@ -718,6 +826,8 @@ Suite *suite_dataset(void) {
     tcase_add_test(tc, test_list_directory);
     tcase_add_test(tc, test_list_empty_and_missing);
     tcase_add_test(tc, test_list_file);
+    tcase_add_test(tc, test_list_h5);
+    tcase_add_test(tc, test_batcher_h5);
     suite_add_tcase(s, tc);
     tc = tcase_create("labels");
     tcase_add_test(tc, test_labels_csv);

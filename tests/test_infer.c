@@ -11,6 +11,7 @@
 // it first).
 #include <archive.h>
 #include <archive_entry.h>
+#include <hdf5.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -154,6 +155,45 @@ static void make_h5(const char *path, int first, int count) {
     am_dataset_free(&d);
 }
 
+// A dense HDF5 file of the same images: their decoded pixels as uint8
+// (count, 48, 48, C), `filenames` their basenames.
+static void make_dense_h5(const char *path, int first, int count) {
+    am_dataset d;
+    image_list(&d);
+    uint8_t *all = NULL;
+    const char *names[N];
+    int C = 0;
+    for (int i = 0; i < count; i++) {
+        size_t n;
+        uint8_t *b = bytes_of(d.paths[first + i], &n);
+        int c, w, h;
+        uint8_t *px = am_image_decode_own(b, n, d.paths[first + i], &c, &w, &h);
+        ck_assert_msg(px && w == 48 && h == 48 && (!C || c == C), "%s", am_error());
+        if (!all) all = malloc((size_t)count * 48 * 48 * (size_t)(C = c));
+        memcpy(all + (size_t)i * 48 * 48 * C, px, (size_t)48 * 48 * C);
+        names[i] = d.names[first + i];
+        free(px);
+        free(b);
+    }
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[4] = {(hsize_t)count, 48, 48, (hsize_t)C}, n1 = (hsize_t)count;
+    hid_t s = H5Screate_simple(4, dims, NULL), s1 = H5Screate_simple(1, &n1, NULL), st = H5Tcopy(H5T_C_S1);
+    H5Tset_size(st, H5T_VARIABLE);
+    hid_t di = H5Dcreate2(f, "images", H5T_STD_U8LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dn = H5Dcreate2(f, "filenames", st, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ck_assert(f >= 0 && di >= 0 && dn >= 0);
+    ck_assert(H5Dwrite(di, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, all) >= 0);
+    ck_assert(H5Dwrite(dn, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) >= 0);
+    H5Dclose(dn);
+    H5Dclose(di);
+    H5Tclose(st);
+    H5Sclose(s1);
+    H5Sclose(s);
+    H5Fclose(f);
+    free(all);
+    am_dataset_free(&d);
+}
+
 static void make_list(const char *path, int first, int count) {
     am_dataset d;
     image_list(&d);
@@ -224,19 +264,35 @@ START_TEST(test_scores) {
 }
 END_TEST
 
+// Two output files with the same bytes (binary).
+static void same_bytes(const char *a, const char *b, const char *name) {
+    size_t na, nb;
+    char pa[4400], pb[4400];
+    snprintf(pa, sizeof pa, "%s/%s/%s", dir, a, name);
+    snprintf(pb, sizeof pb, "%s/%s/%s", dir, b, name);
+    char *x = test_read_file(pa, &na), *y = test_read_file(pb, &nb);
+    ck_assert_msg(na == nb && !memcmp(x, y, na), "%s and %s differ", pa, pb);
+    free(x);
+    free(y);
+}
+
 // The same images as a directory, a file list (a file, and standard input),
-// a tar, a tar.gz and an HDF5 file: the same scores.csv, byte for byte; and
-// an image's score does not depend on its batch.
+// a tar, a tar.gz, an HDF5 file of the encoded files and a dense one of their
+// pixels: the same scores.csv, byte for byte; and an image's score does not
+// depend on its batch. (The dense pixels take am_input_pixels' way, stretch
+// none: converted as they are, then Pillow's bilinear from 48 to 32 px, as
+// the PNGs' 8-bit way.)
 START_TEST(test_sources_agree) {
     make_list(at("list.txt"), 0, N);
     make_tar(at("all.tar"), 0, 0, N);
     make_tar(at("all.tar.gz"), 1, 0, N);
     make_h5(at("all.h5"), 0, N);
+    make_dense_h5(at("dense.h5"), 0, N);
     const char *kinds[][2] = {{"images", "dir"}, {"list.txt", "list"}, {"all.tar", "tar"}, {"all.tar.gz", "tgz"},
-                              {"all.h5", "h5"}, {"-", "stdin"}};
+                              {"all.h5", "h5"}, {"dense.h5", "dense"}, {"-", "stdin"}};
     ck_assert(freopen(at("list.txt"), "r", stdin) != NULL);  // "-": the list on standard input
-    for (int k = 0; k < 6; k++) {
-        char *src[] = {k == 5 ? "-" : at(kinds[k][0])};
+    for (int k = 0; k < 7; k++) {
+        char *src[] = {k == 6 ? "-" : at(kinds[k][0])};
         am_infer_opts o = opts(kinds[k][1], src, 1);
         ck_assert_msg(am_infer_run(&o) == 0, "%s: %s", kinds[k][1], am_error());
         if (k) same_file("dir", kinds[k][1], "scores.csv");
@@ -259,10 +315,62 @@ START_TEST(test_sources_agree) {
         free(a);
     }
     free(b);
-    // Each top candidate's Source loads the image it names.
+    // Each top candidate's Source loads the image it names: the contact
+    // sheets are the directory's.
     char *top = read_out("h5", "top_candidates.csv");
     ck_assert_msg(strstr(top, "all.h5#"), "%s", top);
     free(top);
+    top = read_out("dense", "top_candidates.csv");
+    ck_assert_msg(strstr(top, "dense.h5#"), "%s", top);
+    free(top);
+    same_bytes("dir", "h5", "top_candidates.png");
+    same_bytes("dir", "dense", "top_candidates.png");
+    same_bytes("dir", "tar", "top_candidates.png");
+}
+END_TEST
+
+// A dense HDF5 file among other sources: split by image between 3 shards
+// that merge into the single run's bytes, and resumed after a torn journal.
+START_TEST(test_dense_h5_shards_resume) {
+    make_list(at("list.txt"), 0, 30);
+    make_dense_h5(at("part.h5"), 30, 66);
+    char *src[] = {at("list.txt"), at("part.h5")};
+    am_infer_opts o = opts("single", src, 2);
+    ck_assert_msg(am_infer_run(&o) == 0, "%s", am_error());
+    char *images[] = {at("images")};
+    o = opts("dir", images, 1);
+    ck_assert_msg(am_infer_run(&o) == 0, "%s", am_error());
+    same_file("single", "dir", "scores.csv");
+    for (int s = 0; s < 3; s++) {
+        char name[32];
+        snprintf(name, sizeof name, "shard%d", s);
+        am_infer_opts so = opts(name, src, 2);
+        so.shard = s;
+        so.nshards = 3;
+        ck_assert_msg(am_infer_run(&so) == 0, "%s", am_error());
+    }
+    char *sum = read_out("shard1", "summary.json");  // 32..64: inside the HDF5 file
+    ck_assert_msg(strstr(sum, "\"images\": 32,"), "%s", sum);
+    free(sum);
+    char *dirs[] = {at("shard0"), at("shard1"), at("shard2")};
+    ck_assert_msg(am_infer_merge(at("merged"), dirs, 3) == 0, "%s", am_error());
+    same_file("single", "merged", "scores.csv");
+    same_file("single", "merged", "top_candidates.csv");
+    char *top = read_out("merged", "top_candidates.csv");
+    ck_assert_msg(strstr(top, "part.h5#"), "%s", top);
+    free(top);
+    // Cut the journal inside its third record: the run continues in the
+    // HDF5 file and ends as the uninterrupted one.
+    o = opts("torn", src, 2);
+    ck_assert_msg(am_infer_run(&o) == 0, "%s", am_error());
+    struct stat st;
+    ck_assert(stat(at("torn/journal.bin"), &st) == 0);
+    long rec = st.st_size / (N / 16);
+    ck_assert(truncate(at("torn/journal.bin"), 2 * rec + 10) == 0);
+    unlink(at("torn/summary.json"));
+    ck_assert_msg(am_infer_run(&o) == 0, "%s", am_error());
+    same_file("single", "torn", "scores.csv");
+    same_file("single", "torn", "top_candidates.csv");
 }
 END_TEST
 
@@ -609,6 +717,7 @@ Suite *suite_infer(void) {
     tcase_add_test(tc, test_scores);
     tcase_add_test(tc, test_sources_agree);
     tcase_add_test(tc, test_shards_merge);
+    tcase_add_test(tc, test_dense_h5_shards_resume);
     tcase_add_test(tc, test_kill9_resume);
     tcase_add_test(tc, test_disk_full);
     tcase_add_test(tc, test_torn_journal);

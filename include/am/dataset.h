@@ -1,10 +1,14 @@
-// Datasets: the image files of a run and their labels.
+// Datasets: the images of a run and their labels.
 //
-// Images come from a directory (optionally recursive; .png .jpg .jpeg in any
-// case) or a file list (one path per line), sorted by path for determinism.
-// A labels CSV `filename,label[,...]` (label normal or anomaly; a header line
-// naming `filename` is skipped; extra columns ignored) is matched by basename;
-// images not in it form the unlabelled pool. One reader and one writer of
+// Images come from a directory (optionally recursive; the extensions of
+// am_input_name in any case) or a file list (one path per line), sorted by
+// path for determinism, or from an HDF5 file (include/am/h5.h, either
+// layout), its elements in file order, each path FILE#K (am/member.h loads
+// it) and each name the basename of its `filenames` entry (BASENAME#K for a
+// dense file without them). A labels CSV `filename,label[,...]` (label
+// normal or anomaly; a header line naming `filename` is skipped; extra
+// columns ignored) is matched by basename; images not in it form the
+// unlabelled pool. One reader and one writer of
 // that CSV serve the user's labels file, labeled_data.csv and the labels a
 // checkpoint holds.
 #pragma once
@@ -15,13 +19,15 @@ enum { AM_UNLABELLED = -1, AM_NORMAL = 0, AM_ANOMALY = 1 };
 
 typedef struct {
     int n;
-    char **paths;   // full paths
-    const char **names;  // basenames (point into paths)
+    char **paths;   // full paths; FILE#K for element K of an HDF5 file
+    const char **names;  // basenames (point into paths, or into name_text)
     int *label;     // AM_UNLABELLED, AM_NORMAL or AM_ANOMALY
+    char *name_text;  // an HDF5 file's names, NUL-terminated one after another (else NULL)
 } am_dataset;
 
-// Lists `source` (a directory, or a text file of paths). Returns -1
-// (am_error()) when it cannot be read or holds no image.
+// Lists `source`: a directory, an HDF5 file (by its signature, or named .h5
+// or .hdf5), else a text file of paths. Returns -1 (am_error()) when it
+// cannot be read or holds no image. Defined in src/data/member.c.
 int am_dataset_list(am_dataset *d, const char *source, int recursive);
 // 1 when the file name has an extension the inputs module reads (.png .jpg
 // .jpeg .fits .fit .fts .fz .tif .tiff, any case): what a directory lists.

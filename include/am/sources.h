@@ -8,7 +8,8 @@
 //                 standard input, held in memory); blank and # lines passed over
 //   a tar shard   .tar, .tar.gz, .tgz (any compression libarchive reads):
 //                 its regular-file members in archive order
-//   an HDF5 file  .h5, .hdf5: the Python tool's layout (am/h5.h)
+//   an HDF5 file  .h5, .hdf5 (or by its signature): the Python tool's layout
+//                 of encoded images or a dense array of pixels (am/h5.h)
 // The global order is the units' order, each unit's items in its own order.
 // Shard i of N takes a contiguous stretch of it, balanced by weight: every
 // image of a directory, list or HDF5 file weighs 1 (those units may be
@@ -23,13 +24,15 @@
 #include "am/dataset.h"
 #include "am/h5.h"
 #include "am/inputs.h"
+#include "am/member.h"
 #include "am/tar.h"
 
 enum { AM_SRC_DIR, AM_SRC_LIST, AM_SRC_TAR, AM_SRC_H5 };
 
 #define AM_TAR_BYTES_PER_IMAGE 16384
-// An encoded image (a tar member, an HDF5 element) larger than this is skipped.
-#define AM_ITEM_MAX_BYTES ((size_t)256 << 20)
+// An encoded image (a tar member, an HDF5 element) or a dense HDF5 element's
+// float32 pixels larger than this is skipped.
+#define AM_ITEM_MAX_BYTES AM_MEMBER_MAX_BYTES
 
 typedef struct {
     int kind;           // AM_SRC_*
@@ -74,6 +77,9 @@ typedef struct {
     char line[4096];         // a streamed list's path (path points here)
     uint8_t *buf;            // the encoded bytes (tars, HDF5) when asked for: n bytes
     size_t n, cap;
+    int dense;               // buf holds a dense HDF5 element's float32 pixels (h, w, bands) of sample type type
+    int w, h, bands;
+    am_sample_type type;
     char src[AM_NAME_MAX + 4200];  // where it is: a file's path, ARCHIVE#K (tar member or HDF5 element K)
     char why[512];           // non-empty: the item cannot be read (a skipped row: why)
 } am_item;
@@ -98,6 +104,9 @@ int am_reader_next(am_reader *r, am_item *it, int bytes);
 void am_reader_close(am_reader *r);
 void am_item_free(am_item *it);
 
-// Decodes the image at `src` (an am_item's src) resized to size x size,
-// `channels` channels, into dst: 0, or -1 (am_error()).
+// Decodes item it (read with its bytes) into dst (size, size, channels of
+// pre): its file, its encoded bytes, or its dense pixels (which it gives
+// away: it->buf becomes NULL). 0, or -1 (am_error() naming it->src).
+int am_item_load(uint8_t *dst, am_item *it, const am_preprocess *pre);
+// Decodes the image at `src` (an am_item's src) into dst: am_member_load.
 int am_source_load(uint8_t *dst, const char *src, const am_preprocess *pre);

@@ -1,29 +1,16 @@
+// Datasets (am/dataset.h): the labels CSV, its reader and writer.
 #include "am/dataset.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "am/error.h"
 #include "am/files.h"
 #include "am/log.h"
-
-typedef struct { char **v; int n, cap; } strvec;
-
-static void push(strvec *s, const char *p) {
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 256;
-        char **v = realloc(s->v, sizeof(char *) * s->cap);
-        AM_CHECK(v != NULL, "out of memory listing images");
-        s->v = v;
-    }
-    s->v[s->n++] = strdup(p);
-}
 
 int am_input_name(const char *name) {
     static const char *ext[] = {".png", ".jpg", ".jpeg", ".fits", ".fit", ".fts", ".fz", ".tif", ".tiff"};
@@ -33,74 +20,14 @@ int am_input_name(const char *name) {
     return 0;
 }
 
-static int walk(strvec *out, const char *dir, int recursive) {
-    DIR *dp = opendir(dir);
-    if (!dp) return am_seterr("cannot read directory '%s': %s", dir, strerror(errno));
-    struct dirent *e;
-    while ((e = readdir(dp))) {
-        if (e->d_name[0] == '.') continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (stat(path, &st)) continue;
-        if (S_ISDIR(st.st_mode)) {
-            if (recursive && walk(out, path, 1)) { closedir(dp); return -1; }
-        } else if (am_input_name(e->d_name)) {
-            push(out, path);
-        }
-    }
-    closedir(dp);
-    return 0;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-int am_dataset_list(am_dataset *d, const char *source, int recursive) {
-    memset(d, 0, sizeof *d);
-    strvec v = {0};
-    struct stat st;
-    if (stat(source, &st)) return am_seterr("cannot find '%s': %s", source, strerror(errno));
-    if (S_ISDIR(st.st_mode)) {
-        if (walk(&v, source, recursive)) goto fail;
-    } else {
-        FILE *f = fopen(source, "r");
-        if (!f) return am_seterr("cannot open file list '%s': %s", source, strerror(errno));
-        char line[4096];
-        while (fgets(line, sizeof line, f)) {
-            line[strcspn(line, "\r\n")] = 0;
-            const char *q = line;  // blank, whitespace-only and comment lines are skipped
-            while (isspace((unsigned char)*q)) q++;
-            if (*q && *q != '#') push(&v, line);
-        }
-        fclose(f);
-    }
-    if (v.n == 0) {
-        am_seterr("no images (.png, .jpg, .jpeg, .fits, .fit, .fts, .fz, .tif, .tiff) in '%s'%s", source,
-                  S_ISDIR(st.st_mode) && !recursive ? " (use --recursive for subdirectories)" : "");
-        goto fail;
-    }
-    qsort(v.v, (size_t)v.n, sizeof(char *), cmp_str);
-    d->n = v.n;
-    d->paths = v.v;
-    d->names = AM_MALLOC(sizeof(char *) * v.n);
-    d->label = AM_MALLOC(sizeof(int) * v.n);
-    for (int i = 0; i < v.n; i++) {
-        const char *slash = strrchr(v.v[i], '/');
-        d->names[i] = slash ? slash + 1 : v.v[i];
-        d->label[i] = AM_UNLABELLED;
-    }
-    return 0;
-fail:
-    for (int i = 0; i < v.n; i++) free(v.v[i]);
-    free(v.v);
-    return -1;
-}
+// am_dataset_list is in member.c (it reads HDF5 files).
 
 void am_dataset_free(am_dataset *d) {
     for (int i = 0; i < d->n; i++) free(d->paths[i]);
     free(d->paths);
     free(d->names);
     free(d->label);
+    free(d->name_text);
     memset(d, 0, sizeof *d);
 }
 

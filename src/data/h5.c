@@ -1,8 +1,12 @@
-// HDF5 files of encoded images (include/am/h5.h) through libhdf5's C API.
+// HDF5 files of images, encoded or dense (include/am/h5.h), through
+// libhdf5's C API.
 //
 // Reading: items come from two blocks, one over `images` and one over
 // `filenames`, each a window of consecutive elements read by one H5Dread
-// with a hyperslab. Variable-length elements are allocated by our own
+// with a hyperslab (for dense images, a hyperslab of whole images: (count,
+// H, W[, C]) from (start, 0, 0[, 0]), in the file's type converted by HDF5
+// to the native one of the same kind, then to float32 one item at a time).
+// Variable-length elements are allocated by our own
 // allocator (H5Pset_vlen_mem_manager), which records every allocation, so
 // that a block is freed in one sweep, even after a failed read, and which
 // refuses an element over the caller's max_bytes and a block over its byte
@@ -22,17 +26,22 @@
 #include <unistd.h>
 
 #include "am/error.h"
+#include "am/image.h"
+#include "am/inputs.h"
 
 #define BLOCK 64                            // elements a sequential read takes at once
-#define IMAGES_BUDGET ((size_t)64 << 20)    // bytes of image data a block may hold
+#define IMAGES_BUDGET ((size_t)64 << 20)    // bytes of image data a block may hold (dense: of pixels in memory)
 #define NAMES_BUDGET ((size_t)4 << 20)      // bytes of filenames a block may hold
 #define NAME_LIMIT ((size_t)64 << 10)       // a variable-length filename's longest
 #define FIXED_NAME_LIMIT ((size_t)64 << 10) // a fixed-length filename's longest
 #define WRITE_BATCH 4096                    // elements per H5Dwrite in am_h5_write
 
 static const char *const LAYOUT =
-    "an AnomalyMatch HDF5 file holds at its root 'images' (1-D, variable-length uint8, each element a PNG or JPEG "
-    "file's bytes) and 'filenames' (1-D strings, one per image)";
+    "an HDF5 file of images holds at its root 'images' and 'filenames' (1-D strings, one per image) in the "
+    "AnomalyMatch layout ('images' 1-D variable-length uint8, each element a PNG or JPEG file's bytes), or dense "
+    "'images' (N, H, W) or (N, H, W, C) of uint8, uint16, int16, float32 or float64, 'filenames' optional";
+// The dense element types: the native memory type each is read as.
+enum { PX_U8, PX_U16, PX_I16, PX_F32, PX_F64 };
 
 // The allocations of one block's variable-length elements.
 typedef struct {
@@ -49,7 +58,10 @@ typedef struct {
     hid_t dset, fspace, mtype, dxpl;
     size_t esize;  // bytes of one element in memory
     int vlen;      // elements are allocated by the tracker
+    int rank;      // of the dataset: 1, or a dense one's 3 or 4
+    hsize_t dims[4];  // its dimensions (dims[1..rank): one element's shape)
     uint64_t start, count, next;  // next: the count a sequential load tries
+    uint64_t most;  // the most elements a window holds
     size_t budget;
     unsigned char *elems;
     size_t elems_cap;  // elements
@@ -62,6 +74,10 @@ struct am_h5 {
     uint64_t n, last;
     char *path;
     block images, names;
+    int has_names;   // `filenames` is there (a dense file may lack it)
+    int dense;       // `images` is a dense array: its images are w x h x bands of px (PX_*), sample type type
+    int w, h, bands, px;
+    am_sample_type type;
 };
 
 static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
@@ -135,7 +151,8 @@ static void track_reset(tracker *t, size_t limit, size_t budget) {
 static void block_init(block *b) {
     memset(b, 0, sizeof *b);
     b->dset = b->fspace = b->mtype = b->dxpl = H5I_INVALID_HID;
-    b->next = BLOCK;
+    b->rank = 1;
+    b->next = b->most = BLOCK;
 }
 
 static void block_free(block *b) {
@@ -156,9 +173,9 @@ static int read_range(block *b, uint64_t start, uint64_t cnt, size_t limit, size
         b->elems_cap = cnt;
     }
     track_reset(&b->tr, limit, budget);
-    hsize_t s = start, c = cnt;
-    hid_t ms = H5Screate_simple(1, &c, NULL);
-    herr_t r = ms < 0 ? -1 : H5Sselect_hyperslab(b->fspace, H5S_SELECT_SET, &s, NULL, &c, NULL);
+    hsize_t s[4] = {start, 0, 0, 0}, c[4] = {cnt, b->dims[1], b->dims[2], b->dims[3]};
+    hid_t ms = H5Screate_simple(b->rank, c, NULL);
+    herr_t r = ms < 0 ? -1 : H5Sselect_hyperslab(b->fspace, H5S_SELECT_SET, s, NULL, c, NULL);
     if (r >= 0) r = H5Dread(b->dset, b->mtype, ms, b->fspace, b->dxpl, b->elems);
     if (r < 0) {
         hdf5_cause(b->cause);
@@ -187,9 +204,9 @@ static int load(block *b, uint64_t i, uint64_t n, int seq, size_t limit, size_t 
             // size, at most twice this one (after a failure it grows back
             // by doubling, not at once over the bad element again).
             const size_t avg = b->tr.total / cnt;
-            uint64_t next = avg ? b->budget / avg : BLOCK;
+            uint64_t next = avg ? b->budget / avg : b->most;
             if (next > 2 * cnt) next = 2 * cnt;
-            b->next = next < 1 ? 1 : next > BLOCK ? BLOCK : next;
+            b->next = next < 1 ? 1 : next > b->most ? b->most : next;
             return 0;
         }
         if (cnt == 1) {
@@ -262,8 +279,9 @@ static void root_names(hid_t file, char *out, size_t cap) {
     if (gi.nlinks > 8 && len + 1 < cap) snprintf(out + len, cap - len, ", ...");
 }
 
-// Opens dataset `name` of h->file into b as a 1-D dataset; *len its length.
-static int open_dataset(am_h5 *h, block *b, const char *name, uint64_t *len) {
+// Opens dataset `name` of h->file into b: its rank (0 for a scalar or empty
+// one) into *rank, its dimensions (up to 4) into dims.
+static int open_dataset(am_h5 *h, block *b, const char *name, int *rank, hsize_t *dims) {
     char cause[256];
     htri_t ex = H5Lexists(h->file, name, H5P_DEFAULT);
     if (ex <= 0) {
@@ -288,20 +306,96 @@ static int open_dataset(am_h5 *h, block *b, const char *name, uint64_t *len) {
         return am_seterr("'%s': cannot read the shape of '%s' (%s): the file is damaged", h->path, name, cause);
     }
     const int nd = H5Sget_simple_extent_ndims(b->fspace);
-    if (nd != 1 || H5Sget_simple_extent_type(b->fspace) != H5S_SIMPLE)
-        return am_seterr("'%s': dataset '%s' has %d dimensions; it must be 1-D: %s", h->path, name, nd < 0 ? 0 : nd,
-                         LAYOUT);
-    hsize_t d;
-    H5Sget_simple_extent_dims(b->fspace, &d, NULL);
-    *len = d;
+    *rank = nd < 0 || H5Sget_simple_extent_type(b->fspace) != H5S_SIMPLE ? 0 : nd;
+    hsize_t d[H5S_MAX_RANK];
+    if (*rank && H5Sget_simple_extent_dims(b->fspace, d, NULL) < 0) {
+        hdf5_cause(cause);
+        return am_seterr("'%s': cannot read the shape of '%s' (%s): the file is damaged", h->path, name, cause);
+    }
+    for (int k = 0; k < 4; k++) dims[k] = k < *rank ? d[k] : 1;
     return 0;
 }
 
+static int not_1d(const am_h5 *h, const char *name, int rank) {
+    return am_seterr("'%s': dataset '%s' has %d dimensions; it must be 1-D: %s", h->path, name, rank, LAYOUT);
+}
+
+// `images` as a dense array of type t, rank `rank`, dimensions dims.
+static int open_dense(am_h5 *h, hid_t t, int rank, const hsize_t *dims) {
+    block *b = &h->images;
+    const H5T_class_t cls = H5Tget_class(t);
+    const size_t size = H5Tget_size(t);
+    const int sign = cls == H5T_INTEGER && H5Tget_sign(t) != H5T_SGN_NONE;
+    static const struct { H5T_class_t cls; size_t size; int sign, px; am_sample_type type; } kinds[] = {
+        {H5T_INTEGER, 1, 0, PX_U8, AM_SAMPLE_U8},    {H5T_INTEGER, 2, 0, PX_U16, AM_SAMPLE_U16},
+        {H5T_INTEGER, 2, 1, PX_I16, AM_SAMPLE_INT},  {H5T_FLOAT, 4, 0, PX_F32, AM_SAMPLE_FLOAT},
+        {H5T_FLOAT, 8, 0, PX_F64, AM_SAMPLE_FLOAT}};
+    static const size_t bytes[] = {1, 2, 2, 4, 8};
+    int k = 0;
+    while (k < 5 && !(kinds[k].cls == cls && kinds[k].size == size && kinds[k].sign == sign)) k++;
+    char what[160] = "an unreadable type";
+    describe(t, what, sizeof what, 0);
+    if (k == 5)
+        return am_seterr("'%s': dataset 'images' holds %s; dense images must be uint8, uint16, int16, float32 or "
+                         "float64 (convert the array, e.g. numpy's images.astype(np.float32)): %s", h->path, what,
+                         LAYOUT);
+    if (rank != 3 && rank != 4)
+        return am_seterr("'%s': dataset 'images' holds %s in %d dimension%s; dense images must be (N, H, W) or (N, "
+                         "H, W, C): %s", h->path, what, rank, rank == 1 ? "" : "s", LAYOUT);
+    const unsigned long long H = dims[1], W = dims[2], C = dims[3];
+    if (!H || !W || !C)
+        return am_seterr("'%s': dataset 'images' is %llu x %llu x %llu x %llu (N, H, W, C): its images have no "
+                         "pixels", h->path, (unsigned long long)dims[0], H, W, C);
+    if (C > AM_MAX_BANDS)
+        return am_seterr("'%s': dataset 'images' is (N, H, W, C) = (%llu, %llu, %llu, %llu): %llu bands, over %d (the "
+                         "bands go last: transpose an (N, C, H, W) array to (N, H, W, C))", h->path,
+                         (unsigned long long)dims[0], H, W, C, C, AM_MAX_BANDS);
+    if (H > AM_IMAGE_MAX_PIXELS || W > AM_IMAGE_MAX_PIXELS || H * W * C > AM_IMAGE_MAX_PIXELS)
+        return am_seterr("'%s': dataset 'images' holds images of %llu x %llu x %llu values, over %llu: not image "
+                         "cutouts", h->path, H, W, C, (unsigned long long)AM_IMAGE_MAX_PIXELS);
+    hid_t mt = kinds[k].px == PX_U8    ? H5T_NATIVE_UINT8
+               : kinds[k].px == PX_U16 ? H5T_NATIVE_UINT16
+               : kinds[k].px == PX_I16 ? H5T_NATIVE_INT16
+               : kinds[k].px == PX_F32 ? H5T_NATIVE_FLOAT
+                                       : H5T_NATIVE_DOUBLE;
+    b->mtype = H5Tcopy(mt);
+    b->dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (b->mtype < 0 || b->dxpl < 0) return am_seterr("'%s': cannot set up reading 'images': HDF5 failed", h->path);
+    b->rank = rank;
+    memcpy(b->dims, dims, sizeof b->dims);
+    b->esize = (size_t)(H * W * C) * bytes[k];
+    b->budget = IMAGES_BUDGET;
+    b->most = IMAGES_BUDGET / b->esize;
+    b->most = b->most < 1 ? 1 : b->most > BLOCK ? BLOCK : b->most;
+    b->next = b->most;
+    h->dense = 1;
+    h->w = (int)W;
+    h->h = (int)H;
+    h->bands = (int)C;
+    h->px = kinds[k].px;
+    h->type = kinds[k].type;
+    return 0;
+}
+
+// `images`: dense (a numeric array) or encoded (1-D variable-length bytes).
 static int open_images(am_h5 *h, uint64_t *len) {
     block *b = &h->images;
-    if (open_dataset(h, b, "images", len)) return -1;
+    int rank;
+    hsize_t dims[4];
+    if (open_dataset(h, b, "images", &rank, dims)) return -1;
+    *len = dims[0];
     hid_t t = H5Dget_type(b->dset), base = H5I_INVALID_HID;
-    int ok = t >= 0 && H5Tget_class(t) == H5T_VLEN;
+    const H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
+        int rc = open_dense(h, t, rank, dims);
+        H5Tclose(t);
+        return rc;
+    }
+    if (cls == H5T_VLEN && rank != 1) {
+        H5Tclose(t);
+        return not_1d(h, "images", rank);
+    }
+    int ok = cls == H5T_VLEN;
     const size_t file_esize = ok ? H5Tget_size(t) : 0;
     if (ok) base = H5Tget_super(t);
     ok = ok && base >= 0 && H5Tget_class(base) == H5T_INTEGER && H5Tget_size(base) == 1;
@@ -312,7 +406,7 @@ static int open_images(am_h5 *h, uint64_t *len) {
         char what[160] = "an unreadable type";
         if (t >= 0) describe(t, what, sizeof what, 0);
         am_seterr("'%s': dataset 'images' holds %s; it must hold variable-length uint8 (h5py.vlen_dtype(np.uint8)), "
-                  "each element the bytes of a PNG or JPEG file: %s",
+                  "each element the bytes of a PNG or JPEG file, or be a dense numeric array: %s",
                   h->path, what, LAYOUT);
     }
     if (base >= 0) H5Tclose(base);
@@ -328,7 +422,11 @@ static int open_images(am_h5 *h, uint64_t *len) {
 
 static int open_names(am_h5 *h, uint64_t *len) {
     block *b = &h->names;
-    if (open_dataset(h, b, "filenames", len)) return -1;
+    int rank;
+    hsize_t dims[4];
+    if (open_dataset(h, b, "filenames", &rank, dims)) return -1;
+    if (rank != 1) return not_1d(h, "filenames", rank);
+    *len = dims[0];
     hid_t t = H5Dget_type(b->dset);
     const int str = t >= 0 && H5Tget_class(t) == H5T_STRING;
     const int var = str && H5Tis_variable_str(t) > 0;
@@ -412,11 +510,18 @@ am_h5 *am_h5_open(const char *path) {
         return NULL;
     }
     uint64_t ni = 0, nn = 0;
-    if (open_images(h, &ni) || open_names(h, &nn)) {
+    // A dense file's names are optional.
+    h->has_names = 1;
+    if (open_images(h, &ni)) {
         am_h5_close(h);
         return NULL;
     }
-    if (ni != nn) {
+    if (h->dense) h->has_names = H5Lexists(h->file, "filenames", H5P_DEFAULT) > 0;
+    if (h->has_names && open_names(h, &nn)) {
+        am_h5_close(h);
+        return NULL;
+    }
+    if (h->has_names && ni != nn) {
         am_seterr("'%s': 'images' has %llu elements but 'filenames' %llu: they must be as long (the file is "
                   "incomplete or damaged; write it again)",
                   path, (unsigned long long)ni, (unsigned long long)nn);
@@ -428,6 +533,14 @@ am_h5 *am_h5_open(const char *path) {
 }
 
 uint64_t am_h5_count(const am_h5 *h) { return h->n; }
+
+int am_h5_dense(const am_h5 *h, int *w, int *hh, int *bands, am_sample_type *t) {
+    if (w) *w = h->w;
+    if (hh) *hh = h->h;
+    if (bands) *bands = h->bands;
+    if (t) *t = h->type;
+    return h->dense;
+}
 
 void am_h5_close(am_h5 *h) {
     if (!h) return;
@@ -454,6 +567,38 @@ static void copy_name(char *dst, size_t cap, const char *s) {
     dst[len] = 0;
 }
 
+// Grows *buf (capacity *cap) to n bytes.
+static void grow(uint8_t **buf, size_t *cap, size_t n, const am_h5 *h, uint64_t i) {
+    if (n <= *cap && *buf) return;
+    uint8_t *p = realloc(*buf, n);
+    if (!p) am_fatalf(__FILE__, __LINE__, "out of memory reading item %llu of '%s'", (unsigned long long)i, h->path);
+    *buf = p;
+    *cap = n;
+}
+
+// Item i of a dense file (named nm) as float32 pixels into *buf.
+static int read_pixels(am_h5 *h, uint64_t i, const char *nm, int seq, uint8_t **buf, size_t *n, size_t *bufcap,
+                       size_t max_bytes) {
+    const size_t vals = (size_t)h->w * h->h * h->bands, bytes = vals * sizeof(float);
+    *n = bytes;
+    if (bytes > max_bytes) return 2;
+    size_t want = 0;
+    if (load(&h->images, i, h->n, seq, SIZE_MAX, &want))
+        return am_seterr("'%s': item %llu ('%s'): cannot read its pixels (%s): the file is damaged there; skipped",
+                         h->path, (unsigned long long)i, nm, h->images.cause);
+    grow(buf, bufcap, bytes, h, i);
+    float *dst = (float *)*buf;
+    const void *e = h->images.elems + (i - h->images.start) * h->images.esize;
+    switch (h->px) {
+    case PX_U8: for (size_t k = 0; k < vals; k++) dst[k] = ((const uint8_t *)e)[k]; break;
+    case PX_U16: for (size_t k = 0; k < vals; k++) dst[k] = ((const uint16_t *)e)[k]; break;
+    case PX_I16: for (size_t k = 0; k < vals; k++) dst[k] = ((const int16_t *)e)[k]; break;
+    case PX_F32: memcpy(dst, e, bytes); break;
+    default: for (size_t k = 0; k < vals; k++) dst[k] = (float)((const double *)e)[k]; break;
+    }
+    return 0;
+}
+
 int am_h5_read(am_h5 *h, uint64_t i, char *name, size_t cap, uint8_t **buf, size_t *n, size_t *bufcap,
                size_t max_bytes) {
     quiet();
@@ -465,20 +610,30 @@ int am_h5_read(am_h5 *h, uint64_t i, char *name, size_t cap, uint8_t **buf, size
     const int seq = i == h->last + 1;
     h->last = i;
     size_t want = 0;
-    int r = load(&h->names, i, h->n, seq, NAME_LIMIT, &want);
-    if (r == 2)
-        return am_seterr("'%s': item %llu: its filename is %zu bytes long, over %zu: skipped", h->path, ii, want,
-                         NAME_LIMIT);
-    if (r)
-        return am_seterr("'%s': item %llu: cannot read its filename (%s): the file is damaged there; skipped",
-                         h->path, ii, h->names.cause);
-    const unsigned char *ne = h->names.elems + (i - h->names.start) * h->names.esize;
-    const char *nm = h->names.vlen ? *(char *const *)ne : (const char *)ne;
+    int r;
+    const char *nm;
+    char made[4200];  // a dense file's name without `filenames`: BASENAME#i
+    if (h->has_names) {
+        r = load(&h->names, i, h->n, seq, NAME_LIMIT, &want);
+        if (r == 2)
+            return am_seterr("'%s': item %llu: its filename is %zu bytes long, over %zu: skipped", h->path, ii, want,
+                             NAME_LIMIT);
+        if (r)
+            return am_seterr("'%s': item %llu: cannot read its filename (%s): the file is damaged there; skipped",
+                             h->path, ii, h->names.cause);
+        const unsigned char *ne = h->names.elems + (i - h->names.start) * h->names.esize;
+        nm = h->names.vlen ? *(char *const *)ne : (const char *)ne;
+    } else {
+        const char *slash = strrchr(h->path, '/');
+        snprintf(made, sizeof made, "%s#%llu", slash ? slash + 1 : h->path, ii);
+        nm = made;
+    }
     copy_name(name, cap, nm ? nm : "");
     if (!buf) {
         *n = 0;
         return 0;
     }
+    if (h->dense) return read_pixels(h, i, nm ? nm : "", seq, buf, n, bufcap, max_bytes);
     r = load(&h->images, i, h->n, seq, max_bytes, &want);
     if (r == 2) {
         *n = want;
@@ -493,12 +648,7 @@ int am_h5_read(am_h5 *h, uint64_t i, char *name, size_t cap, uint8_t **buf, size
     if (!v->len || !v->p)
         return am_seterr("'%s': item %llu ('%s') holds no bytes (an element the writer never filled, e.g. an image "
                          "it failed to encode): skipped", h->path, ii, nm ? nm : "");
-    if (v->len > *bufcap || !*buf) {
-        uint8_t *p = realloc(*buf, v->len);
-        if (!p) am_fatalf(__FILE__, __LINE__, "out of memory reading item %llu of '%s'", ii, h->path);
-        *buf = p;
-        *bufcap = v->len;
-    }
+    grow(buf, bufcap, v->len, h, i);
     memcpy(*buf, v->p, v->len);
     return 0;
 }

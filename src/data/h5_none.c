@@ -13,6 +13,11 @@ am_h5 *am_h5_open(const char *path) {
 
 uint64_t am_h5_count(const am_h5 *h) { (void)h; return 0; }
 
+int am_h5_dense(const am_h5 *h, int *w, int *hh, int *bands, am_sample_type *t) {
+    (void)h, (void)w, (void)hh, (void)bands, (void)t;
+    return 0;
+}
+
 void am_h5_close(am_h5 *h) { (void)h; }
 
 int am_h5_read(am_h5 *h, uint64_t i, char *name, size_t cap, uint8_t **buf, size_t *n, size_t *bufcap,

@@ -145,24 +145,21 @@ static int parse_line(am_preprocess *p, const char *line, const char *name) {
         s->kind = kind;
         return 0;
     }
-    if (!strcmp(key, "fits_ext")) {
-        if (strlen(val) >= sizeof p->fits_ext) return am_seterr("'%s': preprocessing '%s' is too long", name, line);
-        snprintf(p->fits_ext, sizeof p->fits_ext, "%s", val);
+    if (!strcmp(key, "fits_ext") || !strcmp(key, "band_names")) {
+        char *to = key[0] == 'f' ? p->fits_ext : p->band_names;
+        size_t cap = key[0] == 'f' ? sizeof p->fits_ext : sizeof p->band_names, len = strlen(val);
+        if (len >= cap) return am_seterr("'%s': preprocessing '%s' is too long", name, line);
+        memcpy(to, val, len + 1);
         return 0;
     }
     if (!strcmp(key, "format")) {
         for (size_t k = 0; k < sizeof kind_names / sizeof kind_names[0]; k++)
             if (!strcmp(val, kind_names[k])) {
-                snprintf(p->format, sizeof p->format, "%s", val);
+                snprintf(p->format, sizeof p->format, "%s", kind_names[k]);
                 return 0;
             }
         return am_seterr("'%s': preprocessing '%s' is unknown to this am (a newer am wrote the model?): update am",
                          name, line);
-    }
-    if (!strcmp(key, "band_names")) {
-        if (strlen(val) >= sizeof p->band_names) return am_seterr("'%s': preprocessing '%s' is too long", name, line);
-        snprintf(p->band_names, sizeof p->band_names, "%s", val);
-        return 0;
     }
     if (!strcmp(key, "combine")) {
         if (am_combine_parse(p, val)) return am_seterr("'%s': preprocessing '%s': %s", name, line, am_error());

@@ -52,6 +52,7 @@ static int kind_of(const char *path, const struct stat *st) {
     int compressed = (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) || (n >= 3 && !memcmp(b, "BZh", 3)) ||
                      (n >= 6 && !memcmp(b, "\xfd" "7zXZ", 5)) || (n >= 4 && !memcmp(b, "\x28\xb5\x2f\xfd", 4));
     if ((n >= 262 && !memcmp(b + 257, "ustar", 5)) || compressed) return AM_SRC_TAR;
+    if (am_member_is_h5(path)) return AM_SRC_H5;  // after a user block
     const char *dot = strrchr(path, '.');
     if (dot && (!strcasecmp(dot, ".h5") || !strcasecmp(dot, ".hdf5"))) return AM_SRC_H5;
     if (dot && (!strcasecmp(dot, ".tar") || !strcasecmp(dot, ".tgz") || strstr(path, ".tar."))) return AM_SRC_TAR;
@@ -254,6 +255,7 @@ int am_reader_next(am_reader *r, am_item *it, int bytes) {
         it->why[0] = 0;
         it->path = NULL;
         it->n = 0;
+        it->dense = 0;
         int got = 0;
         uint64_t index = s->first + r->off;
         if (u->broken) {
@@ -316,6 +318,7 @@ int am_reader_next(am_reader *r, am_item *it, int bytes) {
                                         &it->cap, bytes ? AM_ITEM_MAX_BYTES : 0);
                     if (rc < 0) skip_item(it, "%s%s", am_error(), "");
                     if (rc == 2) skip_item(it, "element of '%s' is over 256 MiB: %s", u->path, "not an image cutout");
+                    if (rc == 0 && bytes) it->dense = am_h5_dense(r->h5, &it->w, &it->h, &it->bands, &it->type);
                 }
                 got = 1;
                 break;
@@ -349,36 +352,13 @@ void am_item_free(am_item *it) {
     it->cap = 0;
 }
 
-int am_source_load(uint8_t *dst, const char *src, const am_preprocess *pre) {
-    struct stat st;
-    const char *hash = strrchr(src, '#');
-    if (!stat(src, &st) || !hash) return am_input_load(dst, src, pre);
-    char path[4200];
-    snprintf(path, sizeof path, "%.*s", (int)(hash - src), src);
-    uint64_t k = strtoull(hash + 1, NULL, 10);
-    char *name = (char *)src;
-    uint8_t *buf = NULL;
-    size_t n = 0, cap = 0;
-    int rc = -1;
-    if (stat(path, &st)) return am_seterr("cannot find '%s': %s", path, strerror(errno));
-    if (kind_of(path, &st) == AM_SRC_H5) {
-        am_h5 *h = am_h5_open(path);
-        char nm[AM_NAME_MAX];
-        if (h && am_h5_read(h, k, nm, sizeof nm, &buf, &n, &cap, AM_ITEM_MAX_BYTES) == 0) rc = 0;
-        if (h) am_h5_close(h);
-    } else {
-        am_tar *t = am_tar_open(path);
-        const char *member;
-        int got = 0;
-        for (uint64_t i = 0; t && i <= k; i++) {
-            got = am_tar_next(t, &member, i == k ? &buf : NULL, &n, &cap, AM_ITEM_MAX_BYTES);
-            if (got != 1 && got != 2) break;
-        }
-        if (got == 1) rc = 0;
-        else if (t && got == 0) am_seterr("'%s' has no member %llu", path, (unsigned long long)k);
-        if (t) am_tar_close(t);
-    }
-    if (!rc) rc = am_input_load_memory(dst, buf, n, name, pre);
-    free(buf);
-    return rc;
+int am_item_load(uint8_t *dst, am_item *it, const am_preprocess *pre) {
+    if (it->path) return am_input_load(dst, it->path, pre);
+    if (!it->dense) return am_input_load_memory(dst, it->buf, it->n, it->src, pre);
+    float *px = (float *)it->buf;  // am_input_pixels frees it
+    it->buf = NULL;
+    it->cap = 0;
+    return am_input_pixels(dst, px, it->w, it->h, it->bands, it->type, it->src, pre);
 }
+
+int am_source_load(uint8_t *dst, const char *src, const am_preprocess *pre) { return am_member_load(dst, src, pre); }

@@ -7,6 +7,7 @@
 #include "am/error.h"
 #include "am/image.h"
 #include "am/log.h"
+#include "am/member.h"
 #include "am/philox.h"
 
 #define ALIGN(n) (((n) + 63) & ~(size_t)63)
@@ -35,7 +36,7 @@ int am_batcher_init(am_batcher *b, const am_dataset *d, const am_preprocess *pre
     for (int c = 0; c < 2 && !rc; c++) {
         b->lab_pix[c] = AM_MALLOC(img * (b->nlab[c] ? b->nlab[c] : 1));
         for (int j = 0; j < b->nlab[c] && !rc; j++)
-            if (am_input_load(b->lab_pix[c] + img * j, d->paths[b->lab[c][j]], &b->pre)) {
+            if (am_member_load(b->lab_pix[c] + img * j, d->paths[b->lab[c][j]], &b->pre)) {
                 char msg[1200];
                 snprintf(msg, sizeof msg, "%s", am_error());
                 rc = am_seterr("labelled image unreadable: %s (fix or remove it from the labels CSV)", msg);
@@ -96,7 +97,7 @@ static void load_pool(am_batcher *b, uint8_t *dst, uint64_t k, uint32_t j) {
     for (uint32_t attempt = 0;; attempt++) {
         int i = b->pool[r % (uint32_t)b->npool];
         if (!b->bad[i]) {
-            if (!am_input_load(dst, b->d->paths[i], &b->pre)) return;
+            if (!am_member_load(dst, b->d->paths[i], &b->pre)) return;
             mark_bad(b, i);
         }
         AM_CHECK(attempt < 100000, "every image drawn from the pool is unreadable");
@@ -151,7 +152,7 @@ void am_score_fill(void *ctx, uint64_t job, void *slot) {
     for (int j = 0; j < h->n; j++) {
         int i = b->pool[first + j];
         h->idx[j] = i;
-        h->ok[j] = !b->bad[i] && !am_input_load(raw + img * j, b->d->paths[i], &b->pre);
+        h->ok[j] = !b->bad[i] && !am_member_load(raw + img * j, b->d->paths[i], &b->pre);
         if (!h->ok[j]) {
             if (!b->bad[i]) mark_bad(b, i);
             memset(raw + img * j, 0, img);

@@ -17,7 +17,19 @@
 // cut only to the buffer and never inside a UTF-8 character; a layout it
 // must refuse fails to open, naming the file. And the input's own bytes,
 // their HDF5 signature cleared, must be refused.
+//
+// With flag bit 64 the recipe is a dense layout instead: `images` of rank 2
+// to 5, of uint8, uint16 (either byte order), int16, float32, float64 (any
+// bits: NaN, Inf), int8 or int32, H and W 0..8, C 0..19, contiguous or
+// chunked and gzipped, written or never written (the fill value, 0), with
+// any of the `filenames` kinds above or none. The reader must accept exactly
+// ranks 3 and 4 of the five types with H, W >= 1 and 1 <= C <= 16 (and
+// names, when there, as long and of a string type), report the shape and
+// sample type, and give each item's pixels as the float32 of the values
+// written, 2 over max_bytes (with the size), names as above or BASENAME#i
+// without `filenames`.
 #include <hdf5.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +178,73 @@ static void check_name(const char *got, const char *want, size_t cap) {
     if (g < w) check(g + 4 >= cap && ((unsigned char)want[g] & 0xC0) != 0x80);
 }
 
+// ---- dense recipes ------------------------------------------------------------
+
+enum { D_U8, D_U16LE, D_U16BE, D_I16, D_F32, D_F64, D_I8, D_I32, D_KINDS };
+
+typedef struct {
+    int kind, rank;
+    hsize_t n, H, W, C;
+    size_t vals;    // values per image
+    float *want;    // the n images as the reader must give them
+} dense;
+
+static hid_t dense_ftype(int kind) {
+    static const hid_t *const t[D_KINDS] = {&H5T_STD_U8LE_g, &H5T_STD_U16LE_g, &H5T_STD_U16BE_g, &H5T_STD_I16LE_g,
+                                            &H5T_IEEE_F32LE_g, &H5T_IEEE_F64LE_g, &H5T_STD_I8LE_g, &H5T_STD_I32LE_g};
+    return *t[kind];
+}
+
+static hid_t dense_mtype(int kind) {
+    static const hid_t *const t[D_KINDS] = {&H5T_NATIVE_UINT8_g, &H5T_NATIVE_UINT16_g, &H5T_NATIVE_UINT16_g,
+                                            &H5T_NATIVE_INT16_g, &H5T_NATIVE_FLOAT_g, &H5T_NATIVE_DOUBLE_g,
+                                            &H5T_NATIVE_INT8_g, &H5T_NATIVE_INT32_g};
+    return *t[kind];
+}
+
+static const size_t dense_size[D_KINDS] = {1, 2, 2, 2, 4, 8, 1, 4};
+
+// Writes `images` as the recipe says; d->want the values as floats.
+static void write_dense(hid_t f, dense *d, const uint8_t *data, size_t size, int unwritten, int chunked,
+                        unsigned chunk) {
+    hsize_t dims[5] = {d->n, d->H, d->W, d->C, 2};
+    const size_t total = (size_t)(d->n * d->H * d->W * d->C);
+    const size_t es = dense_size[d->kind];
+    uint8_t *raw = calloc(total + 1, es);
+    d->want = calloc(total + 1, sizeof(float));
+    for (size_t i = 0; i < total && !unwritten; i++) {
+        uint8_t b[8];
+        for (size_t j = 0; j < es; j++) b[j] = size ? (uint8_t)(data[(i * 8 + j * 131) % size] ^ (i >> (8 * j))) : 0;
+        memcpy(raw + i * es, b, es);
+        switch (d->kind) {
+        case D_U8: d->want[i] = b[0]; break;
+        case D_U16LE: case D_U16BE: { uint16_t v; memcpy(&v, b, 2); d->want[i] = v; break; }
+        case D_I16: { int16_t v; memcpy(&v, b, 2); d->want[i] = v; break; }
+        case D_F32: memcpy(&d->want[i], b, 4); break;
+        case D_F64: { double v; memcpy(&v, b, 8); d->want[i] = (float)v; break; }
+        default: break;
+        }
+    }
+    hid_t dcpl = H5P_DEFAULT;
+    if (chunked && d->rank <= 4 && total) {
+        hsize_t c[5] = {chunk < d->n ? chunk : d->n, d->H, d->W, d->C, 2};
+        dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        check(H5Pset_chunk(dcpl, d->rank, c) >= 0 && H5Pset_deflate(dcpl, 1) >= 0);
+    }
+    hid_t s = H5Screate_simple(d->rank, dims, NULL);
+    hid_t ds = H5Dcreate2(f, "images", dense_ftype(d->kind), s, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    check(s >= 0 && ds >= 0);
+    if (!unwritten && total && d->rank <= 4)
+        check(H5Dwrite(ds, dense_mtype(d->kind), H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0);
+    if (unwritten || d->rank > 4) memset(d->want, 0, (total + 1) * sizeof(float));
+    H5Dclose(ds);
+    H5Sclose(s);
+    if (dcpl != H5P_DEFAULT) H5Pclose(dcpl);
+    free(raw);
+}
+
+static int same_float(float a, float b) { return isnan(a) ? isnan(b) : a == b; }
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
@@ -206,6 +285,64 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hid_t f = H5Fcreate(fuzz_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     check(f >= 0);
     if (flags & 32) H5Gclose(H5Gcreate2(f, "data", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    if (flags & 64) {
+        dense d = {.kind = (int)(byte(&in) % D_KINDS), .rank = 2 + (int)(byte(&in) % 4), .n = n};
+        d.H = byte(&in) % 9;
+        d.W = byte(&in) % 9;
+        d.C = d.rank == 4 ? byte(&in) % 20 : 1;
+        d.vals = (size_t)(d.H * d.W * d.C);
+        write_dense(f, &d, data, size, img_unwritten, flags & 2, chunk);
+        write_names(f, nk, nn, &it, fixed, names_unwritten);
+        check(H5Fclose(f) >= 0);
+        const int valid = d.kind <= D_F64 && (d.rank == 3 || d.rank == 4) && d.H && d.W && d.C && d.C <= 16 &&
+                          nk != NAM_INT && (nk == NAM_NONE || n == nn);
+        am_h5 *h = am_h5_open(fuzz_path);
+        if (!valid) {
+            check(h == NULL && strstr(am_error(), fuzz_path) != NULL);
+        } else {
+            static const am_sample_type types[] = {AM_SAMPLE_U8, AM_SAMPLE_U16, AM_SAMPLE_U16, AM_SAMPLE_INT,
+                                                   AM_SAMPLE_FLOAT, AM_SAMPLE_FLOAT};
+            int w = -1, hh = -1, bands = -1;
+            am_sample_type t = AM_SAMPLE_U8;
+            check(h != NULL && am_h5_count(h) == n && am_h5_dense(h, &w, &hh, &bands, &t) == 1);
+            check((hsize_t)w == d.W && (hsize_t)hh == d.H && (hsize_t)bands == d.C && t == types[d.kind]);
+            const char *base = strrchr(fuzz_path, '/') + 1;
+            uint8_t *buf = NULL;
+            size_t cap = 0;
+            const size_t bytes = d.vals * sizeof(float);
+            const unsigned order = byte(&in) % 3, reads = n ? 1 + byte(&in) % (2 * MAX_ITEMS) : 0;
+            for (unsigned r = 0; r < reads; r++) {
+                const hsize_t i = order == 0 ? r % n : order == 1 ? n - 1 - r % n : byte(&in) % n;
+                const unsigned how = byte(&in);
+                const int names_only = (how & 6) == 6;
+                const size_t max_bytes = how & 1 ? SIZE_MAX : u16(&in) % (bytes + 100);
+                const size_t ncap = 1 + byte(&in) % (2 * NAME_MAX_LEN);
+                char name[2 * NAME_MAX_LEN + 1], want[2 * NAME_MAX_LEN + 64];
+                size_t got = 7777;
+                const int rc = am_h5_read(h, i, name, ncap, names_only ? NULL : &buf, &got, &cap, max_bytes);
+                if (nk == NAM_NONE) snprintf(want, sizeof want, "%s#%llu", base, (unsigned long long)i);
+                else expected_name(&it, nk, fixed, names_unwritten, i, want);
+                check_name(name, want, ncap);
+                if (names_only) {
+                    check(rc == 0 && got == 0);
+                } else if (bytes > max_bytes) {
+                    check(rc == 2 && got == bytes);
+                } else {
+                    check(rc == 0 && got == bytes && cap >= bytes);
+                    const float *px = (const float *)buf;
+                    for (size_t v = 0; v < d.vals; v++) check(same_float(px[v], d.want[i * d.vals + v]));
+                }
+            }
+            char name[8];
+            size_t got;
+            check(am_h5_read(h, n, name, sizeof name, &buf, &got, &cap, SIZE_MAX) == -1);
+            am_h5_close(h);
+            free(buf);
+        }
+        free(d.want);
+        for (hsize_t k = 0; k < MAX_ITEMS; k++) free(it.data[k]);
+        return 0;
+    }
     write_images(f, ik, n, &it, img_unwritten, chunk);
     write_names(f, nk, nn, &it, fixed, names_unwritten);
     check(H5Fclose(f) >= 0);
