@@ -8,7 +8,9 @@
 // grouped convolution, and the one the selector keeps. `loader`: the
 // images/s of the loader that feeds scoring (decode, resize, float input).
 // `e2e`: scoring a folder end to end, and whether the loader or the model
-// bounds it. `layers`: the time of each op and block of a pass.
+// bounds it. `layers`: the time of each op and block of a pass. `inputs`:
+// the inputs module per core (FITS decode, resize, stretch), as
+// bench/fits_vs_python.sh compares with fitsbolt and astropy.
 #include <stdio.h>
 #include <string.h>
 
@@ -24,7 +26,8 @@ static void usage(FILE *f) {
         "  dwconv   depthwise convolutions: our kernels against cuDNN (cuda)\n"
         "  loader   the scoring loader's images/s (decode, resize, float input)\n"
         "  e2e      scoring a folder end to end: loader or model bound\n"
-        "  layers   the time of each op and block of a pass\n");
+        "  layers   the time of each op and block of a pass\n"
+        "  inputs   FITS/TIFF/PNG decode + resize + stretch images/s per core (am_input_load)\n");
 }
 
 int main(int argc, char **argv) {
@@ -40,6 +43,7 @@ int main(int argc, char **argv) {
     if (!strcmp(b, "loader")) return bench_loader(argc, argv);
     if (!strcmp(b, "e2e")) return bench_e2e(argc, argv);
     if (!strcmp(b, "layers")) return bench_layers(argc, argv);
+    if (!strcmp(b, "inputs")) return bench_inputs(argc, argv);
     fprintf(stderr, "am_bench: unknown benchmark '%s'\n", b);
     usage(stderr);
     return 2;

@@ -17,3 +17,4 @@ int bench_dwconv(int argc, char **argv);       // bench_dwconv.c
 int bench_loader(int argc, char **argv);       // bench_data.c
 int bench_e2e(int argc, char **argv);          // bench_data.c
 int bench_layers(int argc, char **argv);       // bench_layers.c
+int bench_inputs(int argc, char **argv);       // bench_inputs.c
