@@ -4,13 +4,16 @@
 // astropy's zscale limits (golden/zscale.bin), bad FITS files, the
 // preprocessing text of the weight file, and band combination.
 // tests/ref/make_fits_goldens.py writes the fixtures and goldens.
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "am/dataset.h"
 #include "am/error.h"
 #include "am/fits.h"
 #include "am/inputs.h"
@@ -275,6 +278,58 @@ START_TEST(test_band_files) {
 }
 END_TEST
 
+// A directory of objects one file per band: listed as objects (NAME from
+// NAME_g.EXT, the first band's), other bands' and stray files left aside,
+// each object loading as its bands; a file list's {band} lines stay.
+START_TEST(test_band_listing) {
+    char dir[] = "/tmp/am_bands_XXXXXX", path[256], src[PATH_MAX];
+    ck_assert(mkdtemp(dir));
+    const char *links[][2] = {{"obj_g.fits", "a_g.fits"}, {"obj_r.fits", "a_r.fits"}, {"obj_g.fits", "b_g.fits"},
+                              {"obj_r.fits", "b_r.fits"}, {"u8.fits", "stray.fits"}, {"u8.fits", "c_r.fits"}};
+    for (size_t k = 0; k < 6; k++) {
+        ck_assert(realpath("data/fits", src));
+        snprintf(path, sizeof path, "%s/%s", dir, links[k][1]);
+        char target[PATH_MAX + 64];
+        snprintf(target, sizeof target, "%s/%s", src, links[k][0]);
+        ck_assert(symlink(target, path) == 0);
+    }
+    am_dataset d;
+    ck_assert(am_dataset_list(&d, dir, 0) == 0 && d.n == 6);
+    ck_assert_msg(am_dataset_bands(&d, "g,r") == 0, "%s", am_error());
+    ck_assert_int_eq(d.n, 2);
+    ck_assert_str_eq(d.names[0], "a");
+    ck_assert_str_eq(d.names[1], "b");
+    snprintf(path, sizeof path, "%s/b_{band}.fits", dir);
+    ck_assert_str_eq(d.paths[1], path);
+    am_preprocess p;
+    am_preprocess_defaults(&p, 24, 1);
+    snprintf(p.band_names, sizeof p.band_names, "g,r");
+    ck_assert(am_combine_parse(&p, "0.5,0.5") == 0);
+    uint8_t a[24 * 24], b[24 * 24];
+    ck_assert_msg(am_input_load(a, d.paths[0], &p) == 0, "%s", am_error());
+    ck_assert(am_input_load(b, "data/fits/obj_{band}.fits", &p) == 0 && !memcmp(a, b, sizeof a));
+    am_dataset_free(&d);
+    ck_assert(am_dataset_list(&d, dir, 0) == 0);
+    ck_assert_int_eq(am_dataset_bands(&d, "x,y"), -1);
+    ck_assert_msg(strstr(am_error(), "NAME_x.EXT"), "%s", am_error());
+    am_dataset_free(&d);
+    // A file list: a {band} line is an object, named before "_{band}".
+    snprintf(path, sizeof path, "%s/list.txt", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "%s/a_{band}.fits\n%s/stray.fits\n", dir, dir);
+    fclose(f);
+    ck_assert(am_dataset_list(&d, path, 0) == 0 && d.n == 2);
+    ck_assert(am_dataset_bands(&d, "g,r") == 0 && d.n == 1);
+    ck_assert_str_eq(d.names[0], "a");
+    am_dataset_free(&d);
+    ck_assert_uint_eq(am_object_name_len("obj-{band}.fit"), 3);
+    ck_assert_uint_eq(am_object_name_len("{band}.fits"), 11);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert(system(cmd) == 0);
+}
+END_TEST
+
 // Four threads reading and stretching the same files at once give each
 // file's single-thread bytes.
 #define NT 4
@@ -373,6 +428,7 @@ Suite *suite_inputs(void) {
     tcase_add_test(tc, test_fits_bad_files);
     tcase_add_test(tc, test_fits_threads);
     tcase_add_test(tc, test_band_files);
+    tcase_add_test(tc, test_band_listing);
     tcase_add_test(tc, test_preprocess_text);
     tcase_add_test(tc, test_png_through_stretch);
     suite_add_tcase(s, tc);

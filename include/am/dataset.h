@@ -29,6 +29,16 @@ typedef struct {
 // or .hdf5), else a text file of paths. Returns -1 (am_error()) when it
 // cannot be read or holds no image. Defined in src/data/member.c.
 int am_dataset_list(am_dataset *d, const char *source, int recursive);
+// Objects stored one file per band (bands "g,r,i": its first band g): a
+// file NAME_g.EXT becomes the object NAME_{band}.EXT named NAME (the inputs
+// module reads each band in its place); the files of the other bands are
+// dropped; a path already holding {band} stays, named by the part before
+// "_{band}" (or "{band}"). 0, or -1 (am_error()) for an HDF5 source or when no
+// object is left. Defined in src/data/member.c.
+int am_dataset_bands(am_dataset *d, const char *bands);
+// The length of the object name at the start of base name `base`: up to
+// "{band}" less a trailing '_', '-' or '.', else all of it.
+size_t am_object_name_len(const char *base);
 // 1 when the file name has an extension the inputs module reads (.png .jpg
 // .jpeg .fits .fit .fts .fz .tif .tiff, any case): what a directory lists.
 int am_input_name(const char *name);

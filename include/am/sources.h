@@ -64,8 +64,11 @@ typedef struct {
 // naming the source and the fix) when a source is missing, unreadable (a
 // directory, a list) or of no known kind, or when there is no image at all.
 // A tar or HDF5 file that cannot be opened is no error: its unit is marked
-// broken and becomes one skipped row.
-int am_plan_make(am_plan *p, char *const *sources, int nsources, int recursive, int shard, int nshards);
+// broken and becomes one skipped row. bands (the model's band_names; NULL
+// or "": none): a directory lists objects stored one file per band
+// (am_dataset_bands); a list line holding {band} is one such object.
+int am_plan_make(am_plan *p, char *const *sources, int nsources, int recursive, const char *bands, int shard,
+                 int nshards);
 void am_plan_free(am_plan *p);
 
 #define AM_NAME_MAX 1024

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "am/dataset.h"
 #include "am/error.h"
 #include "am/h5.h"
+#include "am/log.h"
 #include "am/tar.h"
 
 // ---- listing ----------------------------------------------------------------
@@ -170,6 +172,63 @@ fail:
     for (int i = 0; i < v.n; i++) free(v.v[i]);
     free(v.v);
     return -1;
+}
+
+size_t am_object_name_len(const char *base) {
+    const char *mark = strstr(base, "{band}");
+    if (!mark) return strlen(base);
+    size_t keep = (size_t)(mark - base);
+    while (keep && (base[keep - 1] == '_' || base[keep - 1] == '-' || base[keep - 1] == '.')) keep--;
+    return keep ? keep : strlen(base);
+}
+
+int am_dataset_bands(am_dataset *d, const char *bands) {
+    if (d->name_text) return am_seterr("--bands groups the files of a directory or a file list, not an HDF5 file");
+    char first[64];
+    size_t fl = strcspn(bands, ",");
+    if (!fl || fl >= sizeof first) return am_seterr("--bands '%s': give band names split by ',' (g,r,i)", bands);
+    snprintf(first, sizeof first, "%.*s", (int)fl, bands);
+    size_t cap = 0;
+    for (int i = 0; i < d->n; i++) cap += strlen(d->paths[i]) + 8;
+    char *text = AM_MALLOC(cap + 1);
+    size_t at = 0;
+    int m = 0, dropped = 0;
+    for (int i = 0; i < d->n; i++) {
+        char *path = d->paths[i];
+        const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path, *mark = strstr(base, "{band}");
+        size_t keep;  // the name's length within base
+        if (mark) {
+            keep = am_object_name_len(base);
+        } else {
+            // NAME_FIRST.EXT: find "_FIRST." in the base name.
+            const char *dot = strrchr(base, '.');
+            if (!dot || (size_t)(dot - base) < fl + 2 || dot[-(int)fl - 1] != '_' || strncmp(dot - fl, first, fl)) {
+                dropped++;
+                free(path);
+                continue;
+            }
+            keep = (size_t)(dot - fl - 1 - base);
+            size_t dir = (size_t)(base - path);
+            char *np = AM_MALLOC(strlen(path) + 8);
+            snprintf(np, strlen(path) + 8, "%.*s%.*s_{band}%s", (int)dir, path, (int)keep, base, dot);
+            free(path);
+            path = np;
+        }
+        d->paths[m] = path;
+        d->label[m] = d->label[i];
+        d->names[m] = (const char *)(uintptr_t)at;  // an offset until text stops moving
+        memcpy(text + at, strrchr(path, '/') ? strrchr(path, '/') + 1 : path, keep);
+        text[at + keep] = 0;
+        at += keep + 1;
+        m++;
+    }
+    d->n = m;
+    d->name_text = text;
+    for (int i = 0; i < m; i++) d->names[i] = text + (uintptr_t)d->names[i];
+    if (!m) return am_seterr("--bands %s: no file is named NAME_%s.EXT (the first band's files name the objects)",
+                             bands, first);
+    if (dropped) am_info("--bands %s: %d objects, %d files of the other bands (or of no band) left aside", bands, m, dropped);
+    return 0;
 }
 
 // ---- the pool of open HDF5 handles --------------------------------------------

@@ -518,7 +518,8 @@ static int run_steps(run *r) {
     if (o->nshards < 1 || o->shard < 0 || o->shard >= o->nshards)
         return am_seterr("--shard %d/%d: give i/N with 0 <= i < N", o->shard, o->nshards);
     if (open_model(r)) return fail("--model");
-    if (am_plan_make(&r->plan, o->sources, o->nsources, o->recursive, o->shard, o->nshards)) return fail("--images");
+    if (am_plan_make(&r->plan, o->sources, o->nsources, o->recursive, r->pre.band_names, o->shard, o->nshards))
+        return fail("--images");
     if (load_exclusions(r)) return fail("--exclude");
     if (am_mkdir_p(o->out) || check_manifest(r)) return -1;
     out_path(r->scores_path, sizeof r->scores_path, o->out, "scores.csv");

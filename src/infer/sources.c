@@ -91,7 +91,7 @@ static int list_unit(am_unit *u, uint64_t *h) {
     return 0;
 }
 
-static int make_unit(am_unit *u, const char *path, int recursive, uint64_t *h) {
+static int make_unit(am_unit *u, const char *path, int recursive, const char *bands, uint64_t *h) {
     memset(u, 0, sizeof *u);
     u->path = strdup(path);
     struct stat st;
@@ -105,6 +105,7 @@ static int make_unit(am_unit *u, const char *path, int recursive, uint64_t *h) {
     switch (u->kind) {
     case AM_SRC_DIR:
         if (am_dataset_list(&u->files, path, recursive)) return -1;
+        if (bands && bands[0] && am_dataset_bands(&u->files, bands)) return -1;
         u->count = (uint64_t)u->files.n;
         for (int i = 0; i < u->files.n; i++) *h = fnv_str(*h, u->files.paths[i]);
         break;
@@ -135,7 +136,8 @@ static int make_unit(am_unit *u, const char *path, int recursive, uint64_t *h) {
 // Whether unit u is split between shards (a tar and a broken file are not).
 static int splittable(const am_unit *u) { return u->kind != AM_SRC_TAR && !u->broken; }
 
-int am_plan_make(am_plan *p, char *const *sources, int nsources, int recursive, int shard, int nshards) {
+int am_plan_make(am_plan *p, char *const *sources, int nsources, int recursive, const char *bands, int shard,
+                 int nshards) {
     memset(p, 0, sizeof *p);
     p->shard = shard;
     p->nshards = nshards;
@@ -143,7 +145,7 @@ int am_plan_make(am_plan *p, char *const *sources, int nsources, int recursive, 
     uint64_t h = 0xcbf29ce484222325ull;
     for (int i = 0; i < nsources; i++) {
         p->nunits = i + 1;
-        if (make_unit(&p->units[i], sources[i], recursive, &h)) { am_plan_free(p); return -1; }
+        if (make_unit(&p->units[i], sources[i], recursive, bands, &h)) { am_plan_free(p); return -1; }
         p->total += p->units[i].count;
     }
     p->identity = h;
@@ -291,7 +293,10 @@ int am_reader_next(am_reader *r, am_item *it, int bytes) {
                         r->unit_done = 1;
                     }
                 }
-                if (it->path) set_str(it->name, sizeof it->name, basename_of(it->path));
+                if (it->path) {
+                    const char *b = basename_of(it->path);
+                    snprintf(it->name, sizeof it->name, "%.*s", (int)am_object_name_len(b), b);
+                }
                 break;
             case AM_SRC_TAR: {
                 if (r->unit_done) break;

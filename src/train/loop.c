@@ -170,6 +170,7 @@ static int open_steps(am_run *r, int device, int dt) {
     if (am_mkdir_p(c->out)) return -1;
     if (config_preprocess(c, &r->pre)) return -1;
     if (am_dataset_list(&r->d, c->images, c->recursive)) return fail("--images");
+    if (c->bands[0] && am_dataset_bands(&r->d, c->bands)) return fail("--bands");
     am_train_hparams hp = am_config_hparams(c);
     if (am_trainer_init(&r->t, c->arch, c->channels, 2, (uint64_t)c->seed, &hp)) return -1;
     if (c->resume[0] ? resume(r) : start_weights(r)) return -1;
