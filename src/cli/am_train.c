@@ -15,7 +15,7 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-        "usage: am_train --images DIR --labels CSV [options]\n"
+        "usage: am_train --images DIR|LIST|FILE.h5 --labels CSV [options]\n"
         "       am_train --config FILE [options]\n"
         "FixMatch semi-supervised training of EfficientNet on labelled and unlabelled\n"
         "images, then every unlabelled image scored by the EMA model (anomaly probability).\n"
@@ -57,7 +57,7 @@ static int parse_args(am_config *c, int argc, char **argv) {
 }
 
 static int validate(const am_config *c) {
-    if (!c->images[0]) return am_seterr("--images is required (a directory or a file list)");
+    if (!c->images[0]) return am_seterr("--images is required (a directory, a file list or an HDF5 file)");
     if (!c->labels[0] && !c->resume[0]) return am_seterr("--labels is required (or --resume a checkpoint)");
     if (am_model_check_size(c->size)) return -1;
     if (c->channels < 1 || c->channels > 16) return am_seterr("--channels must be in 1..16");
