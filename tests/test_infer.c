@@ -463,21 +463,45 @@ static double seconds(void) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-// kill -9 at 24 random moments of a run (from its start to its end, as long
-// as the uninterrupted run took), the same command resumed after each: the
-// outputs end byte-identical to the uninterrupted run's.
+// kill -9 at 24 random moments of a run, the same command resumed after
+// each: the outputs end byte-identical to the uninterrupted run's. Even
+// kills land at a moment uniform over the uninterrupted run's time (so also
+// before the first journal record); odd kills once this run has written a
+// journal record of its own (until a run has completed), then up to a
+// quarter of that time later, so
+// that half of them land mid-run even when starting the program is slow (its
+// CUDA libraries paged out, say), which an earlier form of this test met.
+static off_t file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) ? 0 : st.st_size;
+}
+
+// 1 while child p has not exited (it is not reaped here).
+static int running(pid_t p) {
+    siginfo_t si;
+    si.si_pid = 0;
+    return waitid(P_PID, (id_t)p, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
+}
+
 START_TEST(test_kill9_resume) {
     ck_assert_msg(access("../am_infer", X_OK) == 0, "../am_infer is missing: make test builds it");
     double t0 = seconds();
     ck_assert_int_eq(wait_exit(spawn("ref", 0, NULL)), 0);
     long span_us = (long)((seconds() - t0) * 1e6);
     srand(20261205);
-    int kills = 0, finished = 0, resumed = 0;
+    int kills = 0, finished = 0, resumed = 0, complete = 0;
+    const char *journal = at("killed/journal.bin");
     t0 = seconds();
     for (int round = 0; round < 400 && !finished; round++) {
+        off_t before = file_size(journal);
         pid_t p = spawn("killed", 0, NULL);
         if (kills < 24) {
             long us = rand() % span_us;
+            if (kills % 2 && !complete) {
+                double t = seconds();
+                while (file_size(journal) <= before && running(p) && seconds() - t < 30) usleep(200);
+                us = rand() % (span_us / 4 + 1);
+            }
             struct timespec d = {us / 1000000, us % 1000000 * 1000};
             nanosleep(&d, NULL);
             kill(p, SIGKILL);
@@ -486,10 +510,11 @@ START_TEST(test_kill9_resume) {
         struct stat st;
         if (rc == 128 + SIGKILL) {
             kills++;
-            resumed += stat(at("killed/journal.bin"), &st) == 0 && st.st_size > 0;
+            resumed += stat(journal, &st) == 0 && st.st_size > 0;
             continue;
         }
         ck_assert_msg(rc == 0, "am_infer exited %d after %d kills (see %s)", rc, kills, at("child.log"));
+        complete = 1;
         finished = kills >= 24;
     }
     ck_assert_msg(finished, "only %d kills landed", kills);
