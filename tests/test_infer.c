@@ -463,14 +463,6 @@ static double seconds(void) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-// kill -9 at 24 random moments of a run, the same command resumed after
-// each: the outputs end byte-identical to the uninterrupted run's. Even
-// kills land at a moment uniform over the uninterrupted run's time (so also
-// before the first journal record); odd kills once this run has written a
-// journal record of its own (until a run has completed), then up to a
-// quarter of that time later, so
-// that half of them land mid-run even when starting the program is slow (its
-// CUDA libraries paged out, say), which an earlier form of this test met.
 static off_t file_size(const char *path) {
     struct stat st;
     return stat(path, &st) ? 0 : st.st_size;
@@ -483,6 +475,14 @@ static int running(pid_t p) {
     return waitid(P_PID, (id_t)p, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
 }
 
+// kill -9 at 24 random moments of a run, the same command resumed after
+// each: the outputs end byte-identical to the uninterrupted run's. Even
+// kills land at a moment uniform over the uninterrupted run's time (so also
+// before the first journal record); odd kills, until a run has completed,
+// once this run has written a journal record of its own, then up to a
+// quarter of that time later: half of them land mid-run even when starting
+// the program is slow (its CUDA libraries paged out, say), which an earlier
+// form of this test met in a CI run (2 of 24 after a record).
 START_TEST(test_kill9_resume) {
     ck_assert_msg(access("../am_infer", X_OK) == 0, "../am_infer is missing: make test builds it");
     double t0 = seconds();
