@@ -475,6 +475,68 @@ static int running(pid_t p) {
     return waitid(P_PID, (id_t)p, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
 }
 
+// Objects stored one file per band (here two gray PNG "bands" each), with a
+// 2-channel model whose preprocessing names the bands: a directory is
+// listed as its objects (NAME from NAME_a.png), a list of {band} paths gives
+// the same rows, and each score is the model's forward of the object's
+// two channels alone (the same check as test_scores).
+START_TEST(test_band_objects) {
+    am_dataset d;
+    image_list(&d);
+    char *bands = at("bands"), path[4400], target[4400];
+    ck_assert(mkdir(bands, 0755) == 0);
+    FILE *list = fopen(at("bands.txt"), "w");
+    for (int i = 0; i < 6; i++)
+        for (int b = 0; b < 2; b++) {
+            snprintf(path, sizeof path, "%s/obj%d_%c.png", bands, i, "ab"[b]);
+            snprintf(target, sizeof target, "%s", d.paths[2 * i + b]);
+            ck_assert(symlink(target, path) == 0);
+            if (!b) fprintf(list, "%s/obj%d_{band}.png\n", bands, i);
+        }
+    fclose(list);
+    snprintf(path, sizeof path, "%s/stray.png", bands);  // no band: left aside
+    ck_assert(symlink(d.paths[20], path) == 0);
+    am_model m;
+    ck_assert(am_model_init(&m, "lite0", 2, 2, 0) == 0);
+    ck_assert(am_weights_load(&m, "../weights/lite0.amw", 5) == 0);
+    am_preprocess pre;
+    am_preprocess_defaults(&pre, SIZE, 2);
+    snprintf(pre.band_names, sizeof pre.band_names, "a,b");
+    ck_assert(am_weights_save(&m, at("bands.amw"), &pre) == 0);
+    char *src[] = {bands}, *lsrc[] = {at("bands.txt")};
+    am_infer_opts o = opts("bands_dir", src, 1);
+    o.model = at("bands.amw");
+    ck_assert_msg(am_infer_run(&o) == 0, "%s", am_error());
+    o = opts("bands_list", lsrc, 1);
+    o.model = at("bands.amw");
+    ck_assert_msg(am_infer_run(&o) == 0, "%s", am_error());
+    char names[8][64], names2[8][64];
+    float score[8], score2[8];
+    ck_assert_int_eq(read_scores("bands_dir", names, score), 6);
+    ck_assert_int_eq(read_scores("bands_list", names2, score2), 6);
+    uint8_t px[SIZE * SIZE * 2];
+    float x[SIZE * SIZE * 2], z[2];
+    cmp_result c = {0};
+    for (int i = 0; i < 6; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "obj%d", i);
+        ck_assert_str_eq(names[i], want);
+        ck_assert_str_eq(names2[i], want);
+        ck_assert(score[i] == score2[i]);
+        snprintf(path, sizeof path, "%s/obj%d_{band}.png", bands, i);
+        ck_assert_msg(am_input_load(px, path, &pre) == 0, "%s", am_error());
+        for (int k = 0; k < SIZE * SIZE * 2; k++) x[k] = px[k] / 255.0f;
+        const float *zz = am_forward(&m, x, 1, SIZE, 0, 0, 0);
+        z[0] = zz[0], z[1] = zz[1];
+        double p1 = 1.0 / (1.0 + exp((double)z[0] - z[1]));
+        cmp_add(&c, names[i], (size_t)i, score[i], p1, 2e-6);
+    }
+    ck_assert(cmp_end(&c, "band objects' scores against their forward alone"));
+    am_model_free(&m);
+    am_dataset_free(&d);
+}
+END_TEST
+
 // kill -9 at 24 random moments of a run, the same command resumed after
 // each: the outputs end byte-identical to the uninterrupted run's. Even
 // kills land at a moment uniform over the uninterrupted run's time (so also
@@ -743,6 +805,7 @@ Suite *suite_infer(void) {
     tcase_add_test(tc, test_sources_agree);
     tcase_add_test(tc, test_shards_merge);
     tcase_add_test(tc, test_dense_h5_shards_resume);
+    tcase_add_test(tc, test_band_objects);
     tcase_add_test(tc, test_kill9_resume);
     tcase_add_test(tc, test_disk_full);
     tcase_add_test(tc, test_torn_journal);
