@@ -126,7 +126,8 @@ START_TEST(test_stretch_as_python_tool) {
     uint32_t count;
     rd r = open_golden("golden/stretch.bin", "AMSG", &buf, &count);
     size_t total = 0, off = 0;
-    cmp_result all = {0};
+    double worst = -1;
+    char worst_label[400] = "-";
     for (uint32_t k = 0; k < count; k++) {
         char label[400], file[256], ext[64];
         str(&r, label, sizeof label);
@@ -151,15 +152,18 @@ START_TEST(test_stretch_as_python_tool) {
         cmp_result one = {0};
         for (size_t i = 0; i < n; i++) {
             cmp_add(&one, label, i, got[i], ref[i], 1.0);
-            cmp_add(&all, label, i, got[i], ref[i], 1.0);
             off += got[i] != ref[i];
         }
         total += n;
         ck_assert(cmp_end(&one, label));
+        if (one.pct > worst) {
+            worst = one.pct;
+            snprintf(worst_label, sizeof worst_label, "%s", label);
+        }
         free(got);
     }
     fprintf(stderr, "stretch goldens: %u cases, %zu of %zu bytes differ by 1 DN; worst %.0f%% of 1 DN (%s)\n", count,
-            off, total, all.pct, all.where ? all.where : "-");
+            off, total, worst, worst_label);
     free(buf);
 }
 END_TEST
