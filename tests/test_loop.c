@@ -27,6 +27,7 @@
 #include "am/log.h"
 #include "am/loop.h"
 #include "am/metrics.h"
+#include "am/weights.h"
 #include "test.h"
 
 #define N 72
@@ -258,6 +259,12 @@ START_TEST(test_outputs) {
     ck_assert_msg(am_dataset_apply_labels(&d, file_in(out, "labeled_data.csv"), &st) == 0, "%s", am_error());
     ck_assert_int_eq(st.matched, 9 + 2 * ORACLE);
     ck_assert(!memcmp(back, S.final, sizeof back));
+
+    // model_ema.amw carries the run's preprocessing and its images' format family.
+    am_preprocess pre;
+    ck_assert_int_eq(am_weights_preprocess(file_in(out, "model_ema.amw"), &pre), 1);
+    ck_assert(pre.size == 32 && pre.channels == 3 && pre.stretch.kind == AM_STRETCH_NONE);
+    ck_assert_str_eq(pre.format, "png/jpeg");
 
     // metrics.json: the metrics of the scored pool against the truth.
     float s[N];

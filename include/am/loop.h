@@ -27,6 +27,7 @@ typedef struct {
     am_trainer t;  // the live and EMA models on the run's device
     am_batcher b;  // the batches of the running cycle (zeroed between cycles)
     am_preprocess pre; // how a file becomes the model's image (from c)
+    char format[16];   // the labelled images' format family, for the saved model ("" when mixed)
     float *score;  // [d.n] the last cycle's anomaly score of each pool image; NAN elsewhere
     int *truth;    // [d.n] AM_NORMAL or AM_ANOMALY from c.truth, else AM_UNLABELLED
     FILE *log;     // c.out/train_log.jsonl: one JSON line per step

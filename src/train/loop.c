@@ -147,8 +147,9 @@ static int write_config(const am_run *r) {
 }
 
 // The format family of the labelled images, when they share one, goes into
-// the model's preprocessing (am_infer then refuses files of another); a
-// member of a container or an unreadable file leaves it open.
+// the saved model's preprocessing (am_infer then refuses files of another;
+// training itself reads whatever its pool holds); a member of a container
+// or an unreadable file leaves it open.
 static void input_format(am_run *r) {
     char one[16], fmt[16] = "";
     for (int i = 0; i < r->d.n; i++) {
@@ -159,7 +160,7 @@ static void input_format(am_run *r) {
         }
         snprintf(fmt, sizeof fmt, "%s", one);
     }
-    snprintf(r->pre.format, sizeof r->pre.format, "%s", fmt);
+    snprintf(r->format, sizeof r->format, "%s", fmt);
 }
 
 // am_run_open's steps in order; on failure what was made is left for
@@ -491,7 +492,9 @@ int am_run_cycle(am_run *r, int cycle) {
     if (write_scores(r, idx, n) || write_skipped(r) || write_labels_csv(r)) rc = -1;
     out_path(path, sizeof path, r, "model_ema.amw");
     am_trainer_download(&r->t);
-    if (!rc && am_weights_save(&r->t.ema, path, &r->pre)) rc = -1;
+    am_preprocess saved = r->pre;
+    snprintf(saved.format, sizeof saved.format, "%s", r->format);
+    if (!rc && am_weights_save(&r->t.ema, path, &saved)) rc = -1;
     if (!rc && r->b.nbad) am_warn("%d unreadable images skipped (listed in %s/skipped.txt)", r->b.nbad, c->out);
     if (!rc && c->truth[0]) evaluate(r, cycle);
     if (!rc && c->oracle > 0 && cycle < c->cycles) {
