@@ -86,7 +86,9 @@ extern "C" void cu_augment_batch(void *x, uint8_t *out, const uint8_t *in, const
                                  int dt, void *stream) {
     cudaStream_t s = STREAM(stream);
     if (N <= 0) return;
-    AM_CHECK(C == 1 || C == 3, "augmentation needs 1 or 3 channels");
+    // Bands (C other than 1, 3) take per-band ops only (AM_RA_BANDS): no
+    // step that reads a histogram (the callers check the plans).
+    AM_CHECK(C >= 1 && C <= 16, "augmentation takes 1..16 channels");
     AM_CHECK(pt >= 0 && pl >= 0 && Hp >= H + pt && Wp >= W + pl, "the input tensor must hold the image at (pt, pl)");
     DISPATCH_DT(dt, augment_batch<T><<<N, AUG_THREADS, 0, s>>>((T *)x, out, in, plans, work, H, W, C, Hp, Wp, pt, pl));
     AM_LAUNCHED("augment_batch", s);

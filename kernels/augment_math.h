@@ -423,7 +423,7 @@ AM_HD static inline uint8_t am_aug_step_value(const am_aug_step *s, const am_aug
     }
     case AM_AUGK_TRANSPOSE: am_aug_rot_src(s->i[0], x, y, W, H, &sx, &sy); break;
     case AM_AUGK_CUTOUT:
-        return x >= s->i[0] && x <= s->i[2] && y >= s->i[1] && y <= s->i[3] ? (uint8_t)s->i[4 + c] : v;
+        return x >= s->i[0] && x <= s->i[2] && y >= s->i[1] && y <= s->i[3] ? (uint8_t)s->i[4 + (c < 3 ? c : 0)] : v;
     case AM_AUGK_CROP_FLIP:
         sx = am_aug_reflect((s->i[2] ? W - 1 - x : x) + s->i[0], W);
         sy = am_aug_reflect(y + s->i[1], H);

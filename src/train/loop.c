@@ -475,9 +475,7 @@ static int train_and_score(am_run *r, int cycle) {
                                                                  : AM_RA_FIXMATCH;
     if (am_batcher_init(&r->b, &r->d, &r->pre, hp->batch, hp->mu * hp->batch, (uint64_t)c->seed,
                         variant, c->loader_threads, c->score_batch)) return -1;
-    // The loader decodes; the GPU makes the views of L and RGB images (bands
-    // are augmented on the CPU, band by band, and their inputs uploaded).
-    r->b.aug_on_gpu = r->t.gpu != NULL && (c->channels == 1 || c->channels == 3);
+    r->b.aug_on_gpu = r->t.gpu != NULL;  // the loader decodes; the GPU makes the views
     if (train_cycle(r, (uint64_t)cycle * c->iters)) return -1;
     am_score_pool(&r->t, &r->b, r->score);
     return 0;

@@ -14,6 +14,8 @@
 #ifdef AM_HAVE_CUDA
 #include <cuda_runtime.h>
 
+#include "../../kernels/augment_math.h"
+
 static void drop_step_graph(am_gpu_trainer *g) {
     if (g->graph) AM_CUDA(cudaGraphExecDestroy((cudaGraphExec_t)g->graph));
     g->graph = NULL;
@@ -196,6 +198,10 @@ am_fixmatch_stats am_gpu_train_step_views(am_trainer *t, const uint8_t *raw, con
     am_gpu_ctx *c = &m->ctx;
     int B = t->hp.batch, U = t->hp.mu * t->hp.batch, C = t->model.arch.in_ch, Sp, pad;
     size_t img = (size_t)S * S * C, plan_bytes = sizeof(am_aug_plan) * (size_t)(B + 2 * U);
+    if (C != 1 && C != 3)  // bands: the kernel applies per-band steps only (AM_RA_BANDS draws no other)
+        for (int v = 0; v < B + 2 * U; v++)
+            for (int j = 0; j < plans[v].n; j++)
+                AM_CHECK(!am_aug_step_needs_hist(plans[v].s[j].kind), "band images take AM_RA_BANDS's per-band ops");
     if (!g->plans) g->plans = am_gpu_alloc(c, plan_bytes, "the augmentation plans");
     g->raw = grow(c, g->raw, &g->raw_bytes, img * (B + U), "the training images");
     g->aug_work = grow(c, g->aug_work, &g->work_bytes, cu_augment_work_bytes(B + U, S, S, C),

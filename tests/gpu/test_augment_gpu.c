@@ -4,7 +4,8 @@
 // exactly view / 255 in fp32 and the bf16 rounding of it, inside a padded
 // tensor whose border the kernel must leave alone. Sampled weak, USB and
 // FixMatch lists plus the affine's three paths and the exact transposes, on
-// square, odd, tiny and gray images.
+// square, odd, tiny and gray images; and images of 2 and 5 bands with the
+// bands' lists (the CPU augments them band by band as L images).
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@
 // List i of a batch: sampled (weak, USB, FixMatch in turn), or every 7th a
 // single op that forces a path: a huge shear (double path), 90/180/270
 // degrees, a rotation (fixed point), a translation (tables).
-static void make_list(am_aug_list *l, uint32_t i, int H, int W) {
+static void make_list(am_aug_list *l, uint32_t i, int H, int W, int Ch) {
     if (i % 7 == 6) {
         static const int ops[] = {AM_AUG_SHEAR_X, AM_AUG_ROTATE, AM_AUG_ROTATE, AM_AUG_ROTATE, AM_AUG_ROTATE,
                                   AM_AUG_TRANSLATE_Y, AM_AUG_SHEAR_Y};
@@ -33,6 +34,7 @@ static void make_list(am_aug_list *l, uint32_t i, int H, int W) {
         return;
     }
     if (i % 3 == 0) am_augment_sample_weak(l, 21, 3, i, H, W);
+    else if (Ch != 1 && Ch != 3) am_augment_sample_strong(l, AM_RA_BANDS, 21, 3, i, H, W);
     else am_augment_sample_strong(l, i % 3 == 1 ? AM_RA_USB : AM_RA_FIXMATCH, 21, 3, i, H, W);
 }
 
@@ -45,7 +47,7 @@ static void one_size(int N, int H, int W, int Ch, int pad) {
     am_aug_plan *plans = AM_MALLOC(sizeof(am_aug_plan) * N);
     for (size_t i = 0; i < n; i++) in[i] = (uint8_t)(urand(0, 256));
     for (int i = 0; i < N; i++) {
-        make_list(&lists[i], (uint32_t)i, H, W);
+        make_list(&lists[i], (uint32_t)i, H, W, Ch);
         am_aug_plan_make(&plans[i], &lists[i], H, W, Ch);
     }
     am_augment_batch(ref, in, lists, N, H, W, Ch);
@@ -107,4 +109,6 @@ void test_augment_gpu(void) {
     one_size(21, 1, 1, 3, 0);
     one_size(21, 2, 2, 1, 1);
     one_size(14, 5, 300, 3, 0);
+    one_size(30, 33, 40, 2, 1);  // bands: AM_RA_BANDS, the CPU band by band
+    one_size(21, 24, 24, 5, 0);
 }
