@@ -114,6 +114,10 @@ am_classify: $(BUILD)/src/cli/am_classify.o $(BUILD)/libam.a
 $(BUILD)/test_gpu: $(GPU_TOBJ) $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# am_infer of this build (the kill and disk tests of `make asan` run it: AM_INFER).
+$(BUILD)/am_infer: $(BUILD)/src/cli/am_infer.o $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 $(BUILD)/test_am: $(TOBJ) $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(shell pkg-config --libs check 2>/dev/null)
 
@@ -206,9 +210,10 @@ test: status $(BINS) $(GPU_TEST) bench/augment_bench $(BUILD)/test_am $(EMU_BINS
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	        LDFLAGS="-fopenmp -fsanitize=address,undefined" CUDA=0 build-asan/test_am \
+	        LDFLAGS="-fopenmp -fsanitize=address,undefined" CUDA=0 build-asan/test_am build-asan/am_infer \
 	        $(patsubst $(EMU)/%,build-asan-emu/%,$(EMU_BINS))
-	cd tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no ../build-asan/test_am
+	cd tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no AM_INFER=../build-asan/am_infer \
+	        ../build-asan/test_am
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory EMU=build-asan-emu emu-run
 
 setup:

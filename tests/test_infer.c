@@ -421,13 +421,20 @@ START_TEST(test_shards_merge) {
 }
 END_TEST
 
-// Runs ../am_infer on the test's set into out; returns the child's pid (not
+// The am_infer program the kill and disk tests run: $AM_INFER (make asan
+// gives its own build), else ../am_infer.
+static const char *am_infer_bin(void) {
+    const char *e = getenv("AM_INFER");
+    return e && *e ? e : "../am_infer";
+}
+
+// Runs am_infer on the test's set into out; returns the child's pid (not
 // waited for). Its output goes to child.log, or with fsize > 0 (its
 // file-size limit, which a log file would hit too) to a pipe, *fd.
 static pid_t spawn(const char *out, long fsize, int *fd) {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "exec ../am_infer --model %s --images %s --out %s --batch 8 --threads 1 --top 10 "
-             "--device cpu --sync-seconds 0 %s%s 2>&1", at("model.amw"), at("images"), at(out),
+    snprintf(cmd, sizeof cmd, "exec %s --model %s --images %s --out %s --batch 8 --threads 1 --top 10 "
+             "--device cpu --sync-seconds 0 %s%s 2>&1", am_infer_bin(), at("model.amw"), at("images"), at(out),
              fsize > 0 ? "" : ">>", fsize > 0 ? "" : at("child.log"));
     int p2[2] = {-1, -1};
     if (fsize > 0) ck_assert(pipe(p2) == 0);
@@ -546,7 +553,7 @@ END_TEST
 // the program is slow (its CUDA libraries paged out, say), which an earlier
 // form of this test met in a CI run (2 of 24 after a record).
 START_TEST(test_kill9_resume) {
-    ck_assert_msg(access("../am_infer", X_OK) == 0, "../am_infer is missing: make test builds it");
+    ck_assert_msg(access(am_infer_bin(), X_OK) == 0, "%s is missing: make test builds it", am_infer_bin());
     double t0 = seconds();
     ck_assert_int_eq(wait_exit(spawn("ref", 0, NULL)), 0);
     long span_us = (long)((seconds() - t0) * 1e6);
