@@ -63,7 +63,7 @@ CU_SRC := $(if $(USE_CUDA),$(wildcard kernels/*.cu),)
 
 SRC  := $(filter-out src/data/$(if $(HAVE_ARCHIVE),tar_none,tar).c src/data/$(if $(HAVE_HDF5),h5_none,h5).c \
           src/data/$(if $(HAVE_CFITSIO),fits_none,fits).c src/data/$(if $(HAVE_TIFF),tiff_none,tiff).c,\
-        $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/train/*.c src/infer/*.c src/cuda/*.c)) src/cli/exe_dir.c
+        $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/train/*.c src/infer/*.c src/review/*.c src/cuda/*.c)) src/cli/exe_dir.c
 OBJ  := $(SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
 BINS := am_classify am_bench am_train am_demo am_infer
 TSRC := $(wildcard tests/test_*.c tests/compare.c)
