@@ -30,8 +30,8 @@ static void make_set(am_dataset *d) {
     d->names = malloc(sizeof(char *) * NIMG);
     d->label = malloc(sizeof(int) * NIMG);
     for (int i = 0; i < NIMG; i++) {
-        d->paths[i] = malloc(16);
-        snprintf(d->paths[i], 16, "img%03d.png", i);
+        d->paths[i] = malloc(32);
+        snprintf(d->paths[i], 32, "img%03d.png", i);
         d->names[i] = d->paths[i];
         d->label[i] = AM_UNLABELLED;
     }
@@ -192,7 +192,7 @@ typedef struct {
 
 static void *label_some(void *arg) {
     worker *w = arg;
-    char name[16];
+    char name[32];
     for (int i = 0; i < 25; i++) {
         snprintf(name, sizeof name, "img%03d.png", w->first + i);
         if (am_labelbook_set(w->b, name, (w->first + i) % 2 ? AM_ANOMALY : AM_NORMAL)) return w;
