@@ -249,10 +249,10 @@ FUZZ_SRC_csv    := src/data/dataset.c src/core/files.c src/core/error.c src/core
 FUZZ_SRC_config := src/train/config.c src/core/error.c
 FUZZ_SRC_tfile  := src/core/tfile.c src/train/checkpoint.c src/core/error.c
 FUZZ_SRC_tar    := src/data/tar.c src/core/error.c
-FUZZ_SRC_h5     := src/data/h5.c src/core/error.c
-FUZZ_SRC_tiff   := src/data/tiff.c src/core/error.c
+FUZZ_SRC_h5     := src/data/h5.c src/data/signature.c src/core/error.c
+FUZZ_SRC_tiff   := src/data/tiff.c src/data/signature.c src/core/error.c
 FUZZ_SRC_fits   := src/data/fits.c src/data/inputs.c src/data/stretch.c src/data/resize.c src/data/image.c \
-                   src/data/png.c src/data/jpeg.c src/data/tiff.c src/core/files.c src/core/error.c
+                   src/data/png.c src/data/jpeg.c src/data/tiff.c src/data/signature.c src/core/files.c src/core/error.c
 FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,image csv config tfile tar h5 $(if $(HAVE_TIFF),tiff,) \
              $(if $(and $(HAVE_CFITSIO),$(HAVE_TIFF)),fits,))
 

@@ -32,6 +32,10 @@
 
 typedef struct am_h5 am_h5;
 
+// 1 when the file at path holds the HDF5 signature (at 0, or after a user
+// block of 512, 1024, 2048 ... bytes). In every build (src/data/signature.c).
+int am_h5_signature(const char *path);
+
 // Opens and checks the layout. NULL with am_error() naming the file and what
 // is missing or mistyped: not an HDF5 file, no `images`, an encoded file
 // without `filenames`, `images` neither variable-length bytes (1-D) nor a

@@ -29,6 +29,3 @@
 int am_member_load(uint8_t *dst, const char *src, const am_preprocess *pre);
 // Closes the idle HDF5 handles (tests; a long-lived program between runs).
 void am_member_close_all(void);
-// 1 when the file at path holds the HDF5 signature (at 0, or after a user
-// block of 512, 1024, 2048 ... bytes).
-int am_member_is_h5(const char *path);

@@ -51,7 +51,7 @@ static int cores(void) {
 
 // A new private directory under base ($TMPDIR or /tmp when NULL); NULL, with
 // the reason printed, when it cannot be made.
-static char *tmp_make(const char *base) {
+char *bench_tmp_make(const char *base) {
     if (!base) base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     size_t len = strlen(base) + 32;
     char *dir = AM_MALLOC(len);
@@ -72,8 +72,8 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-// Removes a directory from tmp_make with everything written in it.
-static void tmp_remove(char *dir) {
+// Removes a directory from bench_tmp_make with everything written in it.
+void bench_tmp_remove(char *dir) {
     if (dir) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(dir);
 }
@@ -289,7 +289,7 @@ int bench_loader(int argc, char **argv) {
     int nsets = images ? 1 : nfmts * nsrcs, rc = 0;
     char *tmp = NULL;
     am_dataset *sets = AM_CALLOC(sizeof(am_dataset) * nsets);
-    if (!images && !(tmp = tmp_make(tmpbase))) rc = 1;
+    if (!images && !(tmp = bench_tmp_make(tmpbase))) rc = 1;
     for (int k = 0; k < nsets && !rc; k++) {
         char dir[4200];
         if (images) snprintf(dir, sizeof dir, "%s", images);
@@ -368,7 +368,7 @@ int bench_loader(int argc, char **argv) {
     if (!rc && json) printf("\n]\n");
     for (int k = 0; k < nsets; k++) am_dataset_free(&sets[k]);
     free(sets);
-    tmp_remove(tmp);
+    bench_tmp_remove(tmp);
     return rc;
 }
 
@@ -555,11 +555,11 @@ int bench_e2e(int argc, char **argv) {
     if (am_precision_pick(precision, dev, &dt)) { fprintf(stderr, "am_bench: %s\n", am_error()); return 2; }
     char *tmp = NULL, what[64];
     if (!images) {
-        if (!(tmp = tmp_make(tmpbase))) return 1;
+        if (!(tmp = bench_tmp_make(tmpbase))) return 1;
         if (!json) fprintf(stderr, "am_bench e2e: writing %d %s images of %dx%d\n", n, fmt_name[fmt], src, src);
         if (synth_write(tmp, fmt, n, src)) {
             fprintf(stderr, "am_bench: %s (choose another place with --tmp DIR)\n", am_error());
-            tmp_remove(tmp);
+            bench_tmp_remove(tmp);
             return 1;
         }
         snprintf(what, sizeof what, "%d %s %dx%d (synthetic)", n, fmt_name[fmt], src, src);
@@ -568,6 +568,6 @@ int bench_e2e(int argc, char **argv) {
     e2e_cfg c = {images ? images : tmp, images ? images : what, arch, images ? -1 : fmt, images ? 0 : src,
                  dev, dt, S, batch, lthreads, passes, recursive, json};
     int rc = e2e_run(&c);
-    tmp_remove(tmp);
+    bench_tmp_remove(tmp);
     return rc;
 }

@@ -58,33 +58,7 @@ static void usage_inputs(FILE *f) {
         "  --json            one JSON object instead of lines\n");
 }
 
-// ---- the synthetic folder (as bench_data.c's, for FITS) ----------------------
-
-static char *tmp_make(const char *base) {
-    if (!base) base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    size_t len = strlen(base) + 32;
-    char *dir = AM_MALLOC(len);
-    snprintf(dir, len, "%s/am_bench.XXXXXX", base);
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "am_bench: cannot create a temporary directory in '%s': %s (choose another with --tmp DIR)\n",
-                base, strerror(errno));
-        free(dir);
-        return NULL;
-    }
-    return dir;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f) {
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(path);
-}
-
-static void tmp_remove(char *dir) {
-    if (dir) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
-}
+// ---- the synthetic folder ----------------------------------------------------
 
 // n files DIR/NNNNNN.fits: the demo's normal cutouts in two bands, 64
 // distinct ones, the others hard links to them. 0, or -1 (am_error()).
@@ -233,11 +207,11 @@ int bench_inputs(int argc, char **argv) {
     char *tmp = NULL;
     const char *dir = images;
     if (!images) {
-        if (!(tmp = tmp_make(tmpbase))) return 1;
+        if (!(tmp = bench_tmp_make(tmpbase))) return 1;
         if (!json) fprintf(stderr, "am_bench inputs: writing %d FITS files of %dx%d, 2 bands\n", synthetic, src, src);
         if (synth_fits(tmp, synthetic, src)) {
             fprintf(stderr, "am_bench: %s (choose another place with --tmp DIR)\n", am_error());
-            tmp_remove(tmp);
+            bench_tmp_remove(tmp);
             return 1;
         }
         dir = tmp;
@@ -245,7 +219,7 @@ int bench_inputs(int argc, char **argv) {
     am_dataset d;
     if (am_dataset_list(&d, dir, recursive)) {
         fprintf(stderr, "am_bench: %s\n", am_error());
-        tmp_remove(tmp);
+        bench_tmp_remove(tmp);
         return 1;
     }
     size_t bytes = (size_t)size * size * channels;
@@ -339,6 +313,6 @@ int bench_inputs(int argc, char **argv) {
     free(sec);
     free(rate);
     am_dataset_free(&d);
-    tmp_remove(tmp);
+    bench_tmp_remove(tmp);
     return rc;
 }

@@ -20,8 +20,6 @@
 // A cfitsio built without its reentrant option is used by one thread at a time.
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-int am_fits_signature(const void *sig, size_t n) { return n >= 9 && !memcmp(sig, "SIMPLE  =", 9); }
-
 // -1 with am_error() from a cfitsio status (its message, then our hint).
 static int fits_fail(int status, const char *name, const char *what) {
     char text[FLEN_STATUS] = "";

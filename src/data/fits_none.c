@@ -6,8 +6,6 @@
 #include "am/error.h"
 #include "am/fits.h"
 
-int am_fits_signature(const void *sig, size_t n) { return n >= 9 && !memcmp(sig, "SIMPLE  =", 9); }
-
 int am_fits_read(const char *path, const void *mem, size_t n, const char *ext, float **px, int *w, int *h,
                  int *planes, am_sample_type *type) {
     (void)mem, (void)n, (void)ext, (void)w, (void)h, (void)planes, (void)type;

@@ -460,22 +460,6 @@ static int open_names(am_h5 *h, uint64_t *len) {
     return 0;
 }
 
-// Whether the HDF5 signature is at 0, 512, 1024, 2048 ... (a user block
-// before the superblock).
-static int has_signature(const char *path) {
-    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    int found = 0;
-    for (long off = 0; !found && off >= 0 && off < (1L << 40); off = off ? 2 * off : 512) {
-        unsigned char b[8];
-        if (fseek(f, off, SEEK_SET) || fread(b, 1, 8, f) != 8) break;
-        found = !memcmp(b, sig, 8);
-    }
-    fclose(f);
-    return found;
-}
-
 am_h5 *am_h5_open(const char *path) {
     quiet();
     struct stat st;
@@ -501,7 +485,7 @@ am_h5 *am_h5_open(const char *path) {
     if (h->file < 0) hdf5_cause(cause);
     if (fapl >= 0) H5Pclose(fapl);
     if (h->file < 0) {
-        if (!has_signature(path))
+        if (!am_h5_signature(path))
             am_seterr("'%s' is not an HDF5 file (no HDF5 signature): %s", path, LAYOUT);
         else
             am_seterr("cannot open HDF5 file '%s' (%s): the file is truncated or damaged; copy or write it again", path,

@@ -62,25 +62,11 @@ static int walk(strvec *out, const char *dir, int recursive) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-int am_member_is_h5(const char *path) {
-    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    int found = 0;
-    for (long off = 0; !found && off >= 0 && off < (1L << 40); off = off ? 2 * off : 512) {
-        unsigned char b[8];
-        if (fseek(f, off, SEEK_SET) || fread(b, 1, 8, f) != 8) break;
-        found = !memcmp(b, sig, 8);
-    }
-    fclose(f);
-    return found;
-}
-
 // An HDF5 file by its signature, or by its name (.h5, .hdf5: a damaged one
 // then fails with HDF5's reason rather than as a list of binary lines).
 static int is_h5(const char *path) {
     const char *dot = strrchr(path, '.');
-    return am_member_is_h5(path) || (dot && (!strcasecmp(dot, ".h5") || !strcasecmp(dot, ".hdf5")));
+    return am_h5_signature(path) || (dot && (!strcasecmp(dot, ".h5") || !strcasecmp(dot, ".hdf5")));
 }
 
 // An HDF5 file's elements in file order: paths FILE#K, names the basenames

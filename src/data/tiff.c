@@ -21,14 +21,6 @@
 
 #define TILE_MAX_BYTES ((uint64_t)1 << 28)  // one decoded tile; real files use a few MB at most
 
-int am_tiff_signature(const void *sig, size_t n) {
-    const uint8_t *b = sig;
-    if (n < 4) return 0;
-    if (b[0] == 'I' && b[1] == 'I') return (b[2] == 42 || b[2] == 43) && b[3] == 0;
-    if (b[0] == 'M' && b[1] == 'M') return b[2] == 0 && (b[3] == 42 || b[3] == 43);
-    return 0;
-}
-
 // ---- libtiff's messages ----------------------------------------------------
 // The handlers are process-wide: set once, silent on stderr. Errors keep the
 // first message since the last reset on the thread that met them.

@@ -6,14 +6,6 @@
 #include "am/error.h"
 #include "am/tiff.h"
 
-int am_tiff_signature(const void *sig, size_t n) {
-    const uint8_t *b = sig;
-    if (n < 4) return 0;
-    if (b[0] == 'I' && b[1] == 'I') return (b[2] == 42 || b[2] == 43) && b[3] == 0;
-    if (b[0] == 'M' && b[1] == 'M') return b[2] == 0 && (b[3] == 42 || b[3] == 43);
-    return 0;
-}
-
 int am_tiff_read(const char *path, const void *mem, size_t n, float **px, int *w, int *h, int *planes,
                  am_sample_type *type) {
     (void)mem, (void)n, (void)px, (void)w, (void)h, (void)planes, (void)type;

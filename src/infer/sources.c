@@ -52,7 +52,7 @@ static int kind_of(const char *path, const struct stat *st) {
     int compressed = (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) || (n >= 3 && !memcmp(b, "BZh", 3)) ||
                      (n >= 6 && !memcmp(b, "\xfd" "7zXZ", 5)) || (n >= 4 && !memcmp(b, "\x28\xb5\x2f\xfd", 4));
     if ((n >= 262 && !memcmp(b + 257, "ustar", 5)) || compressed) return AM_SRC_TAR;
-    if (am_member_is_h5(path)) return AM_SRC_H5;  // after a user block
+    if (am_h5_signature(path)) return AM_SRC_H5;  // after a user block
     const char *dot = strrchr(path, '.');
     if (dot && (!strcasecmp(dot, ".h5") || !strcasecmp(dot, ".hdf5"))) return AM_SRC_H5;
     if (dot && (!strcasecmp(dot, ".tar") || !strcasecmp(dot, ".tgz") || strstr(path, ".tar."))) return AM_SRC_TAR;
