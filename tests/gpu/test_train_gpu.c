@@ -15,7 +15,7 @@
 // and scoring. Last, the step from the views' sources (am_train_step_views:
 // the weak and strong views made on the device straight into the network's
 // input) against the CPU step on the same views made on the CPU, fp32 and
-// bf16, at 33 px.
+// bf16, at 33 px; and with 2 input channels (bands: AM_RA_BANDS views).
 //
 // Tolerances come from the CPU's own spread (gpu_check.h): CPU twins of the
 // reference trainer take every step on the batch moved by one ulp (and, for
@@ -59,9 +59,11 @@ static am_train_hparams case_hp(int opt) {
     return hp;
 }
 
+static int TC = 3;  // the trainers' input channels (views_case sets bands)
+
 static am_trainer *new_trainer(const am_train_hparams *hp) {
     am_trainer *t = AM_CALLOC(sizeof *t);
-    if (am_trainer_init(t, "b0", 3, TK, 21, hp)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
+    if (am_trainer_init(t, "b0", TC, TK, 21, hp)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
     am_model_init_fc(&t->model, 21);
     return t;
 }
@@ -340,11 +342,12 @@ static void bf16_case(void) {
 // At 33 px the stem pads one row and column before the image, so the views
 // land at offset (1, 1) of the padded input.
 #define VS 33
-static void views_case(int dt) {
+static void views_case(int dt, int C) {
+    TC = C;
     am_train_hparams hp = case_hp(AM_OPT_SGD);
     pair p = make_pair(&hp, dt);
     const int U = TB * TMU;
-    size_t img = (size_t)VS * VS * 3;
+    size_t img = (size_t)VS * VS * C;
     uint8_t *raw = AM_MALLOC(img * (TB + U)), *view = AM_MALLOC(img);
     float *x = AM_MALLOC(sizeof(float) * img * TROWS);
     am_aug_plan plans[TROWS];
@@ -352,17 +355,18 @@ static void views_case(int dt) {
     // must drop that graph and step eagerly
     for (int k = 0; k < 3; k++) {
         for (size_t i = 0; i < img * (TB + U); i++) raw[i] = (uint8_t)urand(0, 256);
-        am_augment_plan_step(plans, TB, U, VS, VS, 3, AM_RA_USB, 9, (uint64_t)k);
+        am_augment_plan_step(plans, TB, U, VS, VS, C, C == 3 ? AM_RA_USB : AM_RA_BANDS, 9, (uint64_t)k);
         for (int j = 0; j < TROWS; j++) {
-            am_augment_apply_plan(view, NULL, raw + img * (size_t)(j < TB + U ? j : j - U), &plans[j], VS, VS, 3);
+            am_augment_apply_plan(view, NULL, raw + img * (size_t)(j < TB + U ? j : j - U), &plans[j], VS, VS, C);
             for (size_t i = 0; i < img; i++) x[img * j + i] = (float)view[i] / 255.0f;
         }
         char label[64];
-        snprintf(label, sizeof label, "%s on the GPU, step %d", k < 2 ? "views" : "floats", k + 1);
+        snprintf(label, sizeof label, "%s on the GPU, %d channels, step %d", k < 2 ? "views" : "floats", C, k + 1);
         step_and_compare(&p, x, k < 2 ? raw : NULL, plans, VS, label);
     }
     free(raw); free(view); free(x);
     free_pair(&p);
+    TC = 3;
 }
 
 void test_train_gpu(void) {
@@ -371,6 +375,7 @@ void test_train_gpu(void) {
     score_case(AM_F32);
     bf16_case();
     score_case(AM_BF16);
-    views_case(AM_F32);
-    views_case(AM_BF16);
+    views_case(AM_F32, 3);
+    views_case(AM_BF16, 3);
+    views_case(AM_F32, 2);  // bands: AM_RA_BANDS views made by the kernel
 }
