@@ -3,8 +3,9 @@
 // is tried as it is and again with its trailing CRC-32 recomputed, so that
 // mutations get past the checksum into the table and size checks. A file
 // that reads must describe exactly its data: every entry lies inside the
-// file, aligned for its type, its element count its shape's (weights and
-// goldens: float32 only), and its first and last elements are read. The checkpoint loads into two small fake
+// file, aligned for its type, its element count its shape's, of a type its
+// kind may hold (weights: float32 and texts; goldens: float32 only), and its
+// first and last elements are read. The checkpoint loads into two small fake
 // trainers (arch "tiny", 3 channels, 2 classes; one tensor `w` of 3
 // parameters and one `mean` of 2 statistics, unpadded; SGD and AdamW): only
 // the fields the loader uses. A load that succeeds restored exactly the
@@ -67,12 +68,13 @@ void am_trainer_upload(am_trainer *t) { (void)t; }
 
 static const size_t elem_bytes[] = {[AM_TF_F32] = 4, [AM_TF_U8] = 1, [AM_TF_U64] = 8};
 
-static void check_tfile(const am_tfile *f, size_t size, int floats_only) {
+static void check_tfile(const am_tfile *f, size_t size, const char *magic) {
+    const int floats_only = !strcmp(magic, "AMGD"), no_u64 = strcmp(magic, "AMCK") != 0;
     volatile uint8_t sink = 0;
     for (int i = 0; i < f->ntensors; i++) {
         const am_tentry *e = &f->t[i];
         if (e->type < AM_TF_F32 || e->type > AM_TF_U64 || e->ndim < 1 || e->ndim > 4) abort();
-        if (floats_only && e->type != AM_TF_F32) abort();
+        if ((floats_only && e->type != AM_TF_F32) || (no_u64 && e->type == AM_TF_U64)) abort();
         size_t n = 1, es = elem_bytes[e->type];
         for (int d = 0; d < e->ndim; d++) n *= (size_t)e->shape[d];
         if (n != e->n || memchr(e->name, 0, sizeof e->name) == NULL) abort();
@@ -121,7 +123,7 @@ static void try_read(const uint8_t *data, size_t size) {
         if (size >= 4 && !memcmp(data, magics[k], 4)) magic = magics[k];
     am_tfile t;
     if (am_tfile_read(&t, fuzz_path, magic) == 0) {
-        check_tfile(&t, size, strcmp(magic, "AMCK") != 0);
+        check_tfile(&t, size, magic);
         am_tfile_free(&t);
     }
     try_load(&sgd);
