@@ -19,6 +19,10 @@ ARCHIVE_LIBS := $(if $(HAVE_ARCHIVE),-larchive,)
 HAVE_CFITSIO := $(shell printf '\043include <fitsio.h>\nint main(void){return fits_is_reentrant() < 0;}' | $(CC) -x c - -o /dev/null -lcfitsio 2>/dev/null && echo 1)
 HAVE_TIFF    := $(shell printf '\043include <tiffio.h>\nint main(void){return TIFFGetVersion() == 0;}' | $(CC) -x c - -o /dev/null -ltiff 2>/dev/null && echo 1)
 IMAGE_LIBS  := $(if $(HAVE_CFITSIO),-lcfitsio,) $(if $(HAVE_TIFF),-ltiff,)
+# am_review's web server: libmicrohttpd (without it, src/review/server_none.c
+# refuses to start, naming the package).
+HAVE_MHD    := $(shell printf '\043include <microhttpd.h>\nint main(void){return MHD_get_version() == 0;}' | $(CC) -x c - -o /dev/null -lmicrohttpd 2>/dev/null && echo 1)
+MHD_LIBS    := $(if $(HAVE_MHD),-lmicrohttpd,)
 # WERROR= turns warnings back into warnings (an unknown compiler: tests/gpu/run.sh).
 WERROR   ?= -Werror
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp -Wall -Wextra $(WERROR) -Iinclude $(HDF5_CFLAGS)
@@ -27,7 +31,7 @@ CFLAGS   += $(BASE_CFLAGS)
 # OpenMP spin against each other); fall back to the default libopenblas.
 OPENBLAS_DIR ?= $(firstword $(wildcard /usr/lib/$(shell $(CC) -dumpmachine)/openblas-openmp))
 BLAS_LIB := $(if $(OPENBLAS_DIR),-L$(OPENBLAS_DIR) -Wl$(comma)-rpath$(comma)$(OPENBLAS_DIR))
-BASE_LIBS := $(BLAS_LIB) -lopenblas -lpng -ljpeg $(IMAGE_LIBS) $(ARCHIVE_LIBS) $(HDF5_LIBS) -lz -lm
+BASE_LIBS := $(BLAS_LIB) -lopenblas -lpng -ljpeg $(IMAGE_LIBS) $(ARCHIVE_LIBS) $(HDF5_LIBS) $(MHD_LIBS) -lz -lm
 LDLIBS   += $(BASE_LIBS)
 LDFLAGS  += -fopenmp
 # GPU_ARCH: compute capabilities for a fat binary (plus PTX of the newest, so
@@ -62,10 +66,11 @@ NVCCFLAGS += -std=c++17 $(NVCC_ARCH) -Iinclude -I$(CUDA_HOME)/include -Xcompiler
 CU_SRC := $(if $(USE_CUDA),$(wildcard kernels/*.cu),)
 
 SRC  := $(filter-out src/data/$(if $(HAVE_ARCHIVE),tar_none,tar).c src/data/$(if $(HAVE_HDF5),h5_none,h5).c \
-          src/data/$(if $(HAVE_CFITSIO),fits_none,fits).c src/data/$(if $(HAVE_TIFF),tiff_none,tiff).c,\
+          src/data/$(if $(HAVE_CFITSIO),fits_none,fits).c src/data/$(if $(HAVE_TIFF),tiff_none,tiff).c \
+          src/review/$(if $(HAVE_MHD),server_none,server).c,\
         $(wildcard src/core/*.c src/cpu/*.c src/model/*.c src/data/*.c src/train/*.c src/infer/*.c src/review/*.c src/cuda/*.c)) src/cli/exe_dir.c
-OBJ  := $(SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o)
-BINS := am_classify am_bench am_train am_demo am_infer
+OBJ  := $(SRC:%.c=$(BUILD)/%.o) $(CU_SRC:%.cu=$(BUILD)/%.o) $(BUILD)/src/review/page.o
+BINS := am_classify am_bench am_train am_demo am_infer am_review
 TSRC := $(wildcard tests/test_*.c tests/compare.c)
 TOBJ := $(TSRC:%.c=$(BUILD)/%.o)
 # The GPU check (tests/gpu/*.c): built with the CUDA objects, by `make` and `make test` (so CI
@@ -81,7 +86,7 @@ status:
 	@echo "am build: CUDA $(if $(NVCC),✓ $(NVCC),✗ (nvcc not found))$(if $(filter 0,$(CUDA)), [off: CUDA=0],)"
 	@echo "          cuDNN $(if $(CUDNN_H),✓ $(CUDNN_H),✗)  OpenBLAS $(if $(HAVE_BLAS),✓$(if $(OPENBLAS_DIR), (OpenMP),),✗ (apt-get install libopenblas-openmp-dev))  libpng $(if $(HAVE_PNG),✓,✗ (apt-get install libpng-dev))  Check $(if $(HAVE_CHECK),✓,✗ (apt-get install check))"
 	@echo "          libarchive $(if $(HAVE_ARCHIVE),✓,✗ (apt-get install libarchive-dev: am_infer reads no tar))  HDF5 $(if $(HAVE_HDF5),✓,✗ (apt-get install libhdf5-dev: am_infer reads no .h5))"
-	@echo "          cfitsio $(if $(HAVE_CFITSIO),✓,✗ (apt-get install libcfitsio-dev: no FITS))  libtiff $(if $(HAVE_TIFF),✓,✗ (apt-get install libtiff-dev: no TIFF))"
+	@echo "          cfitsio $(if $(HAVE_CFITSIO),✓,✗ (apt-get install libcfitsio-dev: no FITS))  libtiff $(if $(HAVE_TIFF),✓,✗ (apt-get install libtiff-dev: no TIFF))  libmicrohttpd $(if $(HAVE_MHD),✓,✗ (apt-get install libmicrohttpd-dev: no am_review))"
 	@echo "          GPU device layer: $(if $(USE_CUDA),linked with the CUDA runtime$(comma) cuDNN and cuBLAS (GPU_ARCH $(GPU_ARCH)),not built)"
 
 # One build folder holds one configuration: the stamp changes with the
@@ -96,6 +101,11 @@ $(STAMP): FORCE
 $(BUILD)/%.o: %.c $(STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The review page's files, built into the binary by .incbin.
+$(BUILD)/src/review/page.o: src/review/page.S $(wildcard src/review/page/*) $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
 
 $(BUILD)/%.o: %.cu $(STAMP)
 	@mkdir -p $(dir $@)
@@ -114,8 +124,15 @@ am_classify: $(BUILD)/src/cli/am_classify.o $(BUILD)/libam.a
 $(BUILD)/test_gpu: $(GPU_TOBJ) $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-# am_infer of this build (the kill and disk tests of `make asan` run it: AM_INFER).
+# The programs of this build that tests run (`make asan` gives its own:
+# AM_INFER, AM_TRAIN, AM_REVIEW).
 $(BUILD)/am_infer: $(BUILD)/src/cli/am_infer.o $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/am_train: $(BUILD)/src/cli/am_train.o $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/am_review: $(BUILD)/src/cli/am_review.o $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/test_am: $(TOBJ) $(BUILD)/libam.a
@@ -205,19 +222,22 @@ test: status $(BINS) $(GPU_TEST) bench/augment_bench $(BUILD)/test_am $(EMU_BINS
 	cd tests && ../$(BUILD)/test_am
 	$(EMU_RUN)
 	tests/slurm/run.sh || [ $$? -eq 77 ]
+	tests/review/run.sh || [ $$? -eq 77 ]
 	$(if $(HAVE_FUZZ_CC),FUZZ_OUT=$(FUZZ_OUT) tests/fuzz/run.sh $(FUZZ_SMOKE),@echo "fuzz: $(FUZZ_CC) not found: no fuzz run")
 
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	        LDFLAGS="-fopenmp -fsanitize=address,undefined" CUDA=0 build-asan/test_am build-asan/am_infer \
+	        LDFLAGS="-fopenmp -fsanitize=address,undefined" CUDA=0 build-asan/test_am build-asan/am_infer build-asan/am_train \
+	        build-asan/am_review \
 	        $(patsubst $(EMU)/%,build-asan-emu/%,$(EMU_BINS))
 	cd tests && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no AM_INFER=../build-asan/am_infer \
+	        AM_TRAIN=../build-asan/am_train AM_REVIEW=../build-asan/am_review \
 	        ../build-asan/test_am
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(MAKE) --no-print-directory EMU=build-asan-emu emu-run
 
 setup:
-	@pkgs="build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libpng-dev libjpeg-dev zlib1g-dev libarchive-dev libhdf5-dev libcfitsio-dev libtiff-dev check clang libclang-rt-dev slurm-wlm munge"; \
+	@pkgs="build-essential pkg-config libopenblas-dev libopenblas-openmp-dev libpng-dev libjpeg-dev zlib1g-dev libarchive-dev libhdf5-dev libcfitsio-dev libtiff-dev libmicrohttpd-dev check clang libclang-rt-dev slurm-wlm munge chromium chromium-driver python3-selenium"; \
 	missing=""; for p in $$pkgs; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "setup: all packages present"; fi
@@ -234,7 +254,7 @@ demo: status $(BINS)
 # libFuzzer harnesses (tests/fuzz): `make test` builds them all where clang
 # is (make setup installs it) and runs each for FUZZ_SMOKE seconds, so that
 # one that stops building or finds a crash fails. make fuzz runs them (tests/fuzz/run.sh): FUZZ_SECONDS
-# each, FUZZ to pick harnesses (png jpeg csv config tfile), FUZZ_JOBS=2 for
+# each, FUZZ to pick harnesses (png jpeg csv config tfile ...), FUZZ_JOBS=2 for
 # two at a time. Each is compiled from the few sources it needs (no CUDA, no
 # BLAS) with libFuzzer and the sanitizers.
 FUZZ_SECONDS ?= 180
@@ -249,11 +269,12 @@ FUZZ_SRC_csv    := src/data/dataset.c src/core/files.c src/core/error.c src/core
 FUZZ_SRC_config := src/train/config.c src/core/error.c
 FUZZ_SRC_tfile  := src/core/tfile.c src/train/checkpoint.c src/core/error.c
 FUZZ_SRC_tar    := src/data/tar.c src/core/error.c
+FUZZ_SRC_labels := src/review/labelbook.c src/data/dataset.c src/core/files.c src/core/error.c src/core/log.c
 FUZZ_SRC_h5     := src/data/h5.c src/data/signature.c src/core/error.c
 FUZZ_SRC_tiff   := src/data/tiff.c src/data/signature.c src/core/error.c
 FUZZ_SRC_fits   := src/data/fits.c src/data/inputs.c src/data/stretch.c src/data/resize.c src/data/image.c \
                    src/data/png.c src/data/jpeg.c src/data/tiff.c src/data/signature.c src/core/files.c src/core/error.c
-FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,image csv config tfile tar h5 $(if $(HAVE_TIFF),tiff,) \
+FUZZ_BINS := $(patsubst %,$(FUZZ_OUT)/fuzz_%,image csv config tfile tar h5 labels $(if $(HAVE_TIFF),tiff,) \
              $(if $(and $(HAVE_CFITSIO),$(HAVE_TIFF)),fits,))
 
 fuzz:
@@ -283,6 +304,9 @@ am_demo: $(BUILD)/src/cli/am_demo.o $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 am_train: $(BUILD)/src/cli/am_train.o $(BUILD)/libam.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+am_review: $(BUILD)/src/cli/am_review.o $(BUILD)/libam.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 am_infer: $(BUILD)/src/cli/am_infer.o $(BUILD)/libam.a

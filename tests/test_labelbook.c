@@ -129,11 +129,14 @@ START_TEST(test_torn_damaged_foreign) {
     am_dataset_free(&d);
     make_set(&d);
     ck_assert(am_labelbook_open(&b, &d, run) == 0);
+    ck_assert(am_labelbook_set(&b, "img001.png", AM_ANOMALY) == 0);
     ck_assert(am_labelbook_set(&b, "img200.png", AM_NORMAL) == 0);
     am_labelbook_close(&b);
     d.n = 100;  // a run of fewer images
+    for (int i = 0; i < NIMG; i++) d.label[i] = AM_UNLABELLED;
     ck_assert_int_eq(am_labelbook_open(&b, &d, run), -1);
     ck_assert_msg(strstr(am_error(), "img200.png") && strstr(am_error(), "another run"), "%s", am_error());
+    ck_assert_msg(d.label[1] == AM_UNLABELLED, "a refused log left the labels of its first lines");
     d.n = NIMG;
     am_dataset_free(&d);
 }

@@ -384,6 +384,32 @@ START_TEST(test_awkward_labels) {
     ck_assert_int_eq(am_run_next_cycle(&r), 3);
     ck_assert(!memcmp(r.d.label, S.final, sizeof S.final));
     am_run_close(&r);
+
+    // --labels adds to the checkpoint's labels; with --replace-labels it is
+    // the whole set (am_review's retrain: an image the expert marked unsure
+    // loses its label).
+    int first = -1;
+    for (int i = 0; i < N && first < 0; i++)
+        if (S.final[i] != AM_UNLABELLED) first = i;
+    ck_assert(first >= 0);
+    char one[512];
+    snprintf(one, sizeof one, "%s", file_in(S.dir, "one_label.csv"));
+    FILE *f = fopen(one, "w");
+    fprintf(f, "filename,label\n");
+    am_csv_write_field(f, S.d.names[first]);
+    fprintf(f, ",%s\n", S.final[first] == AM_ANOMALY ? "normal" : "anomaly");
+    fclose(f);
+    for (int replace = 0; replace < 2; replace++) {
+        snprintf(c.labels, sizeof c.labels, "%s", one);
+        c.replace_labels = replace;
+        ck_assert_msg(am_run_open(&r, &c, -1, AM_F32) == 0, "%s", am_error());
+        for (int i = 0; i < N; i++) {
+            int want = i == first ? 1 - S.final[i] : replace ? AM_UNLABELLED : S.final[i];
+            ck_assert_msg(r.d.label[i] == want, "replace %d: %s has label %d, not %d", replace, S.d.names[i],
+                          r.d.label[i], want);
+        }
+        am_run_close(&r);
+    }
 }
 END_TEST
 

@@ -26,6 +26,7 @@ int main(void) {
     srunner_add_suite(sr, suite_inputs());
     srunner_add_suite(sr, suite_tiff());
     srunner_add_suite(sr, suite_labelbook());
+    srunner_add_suite(sr, suite_review());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

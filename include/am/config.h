@@ -7,7 +7,7 @@
 
 typedef struct {
     char images[4096], labels[4096], truth[4096], out[4096], weights[4096], resume[4096];
-    int recursive;
+    int recursive, replace_labels;
     char arch[16], device[16], precision[16], policy[16], optimizer[16], schedule[16];
     int size, channels, batch, mu, iters, cycles, oracle, threads, loader_threads, top, score_batch;
     int checkpoint_every, nesterov, pretrained;

@@ -77,3 +77,9 @@ int am_input_load_memory(uint8_t *dst, const void *data, size_t n, const char *n
 // (a dense HDF5 element, say), named `name` in messages. px is freed.
 int am_input_pixels(uint8_t *dst, float *px, int w, int h, int bands, am_sample_type t, const char *name,
                     const am_preprocess *p);
+// The image at path for a person to look at: at its own size (scaled down
+// to fit max_side x max_side, never up) through the same conversion,
+// combination and stretch, p->channels channels. malloc'd (*h, *w,
+// channels), or NULL (am_error() naming the file). A path or "{band}"
+// object only, not an ARCHIVE#K member.
+uint8_t *am_input_view(const char *path, const am_preprocess *p, int max_side, int *w, int *h);

@@ -18,13 +18,14 @@
 #include "am/dataset.h"
 
 typedef struct {
-    int index, before;  // the image and the label the change replaced
+    int index, before, before_unsure;  // the image, and the label (and unsure mark) the change replaced
 } am_label_change;
 
 typedef struct {
     am_dataset *d;        // the run's images; d->label is updated in place
     char *log_path, *csv_path;
     int fd;               // labels.log, open for appending
+    unsigned char *unsure;  // per image: 1 when its last change marked it unsure (no label)
     am_label_change *undo;
     int nundo, capundo;
     int changes;          // set and undo lines applied (replayed ones included)
@@ -33,7 +34,8 @@ typedef struct {
 
 // Opens RUN's book over d (its labels: those the run started with) and
 // replays RUN/labels.log. -1 (am_error()) when the log cannot be read or
-// written, or names an image the run does not have.
+// written, or names an image the run does not have; d's labels are then as
+// they were.
 int am_labelbook_open(am_labelbook *b, am_dataset *d, const char *run_dir);
 // Labels image `name` (AM_NORMAL, AM_ANOMALY, or AM_UNLABELLED for unsure):
 // logged and synced, then labeled_data.csv written. 0, or -1 (am_error():
@@ -42,4 +44,7 @@ int am_labelbook_set(am_labelbook *b, const char *name, int label);
 // Undoes the last change still in force: 1 with its image's name in
 // name[n], 0 when there is none, -1 (am_error()) on a disk error.
 int am_labelbook_undo(am_labelbook *b, char *name, size_t n);
+// Writes labeled_data.csv again from the labels in force (after another
+// program wrote it). 0, or -1 (am_error()).
+int am_labelbook_save(am_labelbook *b);
 void am_labelbook_close(am_labelbook *b);

@@ -8,6 +8,8 @@
 
 // Writes w x h pixels, `channels` (1 gray, 3 RGB) interleaved uint8, rows top first.
 int am_png_write(const char *path, const uint8_t *pixels, int w, int h, int channels);
+// The same image as PNG bytes in memory: malloc'd, *n bytes, or NULL (am_error()).
+uint8_t *am_png_encode(const uint8_t *pixels, int w, int h, int channels, size_t *n);
 
 // The font: 5x7 glyphs for ASCII 32..126 in a 6 x 10 cell (1 column of spacing;
 // g, p, q, y drop 2 rows below the baseline). Other bytes draw as '?'.

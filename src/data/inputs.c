@@ -247,9 +247,9 @@ static void combine(float *y, const float *x, size_t n, int N, int C, const floa
 }
 
 // Float pixels (h, w, N) of sample type t -> dst (S, S, C). px is freed.
-static int from_float(uint8_t *dst, float *px, int w, int h, int N, am_sample_type t, const char *name,
-                      const am_preprocess *p) {
-    int S = p->size, C = p->channels;
+static int from_float_to(uint8_t *dst, int W, int H, float *px, int w, int h, int N, am_sample_type t,
+                         const char *name, const am_preprocess *p) {
+    int C = p->channels;
     float m[AM_MAX_BANDS * AM_MAX_BANDS];
     size_t finite = 0, all = (size_t)w * h * N;
     for (size_t i = 0; i < all; i++) finite += isfinite(px[i]) != 0;
@@ -278,24 +278,30 @@ static int from_float(uint8_t *dst, float *px, int w, int h, int N, am_sample_ty
         uint8_t *u = AM_MALLOC(n * C);
         am_stretch_apply(u, y, w, h, C, &p->stretch, t);
         free(y);
-        if (w == S && h == S) memcpy(dst, u, n * C);
-        else am_resize_bilinear(dst, S, S, u, w, h, C);
+        if (w == W && h == H) memcpy(dst, u, n * C);
+        else am_resize_bilinear(dst, W, H, u, w, h, C);
         free(u);
         return 0;
     }
-    size_t n = (size_t)S * S;
+    size_t n = (size_t)W * H;
     float *r = px;
-    if (w != S || h != S) {
+    if (w != W || h != H) {
         r = AM_MALLOC(sizeof(float) * n * N);
-        am_resize_float(r, S, S, px, w, h, N);
+        am_resize_float(r, W, H, px, w, h, N);
         free(px);
     }
     float *y = AM_MALLOC(sizeof(float) * n * C);
     combine(y, r, n, N, C, m);
     free(r);
-    am_stretch_apply(dst, y, S, S, C, &p->stretch, t);
+    am_stretch_apply(dst, y, W, H, C, &p->stretch, t);
     free(y);
     return 0;
+}
+
+// The model's image: size x size.
+static int from_float(uint8_t *dst, float *px, int w, int h, int N, am_sample_type t, const char *name,
+                      const am_preprocess *p) {
+    return from_float_to(dst, p->size, p->size, px, w, h, N, t, name, p);
 }
 
 static int kind(const unsigned char *sig, size_t n) {
@@ -404,14 +410,15 @@ static int read_float(const char *path, const am_preprocess *p, float **px, int 
 
 // An object stored one file per band: path holds "{band}", each name of
 // p->band_names is put there in turn, and the files' channels are stacked
-// in that order (all of one size).
-static int load_bands(uint8_t *dst, const char *path, const am_preprocess *p) {
+// in that order (all of one size) into *all (W, H, N), of the widest type.
+static int stack_bands(const char *path, const am_preprocess *p, float **all, int *W, int *H, int *N,
+                       am_sample_type *type) {
     char names[sizeof p->band_names], *save = NULL, file[4200];
     snprintf(names, sizeof names, "%s", p->band_names);
     const char *at = strstr(path, "{band}");
-    float *all = NULL;
-    int W = 0, H = 0, total = 0, rc = 0;
-    am_sample_type type = AM_SAMPLE_U8;
+    int total = 0, rc = 0;
+    *all = NULL;
+    *type = AM_SAMPLE_U8;
     for (char *b = strtok_r(names, ",", &save); b && !rc; b = strtok_r(NULL, ",", &save)) {
         snprintf(file, sizeof file, "%.*s%s%s", (int)(at - path), path, b, at + 6);
         float *px = NULL;
@@ -421,32 +428,77 @@ static int load_bands(uint8_t *dst, const char *path, const am_preprocess *p) {
             rc = -1;
             break;
         }
-        if (total && (w != W || h != H))
+        if (total && (w != *W || h != *H))
             rc = am_seterr("'%s' is %d x %d but the object's first band is %d x %d: the bands must be one size", file, w,
-                           h, W, H);
+                           h, *W, *H);
         else if (total + n > AM_MAX_BANDS)
             rc = am_seterr("'%s': the object has more than %d bands", path, AM_MAX_BANDS);
         else {
             if (!total) {
-                W = w, H = h;
-                all = AM_MALLOC(sizeof(float) * (size_t)w * h * AM_MAX_BANDS);
+                *W = w, *H = h;
+                *all = AM_MALLOC(sizeof(float) * (size_t)w * h * AM_MAX_BANDS);
             }
             // Restride: the pixels so far keep their place, this file's go after them.
+            float *a = *all;
             for (size_t i = (size_t)w * h; i-- > 0;) {
-                for (int c = total - 1; c >= 0 && total; c--) all[i * (total + n) + c] = all[i * total + c];
-                for (int c = 0; c < n; c++) all[i * (total + n) + total + c] = px[i * n + c];
+                for (int c = total - 1; c >= 0 && total; c--) a[i * (total + n) + c] = a[i * total + c];
+                for (int c = 0; c < n; c++) a[i * (total + n) + total + c] = px[i * n + c];
             }
             total += n;
-            if (t > type) type = t;
+            if (t > *type) *type = t;
         }
         free(px);
     }
     if (!rc && !total) rc = am_seterr("'%s' names one file per band but --bands gives no band names", path);
     if (rc) {
-        free(all);
+        free(*all);
+        *all = NULL;
         return -1;
     }
-    return from_float(dst, all, W, H, total, type, path, p);
+    *N = total;
+    return 0;
+}
+
+static int load_bands(uint8_t *dst, const char *path, const am_preprocess *p) {
+    float *all;
+    int W, H, N;
+    am_sample_type t;
+    if (stack_bands(path, p, &all, &W, &H, &N, &t)) return -1;
+    return from_float(dst, all, W, H, N, t, path, p);
+}
+
+uint8_t *am_input_view(const char *path, const am_preprocess *p, int max_side, int *w, int *h) {
+    float *px = NULL;
+    int W, H, N, rc;
+    am_sample_type t;
+    if (strstr(path, "{band}")) rc = stack_bands(path, p, &px, &W, &H, &N, &t);
+    else {
+        char base[4096], ext[64];
+        am_preprocess q = *p;
+        const char *open_path = path;
+        if (ext_suffix(path, base, sizeof base, ext, sizeof ext)) {
+            open_path = base;
+            snprintf(q.fits_ext, sizeof q.fits_ext, "%s", ext);
+        }
+        rc = read_float(open_path, &q, &px, &W, &H, &N, &t);
+    }
+    if (rc) return NULL;
+    // Scaled down to fit max_side, never up.
+    int ow = W, oh = H;
+    if (W > max_side || H > max_side) {
+        ow = W >= H ? max_side : (int)lround((double)W * max_side / H);
+        oh = W >= H ? (int)lround((double)H * max_side / W) : max_side;
+        ow = ow < 1 ? 1 : ow;
+        oh = oh < 1 ? 1 : oh;
+    }
+    uint8_t *dst = AM_MALLOC((size_t)ow * oh * p->channels);
+    if (from_float_to(dst, ow, oh, px, W, H, N, t, path, p)) {
+        free(dst);
+        return NULL;
+    }
+    *w = ow;
+    *h = oh;
+    return dst;
 }
 
 int am_input_format(const char *path, const am_preprocess *p, char *out) {

@@ -50,3 +50,31 @@ int am_png_write(const char *path, const uint8_t *pixels, int w, int h, int chan
     free(tmp);
     return ok ? 0 : -1;
 }
+
+uint8_t *am_png_encode(const uint8_t *pixels, int w, int h, int channels, size_t *n) {
+    if (w <= 0 || h <= 0 || (channels != 1 && channels != 3)) {
+        am_seterr("cannot encode PNG: bad shape %dx%d with %d channels (1 or 3)", w, h, channels);
+        return NULL;
+    }
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    img.width = (png_uint_32)w;
+    img.height = (png_uint_32)h;
+    img.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    png_alloc_size_t size = 0;
+    if (!png_image_write_get_memory_size(img, size, 0, pixels, 0, NULL)) {
+        am_seterr("cannot encode PNG: %s", img.message);
+        png_image_free(&img);
+        return NULL;
+    }
+    uint8_t *buf = AM_MALLOC(size);
+    if (!png_image_write_to_memory(&img, buf, &size, 0, pixels, 0, NULL)) {
+        am_seterr("cannot encode PNG: %s", img.message);
+        png_image_free(&img);
+        free(buf);
+        return NULL;
+    }
+    *n = (size_t)size;
+    return buf;
+}

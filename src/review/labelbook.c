@@ -35,13 +35,22 @@ static int write_csv(const am_labelbook *b) {
     return rc;
 }
 
-static void push_undo(am_labelbook *b, int index, int before) {
+// Records image index's state before a change, then sets its label.
+static void change(am_labelbook *b, int index, int label) {
     if (b->nundo == b->capundo) {
         b->capundo = b->capundo ? 2 * b->capundo : 64;
         b->undo = realloc(b->undo, sizeof *b->undo * (size_t)b->capundo);
         AM_CHECK(b->undo != NULL, "out of memory");
     }
-    b->undo[b->nundo++] = (am_label_change){index, before};
+    b->undo[b->nundo++] = (am_label_change){index, b->d->label[index], b->unsure[index]};
+    b->d->label[index] = label;
+    b->unsure[index] = label == AM_UNLABELLED;
+}
+
+static void undo_last(am_labelbook *b) {
+    am_label_change c = b->undo[--b->nundo];
+    b->d->label[c.index] = c.before;
+    b->unsure[c.index] = (unsigned char)c.before_unsure;
 }
 
 // Appends one line (its CRC added) and syncs it: 0, or -1 (am_error()).
@@ -74,10 +83,7 @@ static int check_line(char *line) {
 // Applies one checked line body: 0, or -1 (am_error()).
 static int apply(am_labelbook *b, char *body, int lineno) {
     if (!strcmp(body, "undo")) {
-        if (b->nundo) {
-            am_label_change c = b->undo[--b->nundo];
-            b->d->label[c.index] = c.before;
-        }
+        if (b->nundo) undo_last(b);
         b->changes++;
         return 0;
     }
@@ -90,8 +96,7 @@ static int apply(am_labelbook *b, char *body, int lineno) {
     if (i < 0)
         return am_seterr("'%s':%d: labels '%s', which this run does not have: is it another run's log?", b->log_path,
                          lineno, name);
-    push_undo(b, i, b->d->label[i]);
-    b->d->label[i] = label;
+    change(b, i, label);
     b->changes++;
     return 0;
 }
@@ -126,6 +131,7 @@ static int replay(am_labelbook *b) {
 int am_labelbook_open(am_labelbook *b, am_dataset *d, const char *run_dir) {
     memset(b, 0, sizeof *b);
     b->d = d;
+    b->unsure = AM_CALLOC((size_t)d->n + 1);
     size_t len = strlen(run_dir) + 32;
     b->log_path = AM_MALLOC(len);
     b->csv_path = AM_MALLOC(len);
@@ -133,9 +139,15 @@ int am_labelbook_open(am_labelbook *b, am_dataset *d, const char *run_dir) {
     snprintf(b->csv_path, len, "%s/labeled_data.csv", run_dir);
     pthread_mutex_init(&b->lock, NULL);
     b->fd = open(b->log_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int *start = AM_MALLOC(sizeof(int) * (size_t)(d->n ? d->n : 1));
+    memcpy(start, d->label, sizeof(int) * (size_t)d->n);
     int rc = b->fd < 0 ? am_seterr("cannot open '%s': %s", b->log_path, strerror(errno)) : replay(b);
     if (!rc) rc = write_csv(b);
-    if (rc) am_labelbook_close(b);
+    if (rc) {  // the labels as they were
+        memcpy(d->label, start, sizeof(int) * (size_t)d->n);
+        am_labelbook_close(b);
+    }
+    free(start);
     return rc;
 }
 
@@ -143,6 +155,7 @@ int am_labelbook_set(am_labelbook *b, const char *name, int label) {
     pthread_mutex_lock(&b->lock);
     int i = find(b, name), rc = 0;
     if (i < 0) rc = am_seterr("'%s' is not an image of this run", name);
+    else if (strpbrk(name, "\n\r")) rc = am_seterr("'%s': a name with a line break cannot be logged", name);
     else if (label != AM_NORMAL && label != AM_ANOMALY && label != AM_UNLABELLED)
         rc = am_seterr("label %d is not normal, anomaly or unsure", label);
     if (!rc) {
@@ -151,8 +164,7 @@ int am_labelbook_set(am_labelbook *b, const char *name, int label) {
         rc = append(b, body);
     }
     if (!rc) {
-        push_undo(b, i, b->d->label[i]);
-        b->d->label[i] = label;
+        change(b, i, label);
         b->changes++;
         rc = write_csv(b);
     }
@@ -166,13 +178,20 @@ int am_labelbook_undo(am_labelbook *b, char *name, size_t n) {
     if (b->nundo) {
         rc = append(b, "undo");
         if (!rc) {
-            am_label_change c = b->undo[--b->nundo];
-            b->d->label[c.index] = c.before;
+            const int index = b->undo[b->nundo - 1].index;
+            undo_last(b);
             b->changes++;
-            snprintf(name, n, "%s", b->d->names[c.index]);
+            snprintf(name, n, "%s", b->d->names[index]);
             rc = write_csv(b) ? -1 : 1;
         }
     }
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+int am_labelbook_save(am_labelbook *b) {
+    pthread_mutex_lock(&b->lock);
+    int rc = write_csv(b);
     pthread_mutex_unlock(&b->lock);
     return rc;
 }
@@ -182,6 +201,7 @@ void am_labelbook_close(am_labelbook *b) {
     free(b->log_path);
     free(b->csv_path);
     free(b->undo);
+    free(b->unsure);
     pthread_mutex_destroy(&b->lock);
     memset(b, 0, sizeof *b);
     b->fd = -1;

@@ -23,6 +23,7 @@ static const option options[] = {
     S(images, "", "directory (or text file of paths) of the images"),
     W(recursive, "also list images in subdirectories"),
     S(labels, "", "labels CSV: filename,label with label normal or anomaly"),
+    W(replace_labels, "with --resume: --labels is the whole set (images not in it are unlabelled), not additions"),
     S(truth, "", "ground-truth CSV of the pool for metrics (and the simulated oracle)"),
     S(out, "am_out", "output directory"),
     S(weights, "", "initial weights (default: the pretrained Lite0 for lite0, else TF init)"),

@@ -181,6 +181,8 @@ static int open_steps(am_run *r, int device, int dt) {
     }
     if (c->labels[0]) {
         am_label_stats ls;
+        if (c->replace_labels)
+            for (int i = 0; i < r->d.n; i++) r->d.label[i] = AM_UNLABELLED;
         if (am_dataset_apply_labels(&r->d, c->labels, &ls)) return fail("--labels");
         am_info("%s: %d rows, %d matched (%d anomalies, %d normal)", c->labels, ls.rows, ls.matched, ls.anomalies, ls.normals);
     }

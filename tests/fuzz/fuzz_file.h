@@ -9,18 +9,18 @@
 
 static char fuzz_path[64];
 
-static const char *fuzz_tmpdir(void) { return access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"; }
+static inline const char *fuzz_tmpdir(void) { return access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"; }
 
-static void fuzz_file_cleanup(void) { unlink(fuzz_path); }
+static inline void fuzz_file_cleanup(void) { unlink(fuzz_path); }
 
 // Names the file am_fuzz_<tag>_<pid> and arranges its removal.
-static void fuzz_file_init(const char *tag) {
+static inline void fuzz_file_init(const char *tag) {
     snprintf(fuzz_path, sizeof fuzz_path, "%s/am_fuzz_%s_%d", fuzz_tmpdir(), tag, (int)getpid());
     atexit(fuzz_file_cleanup);
 }
 
 // Writes the input to the file and returns its path.
-static const char *fuzz_file_write(const uint8_t *data, size_t size) {
+static inline const char *fuzz_file_write(const uint8_t *data, size_t size) {
     FILE *f = fopen(fuzz_path, "wb");
     if (!f) abort();
     if (size && fwrite(data, 1, size, f) != size) abort();

@@ -6,7 +6,7 @@
 #
 #   tests/fuzz/run.sh [SECONDS] [HARNESS...]     (make fuzz FUZZ_SECONDS=...)
 #
-# HARNESS: png jpeg csv config tfile tar h5 (default: all). FUZZ_JOBS=2 runs two at a
+# HARNESS: png jpeg csv config tfile tar h5 tiff fits labels (default: all). FUZZ_JOBS=2 runs two at a
 # time (default 1). The Makefile compiles each harness from the few project
 # sources it needs (no CUDA, no BLAS) with clang -fsanitize=fuzzer,address,
 # undefined. Binaries, seeds, logs and crash artifacts go to FUZZ_OUT (default
@@ -21,15 +21,15 @@ cd "$(dirname "$0")/../.." || exit 1
 
 SECS=${1:-180}
 shift $(( $# > 0 ? 1 : 0 ))
-HARNESSES=${*:-png jpeg csv config tfile tar h5 tiff fits}
+HARNESSES=${*:-png jpeg csv config tfile tar h5 tiff fits labels}
 # png and jpeg share one harness (am_image_read picks the decoder) with
 # separate seed corpora.
-binary_of() { case $1 in png | jpeg) echo image ;; csv | config | tfile | tar | h5 | tiff | fits) echo "$1" ;; *) return 1 ;; esac; }
+binary_of() { case $1 in png | jpeg) echo image ;; csv | config | tfile | tar | h5 | tiff | fits | labels) echo "$1" ;; *) return 1 ;; esac; }
 JOBS=${FUZZ_JOBS:-1}
 OUT=${FUZZ_OUT:-build-fuzz}
 
 for h in $HARNESSES; do
-    binary_of "$h" >/dev/null || { echo "fuzz: unknown harness '$h' (png jpeg csv config tfile tar h5 tiff fits)" >&2; exit 1; }
+    binary_of "$h" >/dev/null || { echo "fuzz: unknown harness '$h' (png jpeg csv config tfile tar h5 tiff fits labels)" >&2; exit 1; }
 done
 make --no-print-directory FUZZ_OUT="$OUT" fuzz-build || exit 1
 for h in $HARNESSES; do
