@@ -267,7 +267,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wext
 FUZZ_SRC_image  := src/data/png.c src/data/jpeg.c src/data/image.c src/data/resize.c src/core/error.c
 FUZZ_SRC_csv    := src/data/dataset.c src/core/files.c src/core/error.c src/core/log.c
 FUZZ_SRC_config := src/train/config.c src/core/error.c
-FUZZ_SRC_tfile  := src/core/tfile.c src/train/checkpoint.c src/core/error.c
+FUZZ_SRC_tfile  := src/core/tfile.c src/train/checkpoint.c src/cpu/ssl.c src/core/error.c
 FUZZ_SRC_tar    := src/data/tar.c src/core/error.c
 FUZZ_SRC_labels := src/review/labelbook.c src/data/dataset.c src/core/files.c src/core/error.c src/core/log.c
 FUZZ_SRC_h5     := src/data/h5.c src/data/signature.c src/core/error.c

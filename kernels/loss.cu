@@ -1,10 +1,11 @@
-// Softmax cross-entropy and the FixMatch loss; CUDA twins of src/cpu/loss.c
-// and src/cpu/fixmatch.c, row maths from kernels/softmax_math.h and
-// kernels/fixmatch_math.h. Batches are a few hundred rows: one block, one
-// thread per row, block sums in double. Gradients are assigned.
+// Softmax cross-entropy and the semi-supervised loss; CUDA twins of
+// src/cpu/loss.c and src/cpu/ssl.c, row maths from kernels/softmax_math.h
+// and kernels/ssl.h. Batches are a few hundred rows: one block, one thread
+// per row, block sums in double; a loss's state update and extra term run
+// on thread 0 (they are sums over the batch). Gradients are assigned.
 #include "common.cuh"
-#include "fixmatch_math.h"
 #include "softmax_math.h"
+#include "ssl.h"
 
 #define LOSS_THREADS 256
 
@@ -37,11 +38,24 @@ __global__ void ce_bwd(float *dlogits, const float *probs, const int *labels, in
     }
 }
 
-__global__ void fixmatch_kernel(float *stats, float *dlogits, const float *logits, const int *labels,
-                                int B, int U, int K, float tau, float lambda_u, float T) {
+// ssl: the loss's state, then P (U,K) and W (U) scratch.
+__global__ void ssl_kernel(float *stats, float *dlogits, float *ssl, const float *logits, const int *labels,
+                           int B, int U, int K, am_ssl_hp hp) {
     __shared__ double red[LOSS_THREADS];
-    double lx = 0.0, lu = 0.0, masked = 0.0;
-    float scale = U ? lambda_u / U : 0.0f;
+    __shared__ float extra;
+    am_ssl_state *st = (am_ssl_state *)ssl;
+    float *P = ssl + AM_SSL_STATE_FLOATS, *W = P + (size_t)U * K;
+    const float *zw = logits + (size_t)B * K, *zs = logits + (size_t)(B + U) * K;
+    float *dzs = dlogits + (size_t)(B + U) * K;
+    for (int i = threadIdx.x; i < U; i += LOSS_THREADS) {
+        int arg;
+        ssl_softmax(P + (size_t)i * K, &arg, zw + (size_t)i * K, K);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) ssl_observe(st, P, U, K, &hp);
+    __syncthreads();
+    double lx = 0.0, lu = 0.0, wsum = 0.0;
+    float scale = U ? hp.lambda_u / U : 0.0f;
     for (int r = threadIdx.x; r < B + 2 * U; r += LOSS_THREADS) {
         float *d = dlogits + (size_t)r * K;
         if (r < B) {
@@ -50,22 +64,28 @@ __global__ void fixmatch_kernel(float *stats, float *dlogits, const float *logit
         } else if (r < B + U) {
             for (int k = 0; k < K; k++) d[k] = 0.0f;
         } else {
-            float m;
-            const float *zw = logits + (size_t)(r - U) * K, *zs = logits + (size_t)r * K;
-            lu += am_fixmatch_row(d, &m, zw, zs, K, tau, T, scale);
-            masked += m;
+            int i = r - B - U, arg = 0;
+            const float *z = zw + (size_t)i * K;
+            for (int k = 1; k < K; k++)
+                if (z[k] > z[arg]) arg = k;
+            W[i] = ssl_weight(st, P + (size_t)i * K, K, &hp);
+            lu += ssl_row(d, z, zs + (size_t)i * K, arg, K, W[i], hp.T, scale);
+            wsum += W[i];
         }
     }
     lx = block_sum(lx, red);
     lu = block_sum(lu, red);
-    masked = block_sum(masked, red);
+    wsum = block_sum(wsum, red);
+    if (threadIdx.x == 0) extra = ssl_extra(dzs, zs, W, U, K, st, &hp);
+    __syncthreads();
     if (threadIdx.x == 0) {
         float loss_x = B ? (float)(lx / B) : 0.0f;
         float loss_u = U ? (float)(lu / U) : 0.0f;
-        stats[0] = loss_x + lambda_u * loss_u;
+        stats[0] = loss_x + hp.lambda_u * loss_u + extra;
         stats[1] = loss_x;
         stats[2] = loss_u;
-        stats[3] = U ? (float)(masked / U) : 0.0f;
+        stats[3] = extra;
+        stats[4] = U ? (float)(wsum / U) : 0.0f;
     }
 }
 
@@ -83,10 +103,10 @@ extern "C" void cu_softmax_ce_backward(float *dlogits, const float *probs, const
     AM_LAUNCHED("ce_bwd", s);
 }
 
-extern "C" void cu_fixmatch_forward_backward(float *stats, float *dlogits, const float *logits, const int *labels,
-                                             int B, int U, int K, float tau, float lambda_u, float T, void *stream) {
-    AM_CHECK(K <= AM_FIXMATCH_MAX_K, "FixMatch supports at most AM_FIXMATCH_MAX_K classes");
+extern "C" void cu_ssl_forward_backward(float *stats, float *dlogits, float *ssl, const float *logits, const int *labels,
+                                        int B, int U, int K, const am_ssl_hp *hp, void *stream) {
+    AM_CHECK(K <= AM_SSL_MAX_K, "the consistency losses take at most AM_SSL_MAX_K classes");
     cudaStream_t s = STREAM(stream);
-    fixmatch_kernel<<<1, LOSS_THREADS, 0, s>>>(stats, dlogits, logits, labels, B, U, K, tau, lambda_u, T);
-    AM_LAUNCHED("fixmatch", s);
+    ssl_kernel<<<1, LOSS_THREADS, 0, s>>>(stats, dlogits, ssl, logits, labels, B, U, K, *hp);
+    AM_LAUNCHED("ssl", s);
 }

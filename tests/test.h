@@ -29,6 +29,7 @@ Suite *suite_inputs(void);
 Suite *suite_tiff(void);
 Suite *suite_labelbook(void);
 Suite *suite_review(void);
+Suite *suite_ssl(void);
 
 // The golden files' deterministic parameter fill (weights/FORMAT.md, init:).
 void golden_fill(float *d, size_t n, const char *name, float centre, float half);

@@ -482,7 +482,7 @@ START_TEST(test_config_hparams) {
                            {"ema", "0.9"}};
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) ck_assert_int_eq(am_config_set(&c, kv[i][0], kv[i][1]), 0);
     am_train_hparams h = am_config_hparams(&c), d = am_train_defaults();
-    ck_assert(h.batch == 3 && h.mu == 4 && h.tau == 0.5f && h.lambda_u == 2.0f && h.T == 0.25f);
+    ck_assert(h.batch == 3 && h.mu == 4 && h.ssl.tau == 0.5f && h.ssl.lambda_u == 2.0f && h.ssl.T == 0.25f);
     ck_assert(h.optimizer == AM_OPT_ADAMW && h.lr == 0.01f && h.momentum == 0.8f && h.nesterov == 0);
     ck_assert(h.wd == 0.001f && h.schedule == AM_LR_COSINE && h.total_steps == 90 && h.ema == 0.9f);
     ck_assert(h.adam_b1 == d.adam_b1 && h.adam_b2 == d.adam_b2 && h.adam_eps == d.adam_eps);

@@ -17,6 +17,7 @@ int main(void) {
     srunner_add_suite(sr, suite_plot());
     srunner_add_suite(sr, suite_demo());
     srunner_add_suite(sr, suite_train());
+    srunner_add_suite(sr, suite_ssl());
     srunner_add_suite(sr, suite_augment());
     srunner_add_suite(sr, suite_prof());
     srunner_add_suite(sr, suite_loop());

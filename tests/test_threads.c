@@ -45,7 +45,7 @@ static void same_bits(const char *what, const char *name, const float *a, const 
 
 // The outputs of one run of every op: named buffers, parameter gradients
 // starting from the same non-zero values (they accumulate).
-#define MAX_OUT 64
+#define MAX_OUT 96
 typedef struct {
     int n;
     char name[MAX_OUT][32];
@@ -164,10 +164,17 @@ static void run_ops(outputs *o) {
         float *loss = out_new(o, 1, "softmax_ce loss");
         loss[0] = softmax_ce_forward(probs, z, y, B, K);
         softmax_ce_backward(out_new(o, (size_t)B * K, "softmax_ce dlogits"), probs, y, B, K);
-        float *st = out_new(o, 4, "fixmatch stats");
-        am_fixmatch_stats f = fixmatch_forward_backward(out_new(o, (size_t)N * K, "fixmatch dlogits"), z, y, B, U, K,
-                                                        0.6f, 1.0f, 0.0f);
-        st[0] = f.loss, st[1] = f.loss_x, st[2] = f.loss_u, st[3] = f.mask_rate;
+        for (int loss = 0; loss < AM_SSL_COUNT; loss++) {
+            am_ssl_hp hp = am_train_defaults().ssl;
+            hp.loss = loss;
+            hp.tau = 0.6f;
+            am_ssl_state state;
+            am_ssl_init(&state, K, &hp);
+            float *st = out_new(o, 5, "ssl stats");
+            am_ssl_stats f = ssl_forward_backward(out_new(o, (size_t)N * K, "ssl dlogits"), z, y, B, U, K, &state, &hp);
+            st[0] = f.loss, st[1] = f.loss_x, st[2] = f.loss_u, st[3] = f.loss_e, st[4] = f.mask_rate;
+            memcpy(out_new(o, AM_SSL_STATE_FLOATS, "ssl state"), state.f, sizeof state.f);
+        }
         free(z), free(probs);
     }
 }
@@ -203,7 +210,7 @@ static am_trainer *new_trainer(uint64_t seed) {
     hp.lr *= 3.0f / (float)hp.batch;  // linear scaling: the default is for B 16
     hp.batch = 3;
     hp.mu = 1;
-    hp.tau = 0.5f;  // two classes: every unlabelled row passes, the whole loss is used
+    hp.ssl.tau = 0.5f;  // two classes: every unlabelled row passes, the whole loss is used
     am_trainer *t = xmalloc(sizeof *t);
     ck_assert_int_eq(am_trainer_init(t, ARCH, 3, 2, seed, &hp), 0);
     am_model_init_fc(&t->model, seed);  // a new head as am_train makes it: logits near 0
@@ -219,7 +226,7 @@ static void free_trainer(am_trainer *t) {
 
 // Steps [t->step, to) on `threads` threads: inputs and labels from Philox
 // keyed by the step; each step's statistics in st[step].
-static void steps(am_trainer *t, uint64_t to, int threads, am_fixmatch_stats *st) {
+static void steps(am_trainer *t, uint64_t to, int threads, am_ssl_stats *st) {
     int rows = t->hp.batch * (1 + 2 * t->hp.mu);
     size_t n = (size_t)rows * SIZE * SIZE * 3;
     float *x = xmalloc(sizeof(float) * n);
@@ -256,7 +263,7 @@ static void same_trainer(const am_trainer *a, const am_trainer *b, int t) {
     same_family("momentum", &a->model, a->v, b->v, AM_PARAM, t);
 }
 
-static void same_stats(const am_fixmatch_stats *a, const am_fixmatch_stats *b, int n, int t) {
+static void same_stats(const am_ssl_stats *a, const am_ssl_stats *b, int n, int t) {
     for (int k = 0; k < n; k++)
         ck_assert_msg(!memcmp(&a[k], &b[k], sizeof a[k]),
                       "step %d: loss %.9g (x %.9g, u %.9g, mask %g) on 1 thread, %.9g (x %.9g, u %.9g, mask %g) on %d",
@@ -275,7 +282,7 @@ static float *scores(am_trainer *t, int n, int threads) {
 
 START_TEST(test_train_any_thread_count) {
     int saved = am_get_threads();
-    am_fixmatch_stats s1[STEPS], s3[STEPS];
+    am_ssl_stats s1[STEPS], s3[STEPS];
     am_trainer *a = new_trainer(SEED), *b = new_trainer(SEED);
     steps(a, STEPS, 1, s1);
     steps(b, STEPS, 3, s3);
@@ -299,7 +306,7 @@ END_TEST
 // on 1 thread.
 START_TEST(test_resume_other_thread_count) {
     int saved = am_get_threads();
-    am_fixmatch_stats s1[STEPS], s2[STEPS];
+    am_ssl_stats s1[STEPS], s2[STEPS];
     am_trainer *a = new_trainer(SEED), *b = new_trainer(SEED);
     steps(a, STEPS, 1, s1);
     steps(b, STEPS / 2, 1, s2);

@@ -107,13 +107,13 @@ START_TEST(test_step_golden) {
     am_train_hparams hp = am_train_defaults();
     hp.batch = 2;
     hp.mu = 2;
-    hp.tau = gget(&g, "tau", 1)[0];
-    ck_assert(hp.lambda_u == gget(&g, "lambda_u", 1)[0]);
+    hp.ssl.tau = gget(&g, "tau", 1)[0];
+    ck_assert(hp.ssl.lambda_u == gget(&g, "lambda_u", 1)[0]);
     ck_assert(hp.lr == gget(&g, "lr", 1)[0]);
     ck_assert(hp.momentum == gget(&g, "momentum", 1)[0]);
     ck_assert(hp.wd == gget(&g, "wd", 1)[0]);
     ck_assert(hp.ema == gget(&g, "ema_decay", 1)[0]);
-    ck_assert(hp.optimizer == AM_OPT_SGD && hp.nesterov && hp.schedule == AM_LR_CONSTANT && hp.T <= 0.0f);
+    ck_assert(hp.optimizer == AM_OPT_SGD && hp.nesterov && hp.schedule == AM_LR_CONSTANT && hp.ssl.T <= 0.0f);
     ck_assert_int_eq(N, hp.batch * (1 + 2 * hp.mu));
 
     am_trainer *t = xmalloc(sizeof *t);
@@ -127,7 +127,7 @@ START_TEST(test_step_golden) {
     const float *yf = gget(&g, "y", hp.batch);
     int y[2] = {(int)yf[0], (int)yf[1]};
 
-    am_fixmatch_stats st = am_train_step(t, x->data, y, S);
+    am_ssl_stats st = am_train_step(t, x->data, y, S);
     ck_assert(t->step == 1);
 
     // Logits: at 32 px the float32 forward drifts from float64 by up to ~1e-4
@@ -145,7 +145,7 @@ START_TEST(test_step_golden) {
                   gget(&g, "mask_rate", 1)[0]);
     ck_assert_msg(st.mask_rate > 0.0f && st.mask_rate < 1.0f, "the golden's tau should split the mask");
     printf("  step loss %.7g (x %.7g, u %.7g), mask rate %g, tau %.7g\n", st.loss, st.loss_x, st.loss_u,
-           st.mask_rate, hp.tau);
+           st.mask_rate, hp.ssl.tau);
 
     // Gradients (subsampled) as tests/test_model.c judges them; running statistics,
     // and the subsampled parameters, momentum buffers and EMA after the step,
@@ -330,7 +330,10 @@ static void fixmatch_case(int B, int U, int K, float tau, float lambda, float T,
     make_logits(z, B, U, K, seed);
     for (int i = 0; i < B; i++) y[i] = (int)(am_rand_u32(seed, 3, 0, (uint32_t)i) % (uint32_t)K);
     for (size_t i = 0; i < n; i++) { zd[i] = z[i]; dz[i] = 123.0f; }
-    am_fixmatch_stats st = fixmatch_forward_backward(dz, z, y, B, U, K, tau, lambda, T);
+    am_ssl_hp hp = {.loss = AM_SSL_fixmatch, .tau = tau, .T = T, .lambda_u = lambda};
+    am_ssl_state state;
+    am_ssl_init(&state, K, &hp);
+    am_ssl_stats st = ssl_forward_backward(dz, z, y, B, U, K, &state, &hp);
     fm_ref r = fixmatch_ref(dref, zd, y, B, U, K, tau, lambda, T);
     char what[128];
     snprintf(what, sizeof what, "fixmatch B=%d U=%d K=%d tau=%g lambda=%g T=%g", B, U, K, tau, lambda, T);
@@ -387,17 +390,22 @@ START_TEST(test_fixmatch_loss) {
     // maxima at classes 3 and 7 -> target 3.
     float z2[6] = {0.0f, 0.0f, 1.25f, 1.25f, 0.3f, -0.2f}, d2[6];
     int y0 = 0;
-    am_fixmatch_stats st = fixmatch_forward_backward(d2, z2, &y0, 1, 1, 2, 0.5f, 1.0f, 0.0f);
+    am_ssl_hp hp = {.loss = AM_SSL_fixmatch, .tau = 0.5f, .lambda_u = 1.0f};
+    am_ssl_state state;
+    am_ssl_init(&state, 10, &hp);
+    am_ssl_stats st = ssl_forward_backward(d2, z2, &y0, 1, 1, 2, &state, &hp);
     ck_assert(st.mask_rate == 1.0f);
     ck_assert(d2[4] < 0.0f && d2[5] > 0.0f);  // pushed towards class 0
     float z10[20] = {0}, d10[20];
     z10[3] = z10[7] = 9.0f;  // weak row (B = 0, U = 1)
     for (int k = 0; k < 10; k++) z10[10 + k] = 0.1f * k;
-    st = fixmatch_forward_backward(d10, z10, NULL, 0, 1, 10, 0.45f, 1.0f, 0.0f);
+    hp.tau = 0.45f;
+    st = ssl_forward_backward(d10, z10, NULL, 0, 1, 10, &state, &hp);
     ck_assert(st.mask_rate == 1.0f);
     for (int k = 0; k < 10; k++) ck_assert_msg((d10[10 + k] < 0.0f) == (k == 3), "class %d: %g", k, d10[10 + k]);
     // Mask rate 0: the unlabelled loss and its gradient vanish.
-    st = fixmatch_forward_backward(d10, z10, NULL, 0, 1, 10, 0.9f, 1.0f, 0.0f);
+    hp.tau = 0.9f;
+    st = ssl_forward_backward(d10, z10, NULL, 0, 1, 10, &state, &hp);
     ck_assert(st.mask_rate == 0.0f && st.loss_u == 0.0f && st.loss == 0.0f);
     for (int k = 0; k < 20; k++) ck_assert(d10[k] == 0.0f);
 }
@@ -566,7 +574,7 @@ static am_trainer *resume_trainer(uint64_t seed) {
     hp.lr *= (float)B / (float)hp.batch;
     hp.batch = B;
     hp.mu = 1;
-    hp.tau = 0.6f;  // unlabelled rows pass the threshold (checked below)
+    hp.ssl.tau = 0.6f;  // unlabelled rows pass the threshold (checked below)
     am_trainer *t = xmalloc(sizeof *t);
     ck_assert_int_eq(am_trainer_init(t, "lite0", 3, 2, seed, &hp), 0);
     ck_assert_msg(am_weights_load(&t->model, RES_WEIGHTS, seed) == 0, "%s", am_error());
@@ -577,7 +585,7 @@ static am_trainer *resume_trainer(uint64_t seed) {
 
 // One step's record: its statistics and the largest logit margin of its rows.
 typedef struct {
-    am_fixmatch_stats st;
+    am_ssl_stats st;
     float margin;
 } res_log;
 
@@ -625,7 +633,7 @@ static char *tmp_path(const char *tag) {
 static void check_healthy_run(const res_log *l, int steps, const am_model *m, const float *p0) {
     float mr = 0.0f, margin = 0.0f;
     for (int k = 0; k < steps; k++) {
-        const am_fixmatch_stats *s = &l[k].st;
+        const am_ssl_stats *s = &l[k].st;
         ck_assert_msg(isfinite(s->loss) && isfinite(s->loss_x) && isfinite(s->loss_u) && s->loss > 0.0f,
                       "step %d: loss %g (x %g, u %g)", k, s->loss, s->loss_x, s->loss_u);
         ck_assert_msg(l[k].margin < RES_MARGIN_MAX, "step %d: logit margin %g, saturated past %g", k, l[k].margin,
@@ -734,7 +742,11 @@ START_TEST(test_checkpoint_layout) {
         ck_assert_msg(e && e->type == AM_TF_U8 && e->n == strlen(texts[k][1]) && !memcmp(e->u8, texts[k][1], e->n),
                       "the %s text", texts[k][0]);
     }
-    int entries = 4;
+    // The consistency loss's name and state.
+    const am_tentry *ln = am_tfile_find(&f, "ssl_loss"), *ls = am_tfile_find(&f, "ssl_state");
+    ck_assert(ln && ln->type == AM_TF_U8 && ln->n == strlen("fixmatch") && !memcmp(ln->u8, "fixmatch", ln->n));
+    ck_assert(ls && ls->type == AM_TF_F32 && ls->n == AM_SSL_STATE_FLOATS && !memcmp(ls->data, t->ssl.f, sizeof t->ssl.f));
+    int entries = 6;
     uint64_t packed = 0;
     for (int k = 0; k < 6; k++)
         for (int i = 0; i < m->ntensors; i++) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "am/aug_plan.h"
+#include "am/ssl.h"
 #include "am/hd.h"
 
 enum { AM_F32 = 0, AM_BF16 = 1 };
@@ -122,10 +123,11 @@ void cu_softmax_ce_forward(float *loss, float *probs, const float *logits, const
                            int N, int K, void *stream);
 void cu_softmax_ce_backward(float *dlogits, const float *probs, const int *labels, int N, int K,
                             void *stream);
-// FixMatch (fixmatch_forward_backward): stats (4 floats) = loss, loss_x,
-// loss_u, mask_rate; dlogits (B+2U,K) assigned.
-void cu_fixmatch_forward_backward(float *stats, float *dlogits, const float *logits, const int *labels,
-                                  int B, int U, int K, float tau, float lambda_u, float T, void *stream);
+// The semi-supervised loss (ssl_forward_backward, kernels/ssl.h): stats (5
+// floats) = loss, loss_x, loss_u, loss_e, mask_rate; dlogits (B+2U,K)
+// assigned; ssl: the loss's state (updated), then scratch for U*K + U floats.
+void cu_ssl_forward_backward(float *stats, float *dlogits, float *ssl, const float *logits, const int *labels,
+                             int B, int U, int K, const am_ssl_hp *hp, void *stream);
 
 // Optimisers and EMA over the flat parameter buffer (sgd_update, adamw_update, ema_update).
 void cu_sgd_update(float *theta, float *v, const float *g, const uint8_t *decay, size_t n,

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "am/ssl.h"
+
 // Dense convolution, TF-SAME, via im2col + sgemm (the stem).
 // in (N,H,W,C), w (K,k,k,C), out (N,Ho,Wo,K), col (N*Ho*Wo, k*k*C) is kept
 // for the backward pass. din may be NULL (the network input needs none).
@@ -82,15 +84,16 @@ void drop_connect_add_backward(float *dbranch, float *dskip, const float *dout,
 float softmax_ce_forward(float *probs, const float *logits, const int *labels, int N, int K);
 void softmax_ce_backward(float *dlogits, const float *probs, const int *labels, int N, int K);
 
-// FixMatch loss (kernels/fixmatch_math.h), loss and gradient in one pass.
-// logits (B + 2U, K): rows [0,B) labelled, [B,B+U) weak views, [B+U,B+2U)
-// strong views of the same U unlabelled images. L = l_x + lambda_u * l_u with
-// l_x = mean CE over the labelled rows and l_u = sum(mask * CE(strong,
-// target)) / U. dlogits (B + 2U, K) is assigned: the weak rows get zero.
-// T <= 0 selects hard pseudo-labels; T > 0 soft targets softmax(weak / T).
-typedef struct { float loss, loss_x, loss_u, mask_rate; } am_fixmatch_stats;
-am_fixmatch_stats fixmatch_forward_backward(float *dlogits, const float *logits, const int *labels,
-                                            int B, int U, int K, float tau, float lambda_u, float T);
+// The semi-supervised step's loss (kernels/ssl.h), loss and gradient in one
+// pass. logits (B + 2U, K): rows [0,B) labelled, [B,B+U) weak views,
+// [B+U,B+2U) strong views of the same U unlabelled images. L = l_x +
+// lambda_u * l_u + l_e: l_x the mean CE of the labelled rows, l_u the mean of
+// weight * CE(strong, target) over the U images, l_e the loss's extra term
+// (FreeMatch's fairness loss). The loss's state is updated from the weak
+// views. dlogits (B + 2U, K) is assigned: the weak rows get zero.
+typedef struct { float loss, loss_x, loss_u, loss_e, mask_rate; } am_ssl_stats;
+am_ssl_stats ssl_forward_backward(float *dlogits, const float *logits, const int *labels, int B, int U, int K,
+                                  am_ssl_state *state, const am_ssl_hp *hp);
 
 // Optimisers and EMA over a flat parameter buffer (kernels/optim_math.h).
 // decay[i] = 1 where weight decay applies to element i.

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "am/ssl.h"
 #include "am/augment.h"
 #include "am/model.h"
 #include "am/ops.h"
@@ -14,7 +15,7 @@ enum { AM_LR_CONSTANT = 0, AM_LR_COSINE = 1 };
 
 typedef struct {
     int batch, mu;          // B labelled, mu*B unlabelled per view
-    float tau, lambda_u, T; // threshold, unlabelled weight, temperature (<= 0: hard labels)
+    am_ssl_hp ssl;          // the consistency loss: which, threshold, unlabelled weight, temperature, ...
     int optimizer;          // AM_OPT_*
     float lr, momentum, wd; // wd: coupled L2 (SGD) or decoupled (AdamW), conv/FC weights only
     int nesterov;
@@ -37,6 +38,7 @@ typedef struct {
     uint64_t step, seed;
     am_train_hparams hp;
     float *dlogits;
+    am_ssl_state ssl;       // the consistency loss's state (EMAs of confidences, ...)
     am_gpu_trainer *gpu;    // set by am_trainer_to_gpu: steps and scoring run there
     struct {                // am_trainer_score_send's queue: at most two batches
         const float *x[2];
@@ -68,12 +70,12 @@ float am_train_lr(const am_train_hparams *hp, uint64_t step);
 
 // One FixMatch step on x (B + 2U, S, S, C): labelled, weak, strong views, one
 // training-mode forward, loss, backward, optimiser and EMA updates.
-am_fixmatch_stats am_train_step(am_trainer *t, const float *x, const int *labels, int S);
+am_ssl_stats am_train_step(am_trainer *t, const float *x, const int *labels, int S);
 // The same step on a trainer on a CUDA device from the views' sources: raw
 // (B + U, S, S, C) uint8 images and plans (B + 2U) as an am_batcher slot with
 // aug_on_gpu holds them; the views are made on the device by one augmentation
 // launch per view kind, written straight into the network's input.
-am_fixmatch_stats am_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
+am_ssl_stats am_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
                                       const int *labels, int S);
 // The EMA model's eval-mode logits (N, classes) of x (N, S, S, C), host
 // memory valid until the next call.

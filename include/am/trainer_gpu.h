@@ -14,7 +14,8 @@ struct am_gpu_trainer {
     am_gpu_model live, ema;  // mirrors of t->model and t->ema
     float *v;                // (2, nparams) optimiser state as t->v: v (momentum / Adam m), s (Adam)
     float *dlogits;          // (B + 2U, classes)
-    float *loss;             // (4) loss, loss_x, loss_u, mask_rate
+    float *loss;             // (5) loss, loss_x, loss_u, loss_e, mask_rate
+    float *ssl;              // the consistency loss's state (AM_SSL_STATE_FLOATS), then its scratch: P (U,K), W (U)
     int *labels;             // (B)
     float *logits;           // host (nlogits) scoring logits
     size_t nlogits;
@@ -35,8 +36,8 @@ struct am_gpu_trainer {
     void *staged[2];         // cudaEvent_t: each one's copy done
 };
 
-am_fixmatch_stats am_gpu_train_step(am_trainer *t, const float *x, const int *labels, int S);
-am_fixmatch_stats am_gpu_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
+am_ssl_stats am_gpu_train_step(am_trainer *t, const float *x, const int *labels, int S);
+am_ssl_stats am_gpu_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
                                           const int *labels, int S);
 const float *am_gpu_trainer_score(am_trainer *t, const float *x, int N, int S);
 void am_gpu_trainer_score_send(am_trainer *t, int k, const float *x, int N, int S);

@@ -12,6 +12,7 @@
 #include "am/gpu.h"
 #include "am/loop.h"
 #include "am/model.h"
+#include "am/ssl.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -27,7 +28,7 @@ static void usage(FILE *f) {
     fprintf(f,
         "\nOutput directory (--out):\n"
         "  config.txt             the effective configuration\n"
-        "  train_log.jsonl        one line per step: loss, loss_x, loss_u, mask rate, lr, img/s\n"
+        "  train_log.jsonl        one line per step: loss, loss_x, loss_u, loss_e (freematch), mask rate, lr, img/s\n"
         "  checkpoint.amck        latest checkpoint (for --resume); written atomically\n"
         "  model_ema.amw          EMA weights, the scoring model\n"
         "  scores.csv             Filename,Score of the unlabelled pool, highest score first\n"
@@ -64,6 +65,12 @@ static int validate(const am_config *c) {
     if (c->batch < 1 || c->mu < 1 || c->iters < 1 || c->cycles < 1) return am_seterr("--batch, --mu, --iters and --cycles must be >= 1");
     if (c->oracle > 0 && !c->truth[0]) return am_seterr("--oracle needs --truth (the ground-truth CSV)");
     if (strcmp(c->policy, "usb") && strcmp(c->policy, "fixmatch")) return am_seterr("--policy must be usb or fixmatch");
+    if (am_ssl_parse(c->loss) < 0) {
+        char names[256] = "";
+        for (int k = 0; k < AM_SSL_COUNT; k++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? ", " : "", am_ssl_name(k));
+        return am_seterr("--loss '%s': give one of %s", c->loss, names);
+    }
     if (strcmp(c->optimizer, "sgd") && strcmp(c->optimizer, "adamw")) return am_seterr("--optimizer must be sgd or adamw");
     if (strcmp(c->schedule, "constant") && strcmp(c->schedule, "cosine")) return am_seterr("--schedule must be constant or cosine");
     return 0;

@@ -263,23 +263,77 @@ int bench_infer_train(int argc, char **argv) {
     return 0;
 }
 
-// The FixMatch consistency-loss kernel on its own: rows of logits per second
-// and the bytes moved (logits read, gradient written) per second, CPU twin and,
-// where a GPU is present, the CUDA kernel.
+// The consistency losses (kernels/ssl.h) on their own: rows of logits per
+// second and the bytes moved (logits read, gradient written) per second, CPU
+// twin and, where a GPU is present, the CUDA kernel; every registered loss.
 static void usage_loss(FILE *f) {
     fprintf(f,
-        "usage: am_bench loss [--device D] [--rows U ...] [--labelled B] [--classes K] [--iters I] [--json]\n"
-        "Times fixmatch_forward_backward (kernels/fixmatch_math.h) over B labelled +\n"
+        "usage: am_bench loss [--device D] [--loss L ...] [--rows U ...] [--labelled B] [--classes K] [--iters I] [--json]\n"
+        "Times ssl_forward_backward (kernels/ssl.h and kernels/ssl_L.h) over B labelled +\n"
         "U weak + U strong rows of K logits: median time, rows/s and GB/s.\n"
+        "  --loss L ...   consistency losses (default: every one: fixmatch freematch softmatch)\n"
         "  --rows U ...   unlabelled rows (default 80 65536 1048576)\n"
         "  --labelled B   labelled rows (default 16)\n"
         "  --classes K    classes (default 2)\n"
         "  --iters I      timed runs (default 20)\n");
 }
 
+// The median seconds of one loss over U rows.
+static double time_loss(int dev, int loss, int B, int U, int K, int iters) {
+    int N = B + 2 * U;
+    float *z = AM_MALLOC(sizeof(float) * N * K), *dz = AM_MALLOC(sizeof(float) * N * K);
+    int *y = AM_MALLOC(sizeof(int) * (B ? B : 1));
+    for (size_t i = 0; i < (size_t)N * K; i++) z[i] = 4.0f * ((float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f);
+    for (int i = 0; i < B; i++) y[i] = i % K;
+    double *t = AM_MALLOC(sizeof(double) * iters);
+    am_ssl_hp hp = am_train_defaults().ssl;
+    hp.loss = loss;
+    am_ssl_state st;
+    am_ssl_init(&st, K, &hp);
+    if (dev < 0) {
+        for (int i = 0; i < iters + 2; i++) {
+            double t0 = bench_now();
+            ssl_forward_backward(dz, z, y, B, U, K, &st, &hp);
+            if (i >= 2) t[i - 2] = bench_now() - t0;
+        }
+    }
+#ifdef AM_HAVE_CUDA
+    else {
+        am_gpu_ctx ctx;
+        if (am_gpu_ctx_init(&ctx, dev)) { fprintf(stderr, "am_bench: %s\n", am_error()); exit(1); }
+        size_t ssl_bytes = sizeof st + sizeof(float) * ((size_t)U * K + U);
+        float *gz = am_gpu_alloc(&ctx, sizeof(float) * N * K, "logits");
+        float *gd = am_gpu_alloc(&ctx, sizeof(float) * N * K, "dlogits");
+        float *gs = am_gpu_alloc(&ctx, sizeof(float) * 5, "loss statistics");
+        float *gl = am_gpu_alloc(&ctx, ssl_bytes, "the loss's state");
+        int *gy = am_gpu_alloc(&ctx, sizeof(int) * (B ? B : 1), "labels");
+        am_gpu_upload(&ctx, gz, z, sizeof(float) * N * K);
+        am_gpu_upload(&ctx, gy, y, sizeof(int) * (B ? B : 1));
+        am_gpu_upload(&ctx, gl, &st, sizeof st);
+        for (int i = 0; i < iters + 2; i++) {
+            am_gpu_sync(&ctx);
+            double t0 = bench_now();
+            cu_ssl_forward_backward(gs, gd, gl, gz, gy, B, U, K, &hp, ctx.stream);
+            am_gpu_sync(&ctx);
+            if (i >= 2) t[i - 2] = bench_now() - t0;
+        }
+        am_gpu_free(&ctx, gz, sizeof(float) * N * K);
+        am_gpu_free(&ctx, gd, sizeof(float) * N * K);
+        am_gpu_free(&ctx, gs, sizeof(float) * 5);
+        am_gpu_free(&ctx, gl, ssl_bytes);
+        am_gpu_free(&ctx, gy, sizeof(int) * (B ? B : 1));
+        am_gpu_ctx_free(&ctx);
+    }
+#endif
+    qsort(t, (size_t)iters, sizeof(double), bench_cmp_double);
+    double med = t[iters / 2];
+    free(z); free(dz); free(y); free(t);
+    return med;
+}
+
 int bench_loss(int argc, char **argv) {
     const char *device = NULL;
-    int rows[16] = {80, 65536, 1048576}, nrows = 3, B = 16, K = 2, iters = 20, json = 0;
+    int rows[16] = {80, 65536, 1048576}, nrows = 3, B = 16, K = 2, iters = 20, json = 0, losses[16], nloss = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -289,65 +343,39 @@ int bench_loss(int argc, char **argv) {
             nrows = 0;
             while (i + 1 < argc && argv[i + 1][0] != '-' && nrows < 16) rows[nrows++] = atoi(argv[++i]);
         }
+        else if (!strcmp(a, "--loss") && more) {
+            while (i + 1 < argc && argv[i + 1][0] != '-' && nloss < 16) {
+                if ((losses[nloss++] = am_ssl_parse(argv[++i])) < 0) {
+                    fprintf(stderr, "am_bench: unknown loss '%s'\n", argv[i]);
+                    return 2;
+                }
+            }
+        }
         else if (!strcmp(a, "--labelled") && more) B = atoi(argv[++i]);
         else if (!strcmp(a, "--classes") && more) K = atoi(argv[++i]);
         else if (!strcmp(a, "--iters") && more) iters = atoi(argv[++i]);
         else if (!strcmp(a, "--json")) json = 1;
         else { fprintf(stderr, "am_bench: unknown option '%s'\n", a); usage_loss(stderr); return 2; }
     }
-    if (K < 2 || K > 64 || B < 0 || iters < 1 || nrows < 1) { fprintf(stderr, "am_bench: need 2 <= K <= 64, B >= 0, iters >= 1\n"); return 2; }
+    if (K < 2 || K > AM_SSL_MAX_K || B < 0 || iters < 1 || nrows < 1) { fprintf(stderr, "am_bench: need 2 <= K <= 64, B >= 0, iters >= 1\n"); return 2; }
+    if (!nloss)
+        for (int k = 0; k < AM_SSL_COUNT; k++) losses[nloss++] = k;
     int dev = bench_pick_device(device);
     if (dev == -2) return 1;
     if (json) printf("[");
-    for (int r = 0; r < nrows; r++) {
-        int U = rows[r], N = B + 2 * U;
-        float *z = AM_MALLOC(sizeof(float) * N * K), *dz = AM_MALLOC(sizeof(float) * N * K);
-        int *y = AM_MALLOC(sizeof(int) * (B ? B : 1));
-        for (size_t i = 0; i < (size_t)N * K; i++) z[i] = 4.0f * ((float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f);
-        for (int i = 0; i < B; i++) y[i] = i % K;
-        double *t = AM_MALLOC(sizeof(double) * iters);
-        if (dev < 0) {
-            for (int i = 0; i < iters + 2; i++) {
-                double t0 = bench_now();
-                fixmatch_forward_backward(dz, z, y, B, U, K, 0.95f, 1.0f, 0.0f);
-                if (i >= 2) t[i - 2] = bench_now() - t0;
-            }
+    for (int l = 0; l < nloss; l++)
+        for (int r = 0; r < nrows; r++) {
+            int U = rows[r], N = B + 2 * U;
+            double med = time_loss(dev, losses[l], B, U, K, iters), gbs = 2.0 * sizeof(float) * N * K / med / 1e9;
+            const char *name = am_ssl_name(losses[l]);
+            if (json)
+                printf("%s\n {\"impl\": \"am\", \"kernel\": \"%s\", \"device\": \"%s\", \"B\": %d, \"U\": %d, \"K\": %d, "
+                       "\"median_s\": %.3e, \"rows_s\": %.4g, \"gb_s\": %.3f}", l || r ? "," : "", name,
+                       dev < 0 ? "cpu" : "cuda", B, U, K, med, N / med, gbs);
+            else
+                printf("%s loss %s B=%d U=%d K=%d: %.3g s, %.3g rows/s, %.2f GB/s\n", name, dev < 0 ? "cpu" : "cuda", B,
+                       U, K, med, N / med, gbs);
         }
-#ifdef AM_HAVE_CUDA
-        else {
-            am_gpu_ctx ctx;
-            if (am_gpu_ctx_init(&ctx, dev)) { fprintf(stderr, "am_bench: %s\n", am_error()); return 1; }
-            float *gz = am_gpu_alloc(&ctx, sizeof(float) * N * K, "logits");
-            float *gd = am_gpu_alloc(&ctx, sizeof(float) * N * K, "dlogits");
-            float *gs = am_gpu_alloc(&ctx, sizeof(float) * 4, "loss statistics");
-            int *gy = am_gpu_alloc(&ctx, sizeof(int) * (B ? B : 1), "labels");
-            am_gpu_upload(&ctx, gz, z, sizeof(float) * N * K);
-            am_gpu_upload(&ctx, gy, y, sizeof(int) * (B ? B : 1));
-            for (int i = 0; i < iters + 2; i++) {
-                am_gpu_sync(&ctx);
-                double t0 = bench_now();
-                cu_fixmatch_forward_backward(gs, gd, gz, gy, B, U, K, 0.95f, 1.0f, 0.0f, ctx.stream);
-                am_gpu_sync(&ctx);
-                if (i >= 2) t[i - 2] = bench_now() - t0;
-            }
-            am_gpu_free(&ctx, gz, sizeof(float) * N * K);
-            am_gpu_free(&ctx, gd, sizeof(float) * N * K);
-            am_gpu_free(&ctx, gs, sizeof(float) * 4);
-            am_gpu_free(&ctx, gy, sizeof(int) * (B ? B : 1));
-            am_gpu_ctx_free(&ctx);
-        }
-#endif
-        qsort(t, (size_t)iters, sizeof(double), bench_cmp_double);
-        double med = t[iters / 2], gbs = 2.0 * sizeof(float) * N * K / med / 1e9;
-        if (json)
-            printf("%s\n {\"impl\": \"am\", \"kernel\": \"fixmatch\", \"device\": \"%s\", \"B\": %d, \"U\": %d, \"K\": %d, "
-                   "\"median_s\": %.3e, \"rows_s\": %.4g, \"gb_s\": %.3f}", r ? "," : "", dev < 0 ? "cpu" : "cuda", B, U, K,
-                   med, N / med, gbs);
-        else
-            printf("fixmatch loss %s B=%d U=%d K=%d: %.3g s, %.3g rows/s, %.2f GB/s\n", dev < 0 ? "cpu" : "cuda", B, U, K,
-                   med, N / med, gbs);
-        free(z); free(dz); free(y); free(t);
-    }
     if (json) printf("\n]\n");
     return 0;
 }

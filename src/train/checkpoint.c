@@ -1,7 +1,9 @@
 // Checkpoints: am tensor files (weights/FORMAT.md) with magic AMCK, written
 // and read by src/core/tfile.c (CRC-32, atomic write). The header names the
 // architecture, input channels and classes; the entries are `step` and
-// `seed` (u64 [1]), `config` and `labels` (text), and float32 tensors, each
+// `seed` (u64 [1]), `config` and `labels` (text), the consistency loss's
+// name `ssl_loss` (text) and state `ssl_state` (float32, include/am/ssl.h;
+// a checkpoint without them is FixMatch's), and float32 tensors, each
 // packed (none of the model's padding): the live model's parameters and BN
 // statistics under their own names, the EMA model's as `ema:<name>`, the
 // optimiser state as `v:<param>` and, for AdamW, `s:<param>`.
@@ -45,12 +47,15 @@ int am_checkpoint_save(am_trainer *t, const char *path, const char *config, cons
     const am_model *m = &t->model;
     if ((config && strlen(config) > 0x7fffffff) || (labels && strlen(labels) > 0x7fffffff))
         return am_seterr("cannot write checkpoint '%s': its configuration or labels text is over 2 GiB", path);
-    am_tentry *e = AM_CALLOC(sizeof(am_tentry) * (size_t)(4 * m->ntensors + 4));
+    am_tentry *e = AM_CALLOC(sizeof(am_tentry) * (size_t)(4 * m->ntensors + 6));
     int n = 0;
     e[n++] = (am_tentry){.name = "step", .type = AM_TF_U64, .ndim = 1, .shape = {1}, .n = 1, .u64 = &t->step};
     e[n++] = (am_tentry){.name = "seed", .type = AM_TF_U64, .ndim = 1, .shape = {1}, .n = 1, .u64 = &t->seed};
     e[n++] = text_entry("config", config);
     e[n++] = text_entry("labels", labels);
+    e[n++] = text_entry("ssl_loss", am_ssl_name(t->hp.ssl.loss));
+    e[n++] = (am_tentry){.name = "ssl_state", .type = AM_TF_F32, .ndim = 1, .shape = {AM_SSL_STATE_FLOATS},
+                         .n = AM_SSL_STATE_FLOATS, .data = t->ssl.f};
     section s[6];
     for (int k = 0, ns = sections(t, s); k < ns; k++)
         for (int i = 0; i < m->ntensors; i++) {
@@ -76,6 +81,25 @@ static const am_tentry *u64_entry(const am_tfile *f, const char *path, const cha
     return NULL;
 }
 
+// The consistency loss's entries: *state the saved state (NULL for a
+// checkpoint without them, FixMatch's, whose state is empty); -1 (am_error())
+// when the checkpoint's loss is not `loss`.
+static int ssl_entries(const am_tfile *f, const char *path, int loss, const am_tentry **state) {
+    const am_tentry *name = am_tfile_find(f, "ssl_loss"), *st = am_tfile_find(f, "ssl_state");
+    char saved[32] = "fixmatch";
+    if (name && (name->type != AM_TF_U8 || name->n >= sizeof saved))
+        return am_seterr("checkpoint '%s': its ssl_loss entry is not a loss's name: the file is damaged", path);
+    if (name) snprintf(saved, sizeof saved, "%.*s", (int)name->n, (const char *)name->u8);
+    if (strcmp(saved, am_ssl_name(loss)))
+        return am_seterr("checkpoint '%s' was trained with --loss %s, not %s: resume with --loss %s", path, saved,
+                         am_ssl_name(loss), saved);
+    if (name && (!st || st->type != AM_TF_F32 || st->n != AM_SSL_STATE_FLOATS))
+        return am_seterr("checkpoint '%s' has no float32 ssl_state of %d values: the file is damaged", path,
+                         AM_SSL_STATE_FLOATS);
+    *state = name ? st : NULL;
+    return 0;
+}
+
 // A malloc'd, NUL-terminated copy of a text entry ("" when there is none).
 static char *text_copy(const am_tentry *e) {
     size_t n = e ? e->n : 0;
@@ -91,7 +115,8 @@ int am_checkpoint_load(am_trainer *t, const char *path, char **config, char **la
     const am_model *m = &t->model;
     const am_arch *a = &m->arch;
     const am_tentry **src = AM_CALLOC(sizeof(am_tentry *) * (size_t)(4 * m->ntensors + 1));
-    const am_tentry *step = NULL, *seed = NULL, *cfg = am_tfile_find(&f, "config"), *lab = am_tfile_find(&f, "labels");
+    const am_tentry *step = NULL, *seed = NULL, *cfg = am_tfile_find(&f, "config"), *lab = am_tfile_find(&f, "labels"),
+                    *ssl = NULL;
     section s[6];
     const int ns = sections(t, s);
     int rc = 0, n = 0;
@@ -104,6 +129,10 @@ int am_checkpoint_load(am_trainer *t, const char *path, char **config, char **la
     if (!(step = u64_entry(&f, path, "step")) || !(seed = u64_entry(&f, path, "seed"))) { rc = -1; goto done; }
     if ((cfg && cfg->type != AM_TF_U8) || (lab && lab->type != AM_TF_U8)) {
         rc = am_seterr("checkpoint '%s': its configuration or labels entry is not text: the file is damaged", path);
+        goto done;
+    }
+    if (ssl_entries(&f, path, t->hp.ssl.loss, &ssl)) {
+        rc = -1;
         goto done;
     }
     for (int k = 0; k < ns; k++)
@@ -139,6 +168,7 @@ int am_checkpoint_load(am_trainer *t, const char *path, char **config, char **la
         }
     t->step = step->u64[0];
     t->seed = seed->u64[0];
+    if (ssl) memcpy(t->ssl.f, ssl->data, sizeof t->ssl.f);
     if (config) *config = text_copy(cfg);
     if (labels) *labels = text_copy(lab);
     am_trainer_upload(t);

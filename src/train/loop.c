@@ -29,9 +29,13 @@ am_train_hparams am_config_hparams(const am_config *c) {
     am_train_hparams hp = am_train_defaults();
     hp.batch = c->batch;
     hp.mu = c->mu;
-    hp.tau = c->tau;
-    hp.lambda_u = c->lambda_u;
-    hp.T = c->T;
+    hp.ssl.loss = am_ssl_parse(c->loss);
+    hp.ssl.tau = c->tau;
+    hp.ssl.lambda_u = c->lambda_u;
+    hp.ssl.T = c->T;
+    hp.ssl.ema_p = c->ema_p;
+    hp.ssl.lambda_e = c->lambda_e;
+    hp.ssl.n_sigma = c->n_sigma;
     hp.optimizer = strcmp(c->optimizer, "adamw") ? AM_OPT_SGD : AM_OPT_ADAMW;
     hp.lr = c->lr;
     hp.momentum = c->momentum;
@@ -270,14 +274,14 @@ static int train_cycle(am_run *r, uint64_t end) {
         clock_gettime(CLOCK_MONOTONIC, &t0);
         float lr = am_train_lr(&r->t.hp, k);
         int *labels = am_train_slot_labels(b, slot);
-        am_fixmatch_stats st = b->aug_on_gpu ? am_train_step_views(&r->t, am_train_slot_raw(b, slot),
+        am_ssl_stats st = b->aug_on_gpu ? am_train_step_views(&r->t, am_train_slot_raw(b, slot),
                                                                    am_train_slot_plans(b, slot), labels, b->S)
                                              : am_train_step(&r->t, am_train_slot_x(b, slot), labels, b->S);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double dt = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
-        fprintf(r->log, "{\"step\": %llu, \"loss\": %.6f, \"loss_x\": %.6f, \"loss_u\": %.6f, \"mask_rate\": %.4f, "
-                        "\"lr\": %.6g, \"img_s\": %.1f}\n",
-                (unsigned long long)k + 1, st.loss, st.loss_x, st.loss_u, st.mask_rate, lr, rows / dt);
+        fprintf(r->log, "{\"step\": %llu, \"loss\": %.6f, \"loss_x\": %.6f, \"loss_u\": %.6f, \"loss_e\": %.6f, "
+                        "\"mask_rate\": %.4f, \"lr\": %.6g, \"img_s\": %.1f}\n",
+                (unsigned long long)k + 1, st.loss, st.loss_x, st.loss_u, st.loss_e, st.mask_rate, lr, rows / dt);
         char extra[128];
         snprintf(extra, sizeof extra, "loss %.3f mask %.2f lr %.4g %.0f img/s", st.loss, st.mask_rate, lr, rows / dt);
         am_progress_update(&p, k + 1 - first, extra);

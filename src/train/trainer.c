@@ -13,7 +13,9 @@
 
 am_train_hparams am_train_defaults(void) {
     am_train_hparams h = {
-        .batch = 16, .mu = 5, .tau = 0.95f, .lambda_u = 1.0f, .T = 0.0f,
+        .batch = 16, .mu = 5,
+        .ssl = {.loss = AM_SSL_fixmatch, .tau = 0.95f, .T = 0.0f, .lambda_u = 1.0f, .ema_p = 0.999f, .lambda_e = 0.001f,
+                .n_sigma = 2.0f},
         .optimizer = AM_OPT_SGD, .lr = 0.0075f, .momentum = 0.9f, .wd = 7.5e-4f, .nesterov = 1,
         .schedule = AM_LR_CONSTANT, .total_steps = 200, .ema = 0.99f,
         .adam_b1 = 0.9f, .adam_b2 = 0.999f, .adam_eps = 1e-8f,
@@ -36,6 +38,11 @@ int am_trainer_init(am_trainer *t, const char *arch, int in_ch, int classes, uin
     }
     t->seed = seed;
     t->hp = *hp;
+    if (classes > AM_SSL_MAX_K) {
+        am_trainer_free(t);
+        return am_seterr("%d classes: the consistency losses take at most %d", classes, AM_SSL_MAX_K);
+    }
+    am_ssl_init(&t->ssl, classes, &hp->ssl);
     int rows = hp->batch * (1 + 2 * hp->mu);
     t->dlogits = AM_MALLOC(sizeof(float) * rows * classes);
     return 0;
@@ -80,14 +87,14 @@ float am_train_lr(const am_train_hparams *hp, uint64_t step) {
     return hp->lr;
 }
 
-am_fixmatch_stats am_train_step(am_trainer *t, const float *x, const int *labels, int S) {
+am_ssl_stats am_train_step(am_trainer *t, const float *x, const int *labels, int S) {
 #ifdef AM_HAVE_CUDA
     if (t->gpu) return am_gpu_train_step(t, x, labels, S);
 #endif
     const am_train_hparams *hp = &t->hp;
     int B = hp->batch, U = hp->mu * hp->batch, K = t->model.arch.classes;
     const float *z = am_forward(&t->model, x, B + 2 * U, S, 1, t->seed, t->step);
-    am_fixmatch_stats st = fixmatch_forward_backward(t->dlogits, z, labels, B, U, K, hp->tau, hp->lambda_u, hp->T);
+    am_ssl_stats st = ssl_forward_backward(t->dlogits, z, labels, B, U, K, &t->ssl, &hp->ssl);
     am_zero_grad(&t->model);
     am_backward(&t->model, t->dlogits);
     float lr = am_train_lr(hp, t->step);
@@ -103,7 +110,7 @@ am_fixmatch_stats am_train_step(am_trainer *t, const float *x, const int *labels
     return st;
 }
 
-am_fixmatch_stats am_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
+am_ssl_stats am_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
                                       const int *labels, int S) {
     AM_CHECK(t->gpu != NULL, "am_train_step_views runs on a trainer on a CUDA device");
 #ifdef AM_HAVE_CUDA
@@ -113,7 +120,7 @@ am_fixmatch_stats am_train_step_views(am_trainer *t, const uint8_t *raw, const a
     (void)plans;
     (void)labels;
     (void)S;
-    return (am_fixmatch_stats){0};
+    return (am_ssl_stats){0};
 #endif
 }
 

@@ -1,6 +1,6 @@
 // The FixMatch step and scoring on a CUDA device, step for step as
 // am_train_step in src/train/trainer.c: the float batch made on the CPU is
-// uploaded, then training forward, FixMatch loss, backward, SGD/AdamW, EMA
+// uploaded, then training forward, the consistency loss, backward, SGD/AdamW, EMA
 // and the EMA's BN statistics copied from the live model, all on the device.
 // The device EMA lives in the EMA model's own params and stats (struct
 // am_gpu_trainer in am/trainer_gpu.h), which scoring reads through a CUDA graph.
@@ -21,6 +21,12 @@ static void drop_step_graph(am_gpu_trainer *g) {
     g->graph = NULL;
 }
 
+// The consistency loss's device floats: its state, then the scratch of a step.
+static size_t ssl_bytes(const am_trainer *t) {
+    size_t U = (size_t)t->hp.mu * t->hp.batch;
+    return sizeof(am_ssl_state) + sizeof(float) * (U * (size_t)t->model.arch.classes + U);
+}
+
 int am_trainer_to_gpu(am_trainer *t, int device, int dt) {
     AM_CHECK(!t->gpu, "the trainer is already on a device");
     am_gpu_trainer *g = AM_CALLOC(sizeof *g);
@@ -36,10 +42,12 @@ int am_trainer_to_gpu(am_trainer *t, int device, int dt) {
     g->graphs = am_gpu_graphs_wanted(1);
     g->v = am_gpu_alloc(c, sizeof(float) * 2 * t->model.nparams, "the optimiser state");
     g->dlogits = am_gpu_alloc(c, sizeof(float) * (size_t)rows * K, "the logit gradients");
-    g->loss = am_gpu_alloc(c, sizeof(float) * 4, "the loss statistics");
+    g->loss = am_gpu_alloc(c, sizeof(float) * 5, "the loss statistics");
+    g->ssl = am_gpu_alloc(c, ssl_bytes(t), "the consistency loss's state");
     g->labels = am_gpu_alloc(c, sizeof(int) * (size_t)hp->batch, "the labels");
     g->args = am_gpu_alloc(c, sizeof(am_step_args), "the step values");
     am_gpu_upload(c, g->v, t->v, sizeof(float) * 2 * t->model.nparams);
+    am_gpu_upload(c, g->ssl, &t->ssl, sizeof t->ssl);
     t->gpu = g;
     return 0;
 }
@@ -50,7 +58,8 @@ void am_gpu_trainer_free(am_trainer *t) {
     am_gpu_sync(c);
     am_gpu_free(c, g->v, sizeof(float) * 2 * t->model.nparams);
     am_gpu_free(c, g->dlogits, sizeof(float) * (size_t)t->hp.batch * (1 + 2 * t->hp.mu) * t->model.arch.classes);
-    am_gpu_free(c, g->loss, sizeof(float) * 4);
+    am_gpu_free(c, g->loss, sizeof(float) * 5);
+    am_gpu_free(c, g->ssl, ssl_bytes(t));
     drop_step_graph(g);
     am_gpu_free(c, g->labels, sizeof(int) * (size_t)t->hp.batch);
     am_gpu_free(c, g->args, sizeof(am_step_args));
@@ -75,6 +84,7 @@ void am_gpu_trainer_download(am_trainer *t) {
     am_gpu_model_download(&g->live, t->model.params, NULL, t->model.stats);
     am_gpu_model_download(&g->ema, t->ema.params, NULL, t->ema.stats);
     am_gpu_download(&g->live.ctx, t->v, g->v, sizeof(float) * 2 * t->model.nparams);
+    am_gpu_download(&g->live.ctx, &t->ssl, g->ssl, sizeof t->ssl);
 }
 
 void am_gpu_trainer_upload(am_trainer *t) {
@@ -83,6 +93,7 @@ void am_gpu_trainer_upload(am_trainer *t) {
     am_gpu_model_upload(&g->live);
     am_gpu_model_upload(&g->ema);
     am_gpu_upload(&g->live.ctx, g->v, t->v, sizeof(float) * 2 * t->model.nparams);
+    am_gpu_upload(&g->live.ctx, g->ssl, &t->ssl, sizeof t->ssl);
 }
 
 // The device work of a step once the input is in place: forward, loss,
@@ -98,7 +109,7 @@ static void step_work(am_trainer *t, float lr, const am_step_args *args) {
     m->step_args = args;
     const float *z = am_gpu_forward(m, 1, t->seed, t->step);
     m->step_args = NULL;
-    cu_fixmatch_forward_backward(g->loss, g->dlogits, z, g->labels, B, U, K, hp->tau, hp->lambda_u, hp->T, st);
+    cu_ssl_forward_backward(g->loss, g->dlogits, g->ssl, z, g->labels, B, U, K, &hp->ssl, st);
     am_gpu_zero_grad(m);
     am_gpu_backward(m, g->dlogits);
     if (hp->optimizer == AM_OPT_ADAMW)
@@ -143,7 +154,7 @@ static int capture_step(am_trainer *t, float lr) {
 // the batch shape, the input kind (floats or views), the cuDNN workspace or
 // the seed (a loaded checkpoint's) change, the graph is dropped and the next
 // steps start over: one eager, then a capture.
-static am_fixmatch_stats step_on_input(am_trainer *t, const int *labels) {
+static am_ssl_stats step_on_input(am_trainer *t, const int *labels) {
     am_gpu_trainer *g = t->gpu;
     am_gpu_model *m = &g->live;
     const am_train_hparams *hp = &t->hp;
@@ -167,13 +178,13 @@ static am_fixmatch_stats step_on_input(am_trainer *t, const int *labels) {
         step_work(t, lr, NULL);
         g->eager_steps++;
     }
-    float s[4];
+    float s[5];
     am_gpu_download(&m->ctx, s, g->loss, sizeof s);
     t->step++;
-    return (am_fixmatch_stats){.loss = s[0], .loss_x = s[1], .loss_u = s[2], .mask_rate = s[3]};
+    return (am_ssl_stats){.loss = s[0], .loss_x = s[1], .loss_u = s[2], .loss_e = s[3], .mask_rate = s[4]};
 }
 
-am_fixmatch_stats am_gpu_train_step(am_trainer *t, const float *x, const int *labels, int S) {
+am_ssl_stats am_gpu_train_step(am_trainer *t, const float *x, const int *labels, int S) {
     am_gpu_model *m = &t->gpu->live;
     int rows = t->hp.batch * (1 + 2 * t->hp.mu);
     float *xin = am_gpu_input(m, rows, S);  // (B+2U,S,S,C)
@@ -191,7 +202,7 @@ static void *grow(am_gpu_ctx *c, void *p, size_t *have, size_t bytes, const char
     return am_gpu_alloc(c, bytes, what);
 }
 
-am_fixmatch_stats am_gpu_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
+am_ssl_stats am_gpu_train_step_views(am_trainer *t, const uint8_t *raw, const am_aug_plan *plans,
                                           const int *labels, int S) {
     am_gpu_trainer *g = t->gpu;
     am_gpu_model *m = &g->live;
@@ -269,6 +280,12 @@ const float *am_gpu_trainer_score(am_trainer *t, const float *x, int N, int S) {
     return g->logits;
 }
 #else
+// The consistency loss's device floats: its state, then the scratch of a step.
+static size_t ssl_bytes(const am_trainer *t) {
+    size_t U = (size_t)t->hp.mu * t->hp.batch;
+    return sizeof(am_ssl_state) + sizeof(float) * (U * (size_t)t->model.arch.classes + U);
+}
+
 int am_trainer_to_gpu(am_trainer *t, int device, int dt) {
     (void)t;
     (void)dt;

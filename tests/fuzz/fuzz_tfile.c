@@ -9,7 +9,8 @@
 // trainers (arch "tiny", 3 channels, 2 classes; one tensor `w` of 3
 // parameters and one `mean` of 2 statistics, unpadded; SGD and AdamW): only
 // the fields the loader uses. A load that succeeds restored exactly the
-// file's entries; one that fails leaves the trainer untouched.
+// file's entries (the consistency loss's state too); one that fails leaves
+// the trainer untouched.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,21 +97,25 @@ static void check_loaded(const fake *f) {
         const am_tentry *e = am_tfile_find(&t, names[i]);
         if (!e || e->type != AM_TF_F32 || e->n != n[i] || memcmp(e->data, loaded[i], sizeof(float) * n[i])) abort();
     }
-    const am_tentry *step = am_tfile_find(&t, "step"), *seed = am_tfile_find(&t, "seed");
+    const am_tentry *step = am_tfile_find(&t, "step"), *seed = am_tfile_find(&t, "seed"),
+                    *ssl = am_tfile_find(&t, "ssl_state");
     if (!step || !seed || step->u64[0] != f->t.step || seed->u64[0] != f->t.seed) abort();
+    if (ssl && am_tfile_find(&t, "ssl_loss") && memcmp(ssl->data, f->t.ssl.f, sizeof f->t.ssl.f)) abort();
     am_tfile_free(&t);
 }
 
 static void try_load(fake *f) {
     const uint64_t step = f->t.step, seed = f->t.seed;
     const fake_state before = f->d;
+    const am_ssl_state ssl = f->t.ssl;
     char *config = NULL, *labels = NULL;
     if (am_checkpoint_load(&f->t, fuzz_path, &config, &labels) == 0) {
         if (!config || !labels) abort();
         check_loaded(f);
         free(config);
         free(labels);
-    } else if (memcmp(&before, &f->d, sizeof before) || f->t.step != step || f->t.seed != seed || config || labels) {
+    } else if (memcmp(&before, &f->d, sizeof before) || memcmp(&ssl, &f->t.ssl, sizeof ssl) || f->t.step != step ||
+               f->t.seed != seed || config || labels) {
         abort();  // a failed load changed the trainer or the texts
     }
 }

@@ -28,6 +28,7 @@
 #include "am/model.h"
 #include "am/ops.h"
 #include "am/prof.h"
+#include "am/train.h"
 #include "am/weights.h"
 #include "../../kernels/act_math.h"
 #include "../../kernels/bf16_math.h"
@@ -215,16 +216,32 @@ static void test_losses(int B, int U, int K) {
     check(name, g = d_get(L, 1, 0), &loss, 1, 1e-6); free(g);
     check("  probs", g = d_get(P, n, 0), probs, n, 1e-6); free(g);
     check("  dlogits", g = d_get(DZ, n, 0), dz, n, 1e-6); free(g);
-    for (int soft = 0; soft < 2; soft++) {
-        float T = soft ? 0.5f : 0.0f;
-        am_fixmatch_stats s = fixmatch_forward_backward(dz, z, lab, B, U, K, 0.95f, 1.0f, T);
-        float ref[4] = {s.loss, s.loss_x, s.loss_u, s.mask_rate};
-        d_fill(DZ, 0xFF, 4 * n);
-        cu_fixmatch_forward_backward(L, DZ, Z, LAB, B, U, K, 0.95f, 1.0f, T, ST);
-        snprintf(name, sizeof name, "fixmatch %s stats (mask rate %.2f)", soft ? "soft T0.5" : "hard", s.mask_rate);
-        check(name, g = d_get(L, 4, 0), ref, 4, 1e-6); free(g);
-        check("  dlogits", g = d_get(DZ, n, 0), dz, n, 1e-6); free(g);
-    }
+    // Every consistency loss, hard and soft targets, three steps each: the
+    // stats, the gradient and the state the step leaves, as the CPU's.
+    size_t ssl_floats = AM_SSL_STATE_FLOATS + (size_t)U * K + U;
+    float *SSL = d_put(NULL, ssl_floats, 0), *L5 = d_put(NULL, 5, 0);
+    for (int loss = 0; loss < AM_SSL_COUNT; loss++)
+        for (int soft = 0; soft < 2; soft++) {
+            am_ssl_hp hp = am_train_defaults().ssl;
+            hp.loss = loss;
+            hp.T = soft ? 0.5f : 0.0f;
+            hp.ema_p = 0.7f;  // the state moves visibly in three steps
+            am_ssl_state st;
+            am_ssl_init(&st, K, &hp);
+            d_copy(SSL, &st, sizeof st);
+            for (int step = 0; step < 3; step++) {
+                am_ssl_stats s = ssl_forward_backward(dz, z, lab, B, U, K, &st, &hp);
+                float ref[5] = {s.loss, s.loss_x, s.loss_u, s.loss_e, s.mask_rate};
+                d_fill(DZ, 0xFF, 4 * n);
+                cu_ssl_forward_backward(L5, DZ, SSL, Z, LAB, B, U, K, &hp, ST);
+                snprintf(name, sizeof name, "%s %s step %d stats (weight %.2f)", am_ssl_name(loss),
+                         soft ? "soft T0.5" : "hard", step, s.mask_rate);
+                check(name, g = d_get(L5, 5, 0), ref, 5, 1e-6); free(g);
+                check("  dlogits", g = d_get(DZ, n, 0), dz, n, 1e-6); free(g);
+                check("  state", g = d_get(SSL, AM_SSL_STATE_FLOATS, 0), st.f, AM_SSL_STATE_FLOATS, 1e-6); free(g);
+            }
+        }
+    cudaFree(SSL); cudaFree(L5);
     free(z); free(lab); free(probs); free(dz);
     cudaFree(Z); cudaFree(P); cudaFree(DZ); cudaFree(L); cudaFree(LAB);
 }
@@ -635,7 +652,7 @@ typedef struct {
 static const group groups[] = {
     {"convert", 1, run_convert, "fp32 <-> bf16 conversions"},
     {"optim", 1, run_optim, "SGD, AdamW and EMA updates"},
-    {"losses", 1, run_losses, "softmax cross-entropy and the FixMatch loss"},
+    {"losses", 1, run_losses, "softmax cross-entropy and every consistency loss"},
     {"augment", 1, test_augment_gpu, "the batched augmentation, byte for byte (test_augment_gpu.c)"},
     {"dwconv", 1, run_dwconv, "our depthwise convolution kernels"},
     {"bn", 1, run_bn, "batch norm with activation, train and eval"},

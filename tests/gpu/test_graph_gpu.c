@@ -146,7 +146,7 @@ static am_train_hparams graph_hp(void) {
     am_train_hparams hp = am_train_defaults();
     hp.batch = TB;
     hp.mu = TMU;
-    hp.tau = 0.0f;  // every unlabelled row is used
+    hp.ssl.tau = 0.0f;  // every unlabelled row is used
     hp.lr = 1e-4f;  // small steps: the gradients at TF init are large
     return hp;
 }
@@ -200,9 +200,9 @@ static void train_case(const char *mode, const batches *b) {
     float lr[12], lt[12];
     int forced = 0;
     for (int k = 0; k < 3; k++) {
-        am_fixmatch_stats sr = am_train_step(ref, b->x[k], b->y, GS);
+        am_ssl_stats sr = am_train_step(ref, b->x[k], b->y, GS);
         if (k == 1) forced = force_capture_failure(mode);
-        am_fixmatch_stats st = am_train_step(t, b->x[k], b->y, GS);
+        am_ssl_stats st = am_train_step(t, b->x[k], b->y, GS);
         unsetenv("AM_EMU_FAIL_CAPTURE");
         float r[4] = {sr.loss, sr.loss_x, sr.loss_u, sr.mask_rate};
         float s[4] = {st.loss, st.loss_x, st.loss_u, st.mask_rate};

@@ -50,8 +50,8 @@ static am_train_hparams case_hp(int opt) {
     hp.batch = TB;
     hp.mu = TMU;
     hp.optimizer = opt;
-    hp.tau = 0.0f;  // every unlabelled row passes: no threshold decision can differ between the two
-    hp.T = opt == AM_OPT_ADAMW ? 0.5f : 0.0f;
+    hp.ssl.tau = 0.0f;  // every unlabelled row passes: no threshold decision can differ between the two
+    hp.ssl.T = opt == AM_OPT_ADAMW ? 0.5f : 0.0f;
     hp.lr *= (float)TB / 16.0f;  // the default lr is for B 16
     hp.wd = opt == AM_OPT_ADAMW ? 0.01f : hp.wd;
     hp.schedule = AM_LR_COSINE;
@@ -172,7 +172,7 @@ static step_out step_record(am_trainer *t, const float *x, const uint8_t *raw, c
     size_t n = t->model.nparams;
     if (t->gpu) am_trainer_download(t);
     float *p0 = h_copy(t->model.params, n), *e0 = h_copy(t->ema.params, n);
-    am_fixmatch_stats st = raw ? am_train_step_views(t, raw, plans, y, S) : am_train_step(t, x, y, S);
+    am_ssl_stats st = raw ? am_train_step_views(t, raw, plans, y, S) : am_train_step(t, x, y, S);
     step_out o = {{st.loss, st.loss_x, st.loss_u, st.mask_rate}, AM_MALLOC(sizeof(float) * n), NULL, NULL, NULL, NULL, NULL};
     if (t->gpu) {
         am_gpu_model_download(&t->gpu->live, NULL, o.grads, NULL);

@@ -25,7 +25,7 @@ The "model" is the identity: model(x) -> {'logits': x, 'feat': x}, so the
 inputs x_lb / x_ulb_w / x_ulb_s ARE the logits, and after backward()
 x_ulb_s.grad is d(total_loss)/d(strong logits).
 
-Usage:  python semilearn_steps.py [--f64]
+Usage:  python semilearn_steps.py [--f64]   (tests/ref/make_ssl_goldens.py imports it)
 """
 import argparse
 import contextlib
@@ -37,13 +37,6 @@ import types
 from collections import OrderedDict
 
 import torch
-
-ap = argparse.ArgumentParser()
-ap.add_argument("--f64", action="store_true", help="torch default dtype float64")
-ap.add_argument("--seed", type=int, default=0)
-cli = ap.parse_args()
-if cli.f64:
-    torch.set_default_dtype(torch.float64)
 
 # ---------------------------------------------------------------- import shim
 spec = importlib.util.find_spec("semilearn")
@@ -151,17 +144,22 @@ freematch_mod.entropy_loss = _rec_entropy_loss
 
 # ---------------------------------------------------------------- fixed data
 C, NLB, NULB, STEPS, ULB_DEST_LEN = 2, 4, 8, 3, 16
-g = torch.Generator().manual_seed(cli.seed)
-DATA = []
-for s in range(STEPS):
-    x_lb = torch.randn(NLB, C, generator=g, dtype=torch.float64) * 2.0
-    y_lb = torch.randint(0, C, (NLB,), generator=g)
-    x_w = torch.randn(NULB, C, generator=g, dtype=torch.float64) * 3.0
-    x_s = x_w + torch.randn(NULB, C, generator=g, dtype=torch.float64) * 1.5
-    idx = torch.arange(NULB) + (NULB * s) % ULB_DEST_LEN   # steps 0:0..7 1:8..15 2:0..7
-    DATA.append((x_lb, y_lb, idx, x_w, x_s))
 
-DT = torch.get_default_dtype()
+
+def make_data(seed, classes=C):
+    """STEPS steps of (x_lb, y_lb, idx_ulb, x_ulb_w, x_ulb_s) logits, float64."""
+    g = torch.Generator().manual_seed(seed)
+    data = []
+    for s in range(STEPS):
+        x_lb = torch.randn(NLB, classes, generator=g, dtype=torch.float64) * 2.0
+        y_lb = torch.randint(0, classes, (NLB,), generator=g)
+        x_w = torch.randn(NULB, classes, generator=g, dtype=torch.float64) * 3.0
+        x_s = x_w + torch.randn(NULB, classes, generator=g, dtype=torch.float64) * 1.5
+        idx = torch.arange(NULB) + (NULB * s) % ULB_DEST_LEN   # steps 0:0..7 1:8..15 2:0..7
+        data.append((x_lb, y_lb, idx, x_w, x_s))
+    return data
+
+
 
 
 def fmt(t):
@@ -169,8 +167,8 @@ def fmt(t):
     return "[" + ", ".join("%.9g" % float(v) for v in t) + "]"
 
 
-def make(cls, **over):
-    a = dict(num_classes=C, ulb_loss_ratio=1.0, ulb_dest_len=ULB_DEST_LEN,
+def make(cls, classes=C, **over):
+    a = dict(num_classes=classes, ulb_loss_ratio=1.0, ulb_dest_len=ULB_DEST_LEN,
              # defaults from each algorithm's get_argument() == USB classic_cv yaml
              T=0.5, p_cutoff=0.95, hard_label=True, thresh_warmup=True,
              ema_p=0.999, ent_loss_ratio=0.01, use_quantile=False, clip_thresh=False,
@@ -211,7 +209,8 @@ def state(alg):
     return {}
 
 
-def run(title, cls, **over):
+def run(title, cls, data, **over):
+    DT = torch.get_default_dtype()
     print("=" * 78)
     print(title, "  overrides:", over if over else "(defaults)")
     alg = make(cls, **over)
@@ -235,7 +234,7 @@ def run(title, cls, **over):
             return p
         dh.dist_align = dist_align
     print("initial state:", {k: fmt(v) if torch.is_tensor(v) else v for k, v in state(alg).items()})
-    for s, (x_lb, y_lb, idx, x_w, x_s) in enumerate(DATA):
+    for s, (x_lb, y_lb, idx, x_w, x_s) in enumerate(data):
         x_lb = x_lb.to(DT).clone().requires_grad_(True)
         x_w = x_w.to(DT).clone()
         x_s = x_s.to(DT).clone().requires_grad_(True)
@@ -264,13 +263,27 @@ def run(title, cls, **over):
         print("  dL/dlogit_s  ", fmt(x_s.grad))
 
 
-print("semilearn", importlib.metadata.version("semilearn"),
-      "| torch", torch.__version__, "| dtype", DT, "| seed", cli.seed)
-run("FixMatch (semilearn/algorithms/fixmatch/fixmatch.py)", FixMatch)
-run("FlexMatch (semilearn/algorithms/flexmatch)", FlexMatch)
-run("FlexMatch, thresh_warmup=False, p_cutoff=0.8", FlexMatch, thresh_warmup=False, p_cutoff=0.8)
-run("FreeMatch (semilearn/algorithms/freematch)  [ent_loss_ratio: get_argument default 0.01; USB yaml uses 0.001]", FreeMatch)
-run("FreeMatch, ema_p=0.5 (state moves visibly)", FreeMatch, ema_p=0.5)
-run("FreeMatch, ema_p=0.5, use_quantile=True, clip_thresh=True", FreeMatch, ema_p=0.5, use_quantile=True, clip_thresh=True)
-run("SoftMatch (semilearn/algorithms/softmatch)", SoftMatch)
-run("SoftMatch, ema_p=0.5", SoftMatch, ema_p=0.5)
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--f64", action="store_true", help="torch default dtype float64")
+    ap.add_argument("--seed", type=int, default=0)
+    cli = ap.parse_args()
+    if cli.f64:
+        torch.set_default_dtype(torch.float64)
+    data = make_data(cli.seed)
+    print("semilearn", importlib.metadata.version("semilearn"),
+          "| torch", torch.__version__, "| dtype", torch.get_default_dtype(), "| seed", cli.seed)
+    run("FixMatch (semilearn/algorithms/fixmatch/fixmatch.py)", FixMatch, data)
+    run("FlexMatch (semilearn/algorithms/flexmatch)", FlexMatch, data)
+    run("FlexMatch, thresh_warmup=False, p_cutoff=0.8", FlexMatch, data, thresh_warmup=False, p_cutoff=0.8)
+    run("FreeMatch (semilearn/algorithms/freematch)  [ent_loss_ratio: get_argument default 0.01; USB yaml uses 0.001]",
+        FreeMatch, data)
+    run("FreeMatch, ema_p=0.5 (state moves visibly)", FreeMatch, data, ema_p=0.5)
+    run("FreeMatch, ema_p=0.5, use_quantile=True, clip_thresh=True", FreeMatch, data, ema_p=0.5, use_quantile=True,
+        clip_thresh=True)
+    run("SoftMatch (semilearn/algorithms/softmatch)", SoftMatch, data)
+    run("SoftMatch, ema_p=0.5", SoftMatch, data, ema_p=0.5)
+
+
+if __name__ == "__main__":
+    main()
