@@ -40,7 +40,7 @@ __global__ void ce_bwd(float *dlogits, const float *probs, const int *labels, in
 
 // ssl: the loss's state, then P (U,K) and W (U) scratch.
 __global__ void ssl_kernel(float *stats, float *dlogits, float *ssl, const float *logits, const int *labels,
-                           int B, int U, int K, am_ssl_hp hp) {
+                           int B, int U, int K, am_ssl_images img, am_ssl_hp hp) {
     __shared__ double red[LOSS_THREADS];
     __shared__ float extra;
     am_ssl_state *st = (am_ssl_state *)ssl;
@@ -52,7 +52,7 @@ __global__ void ssl_kernel(float *stats, float *dlogits, float *ssl, const float
         ssl_softmax(P + (size_t)i * K, &arg, zw + (size_t)i * K, K);
     }
     __syncthreads();
-    if (threadIdx.x == 0) ssl_observe(st, P, U, K, &hp);
+    if (threadIdx.x == 0) ssl_observe(st, &img, P, U, K, &hp);
     __syncthreads();
     double lx = 0.0, lu = 0.0, wsum = 0.0;
     float scale = U ? hp.lambda_u / U : 0.0f;
@@ -104,9 +104,12 @@ extern "C" void cu_softmax_ce_backward(float *dlogits, const float *probs, const
 }
 
 extern "C" void cu_ssl_forward_backward(float *stats, float *dlogits, float *ssl, const float *logits, const int *labels,
-                                        int B, int U, int K, const am_ssl_hp *hp, void *stream) {
+                                        int B, int U, int K, const am_ssl_images *img, const am_ssl_hp *hp,
+                                        void *stream) {
     AM_CHECK(K <= AM_SSL_MAX_K, "the consistency losses take at most AM_SSL_MAX_K classes");
+    AM_CHECK(!ssl_per_image(hp->loss) || (img && img->idx && img->label), "this loss needs the step's images");
     cudaStream_t s = STREAM(stream);
-    ssl_kernel<<<1, LOSS_THREADS, 0, s>>>(stats, dlogits, ssl, logits, labels, B, U, K, *hp);
+    const am_ssl_images none = {0, 0, 0, 0};
+    ssl_kernel<<<1, LOSS_THREADS, 0, s>>>(stats, dlogits, ssl, logits, labels, B, U, K, img ? *img : none, *hp);
     AM_LAUNCHED("ssl", s);
 }

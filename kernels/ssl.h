@@ -7,8 +7,11 @@
 //   X_state                     its state: a struct of floats (typedef AM_SSL_VIEW
 //                               {...} X_state; it lives in am_ssl_state)
 //   X_init(st, K, hp)           a new run's state
-//   X_observe(st, P, U, K, hp)  the state updated from this step's weak-view
-//                               probabilities P (U rows of K), before any weight
+//   X_observe(st, img, P, U, K, hp)  the state updated from this step's
+//                               weak-view probabilities P (U rows of K), before
+//                               any weight; img: the per-image state and the
+//                               step's images (am_ssl_images; FlexMatch's)
+//   X_per_image                 1 when the loss uses img (a macro)
 //   X_weight(st, p, K, hp)      one unlabelled image's weight (0..1) from its
 //                               weak-view probabilities p[K]
 //   X_extra(dzs, zs, W, U, K, st, hp)  an extra loss of the step on the strong
@@ -77,10 +80,11 @@ AM_HD static inline SSL_REAL ssl_row(SSL_REAL *dzs, const SSL_REAL *zw, const SS
 #include "ssl_fixmatch.h"
 #include "ssl_freematch.h"
 #include "ssl_softmatch.h"
+#include "ssl_flexmatch.h"
 #include "ssl_relmatch.h"
 
 #define SSL_CASE_OBSERVE(name) \
-    case AM_SSL_##name: name##_observe(st, P, U, K, hp); break;
+    case AM_SSL_##name: name##_observe(st, img, P, U, K, hp); break;
 #define SSL_CASE_WEIGHT(name) \
     case AM_SSL_##name: return name##_weight(st, p, K, hp);
 #define SSL_CASE_EXTRA(name) \
@@ -88,7 +92,8 @@ AM_HD static inline SSL_REAL ssl_row(SSL_REAL *dzs, const SSL_REAL *zw, const SS
 #define SSL_CASE_INIT(name) \
     case AM_SSL_##name: name##_init(st, K, hp); break;
 
-AM_HD static inline void ssl_observe(am_ssl_state *st, const SSL_REAL *P, int U, int K, const am_ssl_hp *hp) {
+AM_HD static inline void ssl_observe(am_ssl_state *st, const am_ssl_images *img, const SSL_REAL *P, int U, int K,
+                                     const am_ssl_hp *hp) {
     switch (hp->loss) { AM_SSL_LOSSES(SSL_CASE_OBSERVE) }
 }
 
@@ -108,15 +113,24 @@ static inline void ssl_init(am_ssl_state *st, int K, const am_ssl_hp *hp) {
     switch (hp->loss) { AM_SSL_LOSSES(SSL_CASE_INIT) }
 }
 
+#define SSL_CASE_PER_IMAGE(name) \
+    case AM_SSL_##name: return name##_per_image;
+
+static inline int ssl_per_image(int loss) {
+    switch (loss) { AM_SSL_LOSSES(SSL_CASE_PER_IMAGE) }
+    return 0;
+}
+
 // The unlabelled part of a step, one image after another (the CPU's order):
 // zw and zs (U, K) the weak and strong logits, dzs (U, K) assigned, P and W
 // scratch (U*K and U). out[0] = mean row loss, out[1] = the extra loss,
 // out[2] = mean weight.
 AM_HD static inline void ssl_step(double out[3], SSL_REAL *dzs, SSL_REAL *P, SSL_REAL *W, const SSL_REAL *zw,
-                                  const SSL_REAL *zs, int U, int K, am_ssl_state *st, const am_ssl_hp *hp) {
+                                  const SSL_REAL *zs, int U, int K, am_ssl_state *st, const am_ssl_images *img,
+                                  const am_ssl_hp *hp) {
     int arg;
     for (int i = 0; i < U; i++) ssl_softmax(P + (size_t)i * K, &arg, zw + (size_t)i * K, K);
-    ssl_observe(st, P, U, K, hp);
+    ssl_observe(st, img, P, U, K, hp);
     const SSL_REAL scale = U ? hp->lambda_u / U : 0;
     double lu = 0, wsum = 0;
     for (int i = 0; i < U; i++) {

@@ -6,13 +6,15 @@
 typedef AM_SSL_VIEW {
     float unused;
 } fixmatch_state;
+#define fixmatch_per_image 0
 
 static inline void fixmatch_init(am_ssl_state *st, int K, const am_ssl_hp *hp) {
     (void)st, (void)K, (void)hp;
 }
 
-AM_HD static inline void fixmatch_observe(am_ssl_state *st, const SSL_REAL *P, int U, int K, const am_ssl_hp *hp) {
-    (void)st, (void)P, (void)U, (void)K, (void)hp;
+AM_HD static inline void fixmatch_observe(am_ssl_state *st, const am_ssl_images *img, const SSL_REAL *P, int U,
+                                          int K, const am_ssl_hp *hp) {
+    (void)st, (void)img, (void)P, (void)U, (void)K, (void)hp;
 }
 
 AM_HD static inline SSL_REAL fixmatch_weight(const am_ssl_state *st, const SSL_REAL *p, int K, const am_ssl_hp *hp) {

@@ -13,6 +13,7 @@
 typedef AM_SSL_VIEW {
     float time_p, p_model[AM_SSL_MAX_K], label_hist[AM_SSL_MAX_K];
 } freematch_state;
+#define freematch_per_image 0
 
 static inline void freematch_init(am_ssl_state *st, int K, const am_ssl_hp *hp) {
     (void)hp;
@@ -21,7 +22,9 @@ static inline void freematch_init(am_ssl_state *st, int K, const am_ssl_hp *hp) 
     for (int k = 0; k < K; k++) s->p_model[k] = s->label_hist[k] = 1.0f / K;
 }
 
-AM_HD static inline void freematch_observe(am_ssl_state *st, const SSL_REAL *P, int U, int K, const am_ssl_hp *hp) {
+AM_HD static inline void freematch_observe(am_ssl_state *st, const am_ssl_images *img, const SSL_REAL *P, int U,
+                                           int K, const am_ssl_hp *hp) {
+    (void)img;
     if (U < 1) return;
     freematch_state *s = SSL_STATE(freematch_state, st);
     double top = 0, mean[AM_SSL_MAX_K] = {0}, hist[AM_SSL_MAX_K] = {0};

@@ -9,13 +9,16 @@
 typedef AM_SSL_VIEW {
     float mean_top;  // EMA of the batch's mean top probability
 } relmatch_state;
+#define relmatch_per_image 0
 
 static inline void relmatch_init(am_ssl_state *st, int K, const am_ssl_hp *hp) {
     (void)hp;
     SSL_STATE(relmatch_state, st)->mean_top = 1.0f / K;
 }
 
-AM_HD static inline void relmatch_observe(am_ssl_state *st, const SSL_REAL *P, int U, int K, const am_ssl_hp *hp) {
+AM_HD static inline void relmatch_observe(am_ssl_state *st, const am_ssl_images *img, const SSL_REAL *P, int U,
+                                          int K, const am_ssl_hp *hp) {
+    (void)img;
     if (U < 1) return;
     relmatch_state *s = SSL_STATE(relmatch_state, st);
     double top = 0;

@@ -12,6 +12,7 @@
 typedef AM_SSL_VIEW {
     float started, mu, var, p_model[AM_SSL_MAX_K];
 } softmatch_state;
+#define softmatch_per_image 0
 
 static inline void softmatch_init(am_ssl_state *st, int K, const am_ssl_hp *hp) {
     (void)hp;
@@ -31,7 +32,9 @@ AM_HD static inline SSL_REAL softmatch_aligned_top(const softmatch_state *s, con
     return top / sum;
 }
 
-AM_HD static inline void softmatch_observe(am_ssl_state *st, const SSL_REAL *P, int U, int K, const am_ssl_hp *hp) {
+AM_HD static inline void softmatch_observe(am_ssl_state *st, const am_ssl_images *img, const SSL_REAL *P, int U,
+                                           int K, const am_ssl_hp *hp) {
+    (void)img;
     if (U < 1) return;
     softmatch_state *s = SSL_STATE(softmatch_state, st);
     const SSL_REAL m = hp->ema_p;

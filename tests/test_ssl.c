@@ -65,11 +65,21 @@ static void make_logits(double *z, int c, int K, int step) {
     }
 }
 
-// lambda_u * l_u + l_e of the step from state st (left unchanged).
-static double total(const double *z, double *dzs, int K, const am_ssl_state *st, const am_ssl_hp *hp, double out[3]) {
+// The images of step `step`: U of 2U, half of them seen the step before.
+static void step_images(int *idx, int step) {
+    for (int i = 0; i < U; i++) idx[i] = (i + step * U / 2) % (2 * U);
+}
+
+// lambda_u * l_u + l_e of the step from state st and per-image labels (both
+// left unchanged).
+static double total(const double *z, double *dzs, int K, const am_ssl_state *st, const int *label, const int *idx,
+                    const am_ssl_hp *hp, double out[3]) {
     static double P[U * MAXK], W[U], scratch[U * MAXK];
     am_ssl_state s = *st;
-    ssl_step(out, dzs ? dzs : scratch, P, W, z, z + U * K, U, K, &s, hp);
+    int lab[2 * U];
+    memcpy(lab, label, sizeof lab);
+    am_ssl_images img = {idx, lab, 2 * U, 2 * U};
+    ssl_step(out, dzs ? dzs : scratch, P, W, z, z + U * K, U, K, &s, &img, hp);
     return hp->lambda_u * out[0] + out[1];
 }
 
@@ -82,20 +92,23 @@ static void loss_case(int loss, int c, int K, double *worst_fd, double *worst_f3
     am_ssl_state sd = {{0}}, sf;
     am_ssl_init(&sd, K, &hp);
     sf = sd;
+    int ld[2 * U], lf[2 * U], idx[U];
+    for (int i = 0; i < 2 * U; i++) ld[i] = lf[i] = -1;
     char what[160];
     for (int step = 0; step < 3; step++) {
         snprintf(what, sizeof what, "%s, %s, K=%d, step %d", am_ssl_name(loss), case_names[c], K, step);
         double z[2 * U * MAXK], dzs[U * MAXK], out[3];
         make_logits(z, c, K, step);
-        total(z, dzs, K, &sd, &hp, out);
+        step_images(idx, step);
+        total(z, dzs, K, &sd, ld, idx, &hp, out);
         // Central differences in double on the strong logits.
         cmp_result fd = {0};
         for (int i = 0; i < U * K; i++) {
             double keep = z[U * K + i], h = 1e-6, o2[3];
             z[U * K + i] = keep + h;
-            double lp = total(z, NULL, K, &sd, &hp, o2);
+            double lp = total(z, NULL, K, &sd, ld, idx, &hp, o2);
             z[U * K + i] = keep - h;
-            double lm = total(z, NULL, K, &sd, &hp, o2);
+            double lm = total(z, NULL, K, &sd, ld, idx, &hp, o2);
             z[U * K + i] = keep;
             cmp_add(&fd, "dzs vs finite differences", (size_t)i, dzs[i], (lp - lm) / (2 * h), 1e-8 + 1e-6 * fabs(dzs[i]));
         }
@@ -104,10 +117,11 @@ static void loss_case(int loss, int c, int K, double *worst_fd, double *worst_f3
         // The engine's float step (no labelled rows) against the double one.
         float zf[2 * U * MAXK], dz[2 * U * MAXK];
         for (int i = 0; i < 2 * U * K; i++) zf[i] = (float)z[i];
-        am_ssl_stats st = ssl_forward_backward(dz, zf, NULL, 0, U, K, &sf, &hp);
+        am_ssl_images fimg = {idx, lf, 2 * U, 2 * U}, dimg = {idx, ld, 2 * U, 2 * U};
+        am_ssl_stats st = ssl_forward_backward(dz, zf, NULL, 0, U, K, &sf, &fimg, &hp);
         am_ssl_state next = sd;
         double P[U * MAXK], W[U], o3[3], dd[U * MAXK];
-        ssl_step(o3, dd, P, W, z, z + U * K, U, K, &next, &hp);
+        ssl_step(o3, dd, P, W, z, z + U * K, U, K, &next, &dimg, &hp);
         cmp_result f = {0};
         cmp_add(&f, "loss_u", 0, st.loss_u, out[0], 1e-6 + 1e-5 * fabs(out[0]));
         cmp_add(&f, "loss_e", 0, st.loss_e, out[1], 1e-6 + 1e-5 * fabs(out[1]));
@@ -115,10 +129,12 @@ static void loss_case(int loss, int c, int K, double *worst_fd, double *worst_f3
         for (int i = 0; i < U * K; i++) cmp_add(&f, "dzs", (size_t)i, dz[U * K + i], dzs[i], 1e-7 + 1e-5 * fabs(dzs[i]));
         for (int i = 0; i < AM_SSL_STATE_FLOATS; i++)
             cmp_add(&f, "state", (size_t)i, sf.f[i], next.f[i], 1e-6 + 1e-5 * fabs(next.f[i]));
+        for (int i = 0; i < 2 * U; i++) cmp_add(&f, "state per image", (size_t)i, lf[i], ld[i], 0);
         ck_assert_msg(cmp_end(&f, what), "%s: the float step differs from the double one", what);
         *worst_f32 = f.pct > *worst_f32 ? f.pct : *worst_f32;
         sd = next;
         sf = sd;  // both go on from the same state
+        memcpy(lf, ld, sizeof lf);
     }
 }
 
@@ -145,23 +161,32 @@ START_TEST(test_state_checkpoint) {
         hp.ssl.ema_p = 0.5f;
         am_trainer *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
         ck_assert(am_trainer_init(a, "lite0", 3, 2, 1, &hp) == 0 && am_trainer_init(b, "lite0", 3, 2, 1, &hp) == 0);
+        am_trainer_set_images(a, 2 * U);
+        am_trainer_set_images(b, 2 * U);
+        a->ssl_unlabelled = 2 * U;
         double z[2 * U * 2];
         float zf[(1 + 2 * U) * 2], dz[(1 + 2 * U) * 2];
-        int y = 1;
+        int y = 1, idx[U];
         for (int step = 0; step < 2; step++) {
             make_logits(z, MIXED, 2, step);
             zf[0] = 1, zf[1] = -1;
             for (int i = 0; i < 2 * U * 2; i++) zf[2 + i] = (float)z[i];
-            ssl_forward_backward(dz, zf, &y, 1, U, 2, &a->ssl, &hp.ssl);
+            step_images(idx, step);
+            am_ssl_images img = {idx, a->ssl_label, a->ssl_nimages, a->ssl_unlabelled};
+            ssl_forward_backward(dz, zf, &y, 1, U, 2, &a->ssl, &img, &hp.ssl);
         }
         ck_assert(memcmp(&a->ssl, &b->ssl, sizeof a->ssl) || loss == AM_SSL_fixmatch);
         ck_assert_msg(am_checkpoint_save(a, path, "", "") == 0, "%s", am_error());
         ck_assert_msg(am_checkpoint_load(b, path, NULL, NULL) == 0, "%s", am_error());
         ck_assert_msg(!memcmp(&a->ssl, &b->ssl, sizeof a->ssl), "%s: the state changed in the checkpoint",
                       am_ssl_name(loss));
+        ck_assert(!a->ssl_label == !b->ssl_label);
+        ck_assert_msg(!a->ssl_label || !memcmp(a->ssl_label, b->ssl_label, sizeof(int) * 2 * U),
+                      "%s: the state per image changed in the checkpoint", am_ssl_name(loss));
         am_trainer_free(b);
         hp.ssl.loss = (loss + 1) % AM_SSL_COUNT;
         ck_assert(am_trainer_init(b, "lite0", 3, 2, 1, &hp) == 0);
+        am_trainer_set_images(b, 2 * U);
         am_ssl_state before = b->ssl;
         ck_assert_int_eq(am_checkpoint_load(b, path, NULL, NULL), -1);
         char want[96];
@@ -193,17 +218,23 @@ START_TEST(test_semilearn_steps) {
         char name[64], what[96];
         snprintf(name, sizeof name, "c%d.hp", c);
         if (!am_tfile_find(&f, name)) break;
-        double h[7];
-        golden(h, &f, name, 7);
+        double h[9];
+        golden(h, &f, name, 9);
         const int K = (int)h[1], N = 8;
         am_ssl_hp hp = am_train_defaults().ssl;
         hp.loss = (int)h[0];
         hp.ema_p = (float)h[2], hp.lambda_e = (float)h[3], hp.n_sigma = (float)h[4], hp.tau = (float)h[5];
         hp.T = (float)h[6];
+        hp.warmup = (int)h[7];
         am_ssl_state st = {{0}};
         am_ssl_init(&st, K, &hp);
+        int label[64], idx[8];
+        for (int i = 0; i < 64; i++) label[i] = -1;
+        am_ssl_images img = {idx, label, (int)h[8], (int)h[8]};
+        ck_assert(img.n <= 64);
         for (int k = 0; k < 3; k++) {
-            double z[2 * 8 * 3], dzs[8 * 3], P[8 * 3], W[8], w[8], ref[8 * 3], state[AM_SSL_STATE_FLOATS], out[3], v;
+            double z[2 * 8 * 3], dzs[8 * 3], P[8 * 3], W[8], w[8], ref[8 * 3], state[AM_SSL_STATE_FLOATS], out[3], v,
+                di[8];
             char p[32];
             snprintf(p, sizeof p, "c%d.s%d.", c, k);
             snprintf(what, sizeof what, "semilearn %s, %d classes, ema_p %g, step %d", am_ssl_name(hp.loss), K,
@@ -211,7 +242,9 @@ START_TEST(test_semilearn_steps) {
 #define G(dst, field, n) (snprintf(name, sizeof name, "%s%s", p, field), golden(dst, &f, name, n))
             G(z, "zw", (size_t)N * K);
             G(z + N * K, "zs", (size_t)N * K);
-            ssl_step(out, dzs, P, W, z, z + N * K, N, K, &st, &hp);
+            G(di, "idx", N);
+            for (int i = 0; i < N; i++) idx[i] = (int)di[i];
+            ssl_step(out, dzs, P, W, z, z + N * K, N, K, &st, &img, &hp);
             cmp_result r = {0};
             G(w, "w", N);
             for (int i = 0; i < N; i++) cmp_add(&r, "weight", (size_t)i, W[i], w[i], 1e-6);

@@ -170,8 +170,12 @@ static void run_ops(outputs *o) {
             hp.tau = 0.6f;
             am_ssl_state state;
             am_ssl_init(&state, K, &hp);
+            int idx[21], label[21];
+            for (int i = 0; i < U; i++) idx[i] = i, label[i] = -1;
+            am_ssl_images img = {idx, label, U, U};
             float *st = out_new(o, 5, "ssl stats");
-            am_ssl_stats f = ssl_forward_backward(out_new(o, (size_t)N * K, "ssl dlogits"), z, y, B, U, K, &state, &hp);
+            am_ssl_stats f = ssl_forward_backward(out_new(o, (size_t)N * K, "ssl dlogits"), z, y, B, U, K, &state,
+                                                  &img, &hp);
             st[0] = f.loss, st[1] = f.loss_x, st[2] = f.loss_u, st[3] = f.loss_e, st[4] = f.mask_rate;
             memcpy(out_new(o, AM_SSL_STATE_FLOATS, "ssl state"), state.f, sizeof state.f);
         }

@@ -333,7 +333,7 @@ static void fixmatch_case(int B, int U, int K, float tau, float lambda, float T,
     am_ssl_hp hp = {.loss = AM_SSL_fixmatch, .tau = tau, .T = T, .lambda_u = lambda};
     am_ssl_state state;
     am_ssl_init(&state, K, &hp);
-    am_ssl_stats st = ssl_forward_backward(dz, z, y, B, U, K, &state, &hp);
+    am_ssl_stats st = ssl_forward_backward(dz, z, y, B, U, K, &state, NULL, &hp);
     fm_ref r = fixmatch_ref(dref, zd, y, B, U, K, tau, lambda, T);
     char what[128];
     snprintf(what, sizeof what, "fixmatch B=%d U=%d K=%d tau=%g lambda=%g T=%g", B, U, K, tau, lambda, T);
@@ -393,19 +393,19 @@ START_TEST(test_fixmatch_loss) {
     am_ssl_hp hp = {.loss = AM_SSL_fixmatch, .tau = 0.5f, .lambda_u = 1.0f};
     am_ssl_state state;
     am_ssl_init(&state, 10, &hp);
-    am_ssl_stats st = ssl_forward_backward(d2, z2, &y0, 1, 1, 2, &state, &hp);
+    am_ssl_stats st = ssl_forward_backward(d2, z2, &y0, 1, 1, 2, &state, NULL, &hp);
     ck_assert(st.mask_rate == 1.0f);
     ck_assert(d2[4] < 0.0f && d2[5] > 0.0f);  // pushed towards class 0
     float z10[20] = {0}, d10[20];
     z10[3] = z10[7] = 9.0f;  // weak row (B = 0, U = 1)
     for (int k = 0; k < 10; k++) z10[10 + k] = 0.1f * k;
     hp.tau = 0.45f;
-    st = ssl_forward_backward(d10, z10, NULL, 0, 1, 10, &state, &hp);
+    st = ssl_forward_backward(d10, z10, NULL, 0, 1, 10, &state, NULL, &hp);
     ck_assert(st.mask_rate == 1.0f);
     for (int k = 0; k < 10; k++) ck_assert_msg((d10[10 + k] < 0.0f) == (k == 3), "class %d: %g", k, d10[10 + k]);
     // Mask rate 0: the unlabelled loss and its gradient vanish.
     hp.tau = 0.9f;
-    st = ssl_forward_backward(d10, z10, NULL, 0, 1, 10, &state, &hp);
+    st = ssl_forward_backward(d10, z10, NULL, 0, 1, 10, &state, NULL, &hp);
     ck_assert(st.mask_rate == 0.0f && st.loss_u == 0.0f && st.loss == 0.0f);
     for (int k = 0; k < 20; k++) ck_assert(d10[k] == 0.0f);
 }

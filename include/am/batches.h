@@ -41,13 +41,15 @@ int am_batcher_init(am_batcher *b, const am_dataset *d, const am_preprocess *pre
 void am_batcher_free(am_batcher *b);
 
 // Training slot: x (B + 2U, S, S, C) float (NULL when aug_on_gpu), labels
-// (B), raw (B + U, S, S, C) uint8: the labelled images then the pool images,
+// (B), images (U: the pool images' dataset indices, for a loss with a state
+// per image), raw (B + U, S, S, C) uint8: the labelled images then the pool images,
 // before augmentation; with aug_on_gpu also plans (B + 2U): the weak views of
 // raw[0 .. B+U) then the strong views of raw[B .. B+U), the same views
 // am_train_fill otherwise applies on the CPU (x = the views / 255 in that order).
 size_t am_train_slot_bytes(const am_batcher *b);
 float *am_train_slot_x(const am_batcher *b, void *slot);
 int *am_train_slot_labels(const am_batcher *b, void *slot);
+int *am_train_slot_images(const am_batcher *b, void *slot);
 uint8_t *am_train_slot_raw(const am_batcher *b, void *slot);
 am_aug_plan *am_train_slot_plans(const am_batcher *b, void *slot);
 void am_train_fill(void *ctx, uint64_t step, void *slot);

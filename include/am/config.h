@@ -10,7 +10,7 @@ typedef struct {
     int recursive, replace_labels;
     char arch[16], device[16], precision[16], policy[16], optimizer[16], schedule[16], loss[16];
     int size, channels, batch, mu, iters, cycles, oracle, threads, loader_threads, top, score_batch;
-    int checkpoint_every, nesterov, pretrained;
+    int checkpoint_every, nesterov, pretrained, warmup;
     float tau, lambda_u, T, lr, momentum, wd, ema, ema_p, lambda_e, n_sigma;
     // The inputs' preprocessing (include/am/inputs.h, stretch.h).
     char stretch[16], fits_ext[64], combine[4096], bands[256];

@@ -125,9 +125,11 @@ void cu_softmax_ce_backward(float *dlogits, const float *probs, const int *label
                             void *stream);
 // The semi-supervised loss (ssl_forward_backward, kernels/ssl.h): stats (5
 // floats) = loss, loss_x, loss_u, loss_e, mask_rate; dlogits (B+2U,K)
-// assigned; ssl: the loss's state (updated), then scratch for U*K + U floats.
+// assigned; ssl: the loss's state (updated), then scratch for U*K + U floats;
+// img: as ssl_forward_backward's, its arrays in device memory (NULL for a
+// loss without per-image state).
 void cu_ssl_forward_backward(float *stats, float *dlogits, float *ssl, const float *logits, const int *labels,
-                             int B, int U, int K, const am_ssl_hp *hp, void *stream);
+                             int B, int U, int K, const am_ssl_images *img, const am_ssl_hp *hp, void *stream);
 
 // Optimisers and EMA over the flat parameter buffer (sgd_update, adamw_update, ema_update).
 void cu_sgd_update(float *theta, float *v, const float *g, const uint8_t *decay, size_t n,

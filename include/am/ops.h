@@ -90,10 +90,11 @@ void softmax_ce_backward(float *dlogits, const float *probs, const int *labels, 
 // lambda_u * l_u + l_e: l_x the mean CE of the labelled rows, l_u the mean of
 // weight * CE(strong, target) over the U images, l_e the loss's extra term
 // (FreeMatch's fairness loss). The loss's state is updated from the weak
-// views. dlogits (B + 2U, K) is assigned: the weak rows get zero.
+// views; img: the per-image state and the step's images (FlexMatch; NULL
+// for the others). dlogits (B + 2U, K) is assigned: the weak rows get zero.
 typedef struct { float loss, loss_x, loss_u, loss_e, mask_rate; } am_ssl_stats;
 am_ssl_stats ssl_forward_backward(float *dlogits, const float *logits, const int *labels, int B, int U, int K,
-                                  am_ssl_state *state, const am_ssl_hp *hp);
+                                  am_ssl_state *state, const am_ssl_images *img, const am_ssl_hp *hp);
 
 // Optimisers and EMA over a flat parameter buffer (kernels/optim_math.h).
 // decay[i] = 1 where weight decay applies to element i.

@@ -10,6 +10,7 @@
     X(fixmatch)          \
     X(freematch)         \
     X(softmatch)         \
+    X(flexmatch)         \
     X(relmatch)
 
 #define AM_SSL_ENUM(name) AM_SSL_##name,
@@ -30,7 +31,18 @@ typedef struct {
     float ema_p;     // momentum of the EMAs of FreeMatch and SoftMatch
     float lambda_e;  // weight of FreeMatch's fairness (entropy) loss
     float n_sigma;   // SoftMatch: width of the Gaussian weighting in standard deviations
+    int warmup;      // FlexMatch: thresholds warm up (unused images count in the normalisation)
 } am_ssl_hp;
+
+// What a loss may keep per unlabelled image (FlexMatch: the class it last
+// predicted with confidence): label[n] over the run's images (-1: none), the
+// step's images idx[U] (indices into label), and how many images are
+// unlabelled. On a GPU, label and idx are device pointers.
+typedef struct {
+    const int *idx;
+    int *label;
+    int n, unlabelled;
+} am_ssl_images;
 
 typedef struct {
     float f[AM_SSL_STATE_FLOATS];
@@ -45,3 +57,5 @@ const char *am_ssl_name(int loss);
 int am_ssl_parse(const char *name);
 // A new run's state for loss hp->loss over K classes.
 void am_ssl_init(am_ssl_state *s, int K, const am_ssl_hp *hp);
+// 1 when loss keeps a state per image (am_ssl_images): the step needs the indices of its images.
+int am_ssl_per_image(int loss);

@@ -39,6 +39,9 @@ typedef struct {
     am_train_hparams hp;
     float *dlogits;
     am_ssl_state ssl;       // the consistency loss's state (EMAs of confidences, ...)
+    int *ssl_label;         // its state per image (FlexMatch; am_trainer_set_images), else NULL
+    int ssl_nimages, ssl_unlabelled;
+    const int *step_images; // the next step's unlabelled images (U dataset indices), set by the caller
     am_gpu_trainer *gpu;    // set by am_trainer_to_gpu: steps and scoring run there
     struct {                // am_trainer_score_send's queue: at most two batches
         const float *x[2];
@@ -49,6 +52,10 @@ typedef struct {
 int am_trainer_init(am_trainer *t, const char *arch, int in_ch, int classes, uint64_t seed,
                     const am_train_hparams *hp);
 void am_trainer_free(am_trainer *t);
+// The run's images for a loss that keeps a state per image (FlexMatch;
+// nothing for the others): n images, none remembered. Before a checkpoint is
+// loaded or the trainer moves to a device.
+void am_trainer_set_images(am_trainer *t, int n);
 // Copies the live model into the EMA model (after loading weights), on the
 // host copies.
 void am_trainer_sync_ema(am_trainer *t);

@@ -16,6 +16,7 @@ struct am_gpu_trainer {
     float *dlogits;          // (B + 2U, classes)
     float *loss;             // (5) loss, loss_x, loss_u, loss_e, mask_rate
     float *ssl;              // the consistency loss's state (AM_SSL_STATE_FLOATS), then its scratch: P (U,K), W (U)
+    int *ssl_label;          // its state per image (t->ssl_label's n), then the step's images (U); NULL without
     int *labels;             // (B)
     float *logits;           // host (nlogits) scoring logits
     size_t nlogits;
@@ -26,6 +27,7 @@ struct am_gpu_trainer {
     int graph_padded, graph_N, graph_S;  // seed it was captured with
     unsigned graph_ws_gen;
     uint64_t graph_seed;
+    int graph_unlabelled;    // and the unlabelled count (a FlexMatch kernel argument)
     long eager_steps;        // steps run without the graph (the first makes the plans)
     uint8_t *raw, *aug_work; // am_train_step_views: (B+U,S,S,C) images, augmentation scratch
     am_aug_plan *plans;      // (B+2U)

@@ -290,10 +290,13 @@ static double time_loss(int dev, int loss, int B, int U, int K, int iters) {
     hp.loss = loss;
     am_ssl_state st;
     am_ssl_init(&st, K, &hp);
+    int *lab = AM_MALLOC(sizeof(int) * 2 * (size_t)U);  // the per-image state of U images, then the step's images
+    for (int i = 0; i < U; i++) lab[i] = -1, lab[U + i] = i;
+    am_ssl_images img = {lab + U, lab, U, U};
     if (dev < 0) {
         for (int i = 0; i < iters + 2; i++) {
             double t0 = bench_now();
-            ssl_forward_backward(dz, z, y, B, U, K, &st, &hp);
+            ssl_forward_backward(dz, z, y, B, U, K, &st, &img, &hp);
             if (i >= 2) t[i - 2] = bench_now() - t0;
         }
     }
@@ -307,13 +310,16 @@ static double time_loss(int dev, int loss, int B, int U, int K, int iters) {
         float *gs = am_gpu_alloc(&ctx, sizeof(float) * 5, "loss statistics");
         float *gl = am_gpu_alloc(&ctx, ssl_bytes, "the loss's state");
         int *gy = am_gpu_alloc(&ctx, sizeof(int) * (B ? B : 1), "labels");
+        int *gi = am_gpu_alloc(&ctx, sizeof(int) * 2 * (size_t)U, "the per-image state");
+        am_gpu_upload(&ctx, gi, lab, sizeof(int) * 2 * (size_t)U);
+        am_ssl_images gimg = {gi + U, gi, U, U};
         am_gpu_upload(&ctx, gz, z, sizeof(float) * N * K);
         am_gpu_upload(&ctx, gy, y, sizeof(int) * (B ? B : 1));
         am_gpu_upload(&ctx, gl, &st, sizeof st);
         for (int i = 0; i < iters + 2; i++) {
             am_gpu_sync(&ctx);
             double t0 = bench_now();
-            cu_ssl_forward_backward(gs, gd, gl, gz, gy, B, U, K, &hp, ctx.stream);
+            cu_ssl_forward_backward(gs, gd, gl, gz, gy, B, U, K, &gimg, &hp, ctx.stream);
             am_gpu_sync(&ctx);
             if (i >= 2) t[i - 2] = bench_now() - t0;
         }
@@ -322,12 +328,13 @@ static double time_loss(int dev, int loss, int B, int U, int K, int iters) {
         am_gpu_free(&ctx, gs, sizeof(float) * 5);
         am_gpu_free(&ctx, gl, ssl_bytes);
         am_gpu_free(&ctx, gy, sizeof(int) * (B ? B : 1));
+        am_gpu_free(&ctx, gi, sizeof(int) * 2 * (size_t)U);
         am_gpu_ctx_free(&ctx);
     }
 #endif
     qsort(t, (size_t)iters, sizeof(double), bench_cmp_double);
     double med = t[iters / 2];
-    free(z); free(dz); free(y); free(t);
+    free(z); free(dz); free(y); free(t); free(lab);
     return med;
 }
 

@@ -22,9 +22,12 @@ int am_ssl_parse(const char *name) {
 
 void am_ssl_init(am_ssl_state *s, int K, const am_ssl_hp *hp) { ssl_init(s, K, hp); }
 
+int am_ssl_per_image(int loss) { return ssl_per_image(loss); }
+
 am_ssl_stats ssl_forward_backward(float *dlogits, const float *logits, const int *labels, int B, int U, int K,
-                                  am_ssl_state *state, const am_ssl_hp *hp) {
+                                  am_ssl_state *state, const am_ssl_images *img, const am_ssl_hp *hp) {
     AM_CHECK(K <= AM_SSL_MAX_K, "the consistency losses take at most AM_SSL_MAX_K classes");
+    AM_CHECK(!ssl_per_image(hp->loss) || (img && img->idx && img->label), "this loss needs the step's images");
     am_ssl_stats st = {0};
     double lx = 0.0, u[3];
     for (int i = 0; i < B; i++) {
@@ -35,7 +38,7 @@ am_ssl_stats ssl_forward_backward(float *dlogits, const float *logits, const int
     memset(dlogits + (size_t)B * K, 0, sizeof(float) * U * K);
     float *P = AM_MALLOC(sizeof(float) * ((size_t)U * K + U + 1));
     ssl_step(u, dlogits + (size_t)(B + U) * K, P, P + (size_t)U * K, logits + (size_t)B * K,
-             logits + (size_t)(B + U) * K, U, K, state, hp);
+             logits + (size_t)(B + U) * K, U, K, state, img, hp);
     free(P);
     st.loss_x = B ? (float)(lx / B) : 0.0f;
     st.loss_u = (float)u[0];

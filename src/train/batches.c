@@ -62,7 +62,7 @@ static size_t slot_x_bytes(const am_batcher *b) {
 
 size_t am_train_slot_bytes(const am_batcher *b) {
     size_t img = (size_t)b->S * b->S * b->C, rows = (size_t)b->B + 2 * b->U;
-    return slot_x_bytes(b) + ALIGN(sizeof(int) * b->B) + ALIGN(img * (b->B + b->U)) +
+    return slot_x_bytes(b) + ALIGN(sizeof(int) * (b->B + b->U)) + ALIGN(img * (b->B + b->U)) +
            (b->aug_on_gpu ? sizeof(am_aug_plan) * rows : 0);
 }
 
@@ -70,8 +70,10 @@ float *am_train_slot_x(const am_batcher *b, void *slot) { return b->aug_on_gpu ?
 
 int *am_train_slot_labels(const am_batcher *b, void *slot) { return (int *)((char *)slot + slot_x_bytes(b)); }
 
+int *am_train_slot_images(const am_batcher *b, void *slot) { return am_train_slot_labels(b, slot) + b->B; }
+
 uint8_t *am_train_slot_raw(const am_batcher *b, void *slot) {
-    return (uint8_t *)am_train_slot_labels(b, slot) + ALIGN(sizeof(int) * b->B);
+    return (uint8_t *)am_train_slot_labels(b, slot) + ALIGN(sizeof(int) * (b->B + b->U));
 }
 
 am_aug_plan *am_train_slot_plans(const am_batcher *b, void *slot) {
@@ -91,13 +93,14 @@ static void mark_bad(am_batcher *b, int i) {
     if (first) am_warn("skipping unreadable image: %s", am_error());
 }
 
-// Decodes pool image for slot j of step k, redrawing while images are bad.
-static void load_pool(am_batcher *b, uint8_t *dst, uint64_t k, uint32_t j) {
+// Decodes pool image for slot j of step k, redrawing while images are bad:
+// its dataset index.
+static int load_pool(am_batcher *b, uint8_t *dst, uint64_t k, uint32_t j) {
     uint32_t r = am_rand_u32(b->seed, AM_STREAM_POOL, k, j);
     for (uint32_t attempt = 0;; attempt++) {
         int i = b->pool[r % (uint32_t)b->npool];
         if (!b->bad[i]) {
-            if (!am_member_load(dst, b->d->paths[i], &b->pre)) return;
+            if (!am_member_load(dst, b->d->paths[i], &b->pre)) return i;
             mark_bad(b, i);
         }
         AM_CHECK(attempt < 100000, "every image drawn from the pool is unreadable");
@@ -109,7 +112,7 @@ void am_train_fill(void *ctx, uint64_t k, void *slot) {
     am_batcher *b = ctx;
     size_t img = (size_t)b->S * b->S * b->C;
     int B = b->B, U = b->U;
-    int *labels = am_train_slot_labels(b, slot);
+    int *labels = am_train_slot_labels(b, slot), *images = am_train_slot_images(b, slot);
     uint8_t *raw = am_train_slot_raw(b, slot);
     int classes[2], ncls = 0;
     for (int c = 0; c < 2; c++) if (b->nlab[c]) classes[ncls++] = c;
@@ -120,7 +123,7 @@ void am_train_fill(void *ctx, uint64_t k, void *slot) {
         labels[j] = c;
     }
     #pragma omp parallel for num_threads(b->threads) schedule(dynamic)
-    for (int j = 0; j < U; j++) load_pool(b, raw + img * (B + j), k, (uint32_t)j);
+    for (int j = 0; j < U; j++) images[j] = load_pool(b, raw + img * (B + j), k, (uint32_t)j);
     if (b->aug_on_gpu) {
         am_augment_plan_step(am_train_slot_plans(b, slot), B, U, b->S, b->S, b->C, b->variant, b->seed, k);
         return;

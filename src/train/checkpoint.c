@@ -3,7 +3,8 @@
 // architecture, input channels and classes; the entries are `step` and
 // `seed` (u64 [1]), `config` and `labels` (text), the consistency loss's
 // name `ssl_loss` (text) and state `ssl_state` (float32, include/am/ssl.h;
-// a checkpoint without them is FixMatch's), and float32 tensors, each
+// a checkpoint without them is FixMatch's), for a loss with a state per
+// image `ssl_images` (float32, one per image), and float32 tensors, each
 // packed (none of the model's padding): the live model's parameters and BN
 // statistics under their own names, the EMA model's as `ema:<name>`, the
 // optimiser state as `v:<param>` and, for AdamW, `s:<param>`.
@@ -47,7 +48,7 @@ int am_checkpoint_save(am_trainer *t, const char *path, const char *config, cons
     const am_model *m = &t->model;
     if ((config && strlen(config) > 0x7fffffff) || (labels && strlen(labels) > 0x7fffffff))
         return am_seterr("cannot write checkpoint '%s': its configuration or labels text is over 2 GiB", path);
-    am_tentry *e = AM_CALLOC(sizeof(am_tentry) * (size_t)(4 * m->ntensors + 6));
+    am_tentry *e = AM_CALLOC(sizeof(am_tentry) * (size_t)(4 * m->ntensors + 7));
     int n = 0;
     e[n++] = (am_tentry){.name = "step", .type = AM_TF_U64, .ndim = 1, .shape = {1}, .n = 1, .u64 = &t->step};
     e[n++] = (am_tentry){.name = "seed", .type = AM_TF_U64, .ndim = 1, .shape = {1}, .n = 1, .u64 = &t->seed};
@@ -56,6 +57,13 @@ int am_checkpoint_save(am_trainer *t, const char *path, const char *config, cons
     e[n++] = text_entry("ssl_loss", am_ssl_name(t->hp.ssl.loss));
     e[n++] = (am_tentry){.name = "ssl_state", .type = AM_TF_F32, .ndim = 1, .shape = {AM_SSL_STATE_FLOATS},
                          .n = AM_SSL_STATE_FLOATS, .data = t->ssl.f};
+    float *per_image = NULL;
+    if (t->ssl_label) {
+        per_image = AM_MALLOC(sizeof(float) * (size_t)(t->ssl_nimages ? t->ssl_nimages : 1));
+        for (int i = 0; i < t->ssl_nimages; i++) per_image[i] = (float)t->ssl_label[i];
+        e[n++] = (am_tentry){.name = "ssl_images", .type = AM_TF_F32, .ndim = 1, .shape = {t->ssl_nimages},
+                             .n = (size_t)t->ssl_nimages, .data = per_image};
+    }
     section s[6];
     for (int k = 0, ns = sections(t, s); k < ns; k++)
         for (int i = 0; i < m->ntensors; i++) {
@@ -70,6 +78,7 @@ int am_checkpoint_save(am_trainer *t, const char *path, const char *config, cons
         }
     int rc = am_tfile_write(path, "AMCK", m->arch.name, m->arch.in_ch, m->arch.classes, e, n);
     free(e);
+    free(per_image);
     return rc;
 }
 
@@ -135,6 +144,19 @@ int am_checkpoint_load(am_trainer *t, const char *path, char **config, char **la
         rc = -1;
         goto done;
     }
+    const am_tentry *per_image = am_tfile_find(&f, "ssl_images");
+    if (t->ssl_label && (!per_image || per_image->type != AM_TF_F32 || per_image->n != (size_t)t->ssl_nimages)) {
+        rc = am_seterr("checkpoint '%s' has no float32 ssl_images of %d values (one per image of this run): it is "
+                       "damaged or of another image set", path, t->ssl_nimages);
+        goto done;
+    }
+    for (int i = 0; t->ssl_label && i < t->ssl_nimages; i++) {
+        float v = per_image->data[i];
+        if (!(v >= -1 && v < a->classes) || v != (float)(int)v) {
+            rc = am_seterr("checkpoint '%s': ssl_images[%d] is %g, not a class or -1: the file is damaged", path, i, v);
+            goto done;
+        }
+    }
     for (int k = 0; k < ns; k++)
         for (int i = 0; i < m->ntensors; i++) {
             const am_tensor *x = &m->tensors[i];
@@ -169,6 +191,7 @@ int am_checkpoint_load(am_trainer *t, const char *path, char **config, char **la
     t->step = step->u64[0];
     t->seed = seed->u64[0];
     if (ssl) memcpy(t->ssl.f, ssl->data, sizeof t->ssl.f);
+    for (int i = 0; t->ssl_label && i < t->ssl_nimages; i++) t->ssl_label[i] = (int)per_image->data[i];
     if (config) *config = text_copy(cfg);
     if (labels) *labels = text_copy(lab);
     am_trainer_upload(t);

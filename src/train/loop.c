@@ -36,6 +36,7 @@ am_train_hparams am_config_hparams(const am_config *c) {
     hp.ssl.ema_p = c->ema_p;
     hp.ssl.lambda_e = c->lambda_e;
     hp.ssl.n_sigma = c->n_sigma;
+    hp.ssl.warmup = c->warmup;
     hp.optimizer = strcmp(c->optimizer, "adamw") ? AM_OPT_SGD : AM_OPT_ADAMW;
     hp.lr = c->lr;
     hp.momentum = c->momentum;
@@ -178,6 +179,7 @@ static int open_steps(am_run *r, int device, int dt) {
     if (c->bands[0] && am_dataset_bands(&r->d, c->bands)) return fail("--bands");
     am_train_hparams hp = am_config_hparams(c);
     if (am_trainer_init(&r->t, c->arch, c->channels, 2, (uint64_t)c->seed, &hp)) return -1;
+    am_trainer_set_images(&r->t, r->d.n);
     if (c->resume[0] ? resume(r) : start_weights(r)) return -1;
     if (device >= 0) {
         if (am_trainer_to_gpu(&r->t, device, dt)) return fail("--device");
@@ -274,6 +276,7 @@ static int train_cycle(am_run *r, uint64_t end) {
         clock_gettime(CLOCK_MONOTONIC, &t0);
         float lr = am_train_lr(&r->t.hp, k);
         int *labels = am_train_slot_labels(b, slot);
+        r->t.step_images = am_train_slot_images(b, slot);
         am_ssl_stats st = b->aug_on_gpu ? am_train_step_views(&r->t, am_train_slot_raw(b, slot),
                                                                    am_train_slot_plans(b, slot), labels, b->S)
                                              : am_train_step(&r->t, am_train_slot_x(b, slot), labels, b->S);
@@ -482,6 +485,7 @@ static int train_and_score(am_run *r, int cycle) {
     if (am_batcher_init(&r->b, &r->d, &r->pre, hp->batch, hp->mu * hp->batch, (uint64_t)c->seed,
                         variant, c->loader_threads, c->score_batch)) return -1;
     r->b.aug_on_gpu = r->t.gpu != NULL;  // the loader decodes; the GPU makes the views
+    r->t.ssl_unlabelled = r->b.npool;
     if (train_cycle(r, (uint64_t)cycle * c->iters)) return -1;
     am_score_pool(&r->t, &r->b, r->score);
     return 0;

@@ -15,7 +15,7 @@ am_train_hparams am_train_defaults(void) {
     am_train_hparams h = {
         .batch = 16, .mu = 5,
         .ssl = {.loss = AM_SSL_fixmatch, .tau = 0.95f, .T = 0.0f, .lambda_u = 1.0f, .ema_p = 0.999f, .lambda_e = 0.001f,
-                .n_sigma = 2.0f},
+                .n_sigma = 2.0f, .warmup = 1},
         .optimizer = AM_OPT_SGD, .lr = 0.0075f, .momentum = 0.9f, .wd = 7.5e-4f, .nesterov = 1,
         .schedule = AM_LR_CONSTANT, .total_steps = 200, .ema = 0.99f,
         .adam_b1 = 0.9f, .adam_b2 = 0.999f, .adam_eps = 1e-8f,
@@ -48,6 +48,20 @@ int am_trainer_init(am_trainer *t, const char *arch, int in_ch, int classes, uin
     return 0;
 }
 
+void am_trainer_set_images(am_trainer *t, int n) {
+    AM_CHECK(!t->gpu, "the images are set before the trainer moves to a device");
+    if (!am_ssl_per_image(t->hp.ssl.loss)) return;
+    free(t->ssl_label);
+    t->ssl_label = AM_MALLOC(sizeof(int) * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) t->ssl_label[i] = -1;
+    t->ssl_nimages = n;
+}
+
+// The per-image state and the step's images (host arrays).
+static am_ssl_images ssl_images(const am_trainer *t) {
+    return (am_ssl_images){t->step_images, t->ssl_label, t->ssl_nimages, t->ssl_unlabelled};
+}
+
 void am_trainer_free(am_trainer *t) {
 #ifdef AM_HAVE_CUDA
     if (t->gpu) am_gpu_trainer_free(t);
@@ -57,6 +71,7 @@ void am_trainer_free(am_trainer *t) {
     free(t->v);
     free(t->decay);
     free(t->dlogits);
+    free(t->ssl_label);
     memset(t, 0, sizeof *t);
 }
 
@@ -94,7 +109,8 @@ am_ssl_stats am_train_step(am_trainer *t, const float *x, const int *labels, int
     const am_train_hparams *hp = &t->hp;
     int B = hp->batch, U = hp->mu * hp->batch, K = t->model.arch.classes;
     const float *z = am_forward(&t->model, x, B + 2 * U, S, 1, t->seed, t->step);
-    am_ssl_stats st = ssl_forward_backward(t->dlogits, z, labels, B, U, K, &t->ssl, &hp->ssl);
+    am_ssl_images img = ssl_images(t);
+    am_ssl_stats st = ssl_forward_backward(t->dlogits, z, labels, B, U, K, &t->ssl, &img, &hp->ssl);
     am_zero_grad(&t->model);
     am_backward(&t->model, t->dlogits);
     float lr = am_train_lr(hp, t->step);

@@ -27,6 +27,11 @@ static size_t ssl_bytes(const am_trainer *t) {
     return sizeof(am_ssl_state) + sizeof(float) * (U * (size_t)t->model.arch.classes + U);
 }
 
+// The per-image state, then the step's images.
+static size_t label_bytes(const am_trainer *t) {
+    return sizeof(int) * ((size_t)t->ssl_nimages + (size_t)t->hp.mu * t->hp.batch);
+}
+
 int am_trainer_to_gpu(am_trainer *t, int device, int dt) {
     AM_CHECK(!t->gpu, "the trainer is already on a device");
     am_gpu_trainer *g = AM_CALLOC(sizeof *g);
@@ -44,6 +49,10 @@ int am_trainer_to_gpu(am_trainer *t, int device, int dt) {
     g->dlogits = am_gpu_alloc(c, sizeof(float) * (size_t)rows * K, "the logit gradients");
     g->loss = am_gpu_alloc(c, sizeof(float) * 5, "the loss statistics");
     g->ssl = am_gpu_alloc(c, ssl_bytes(t), "the consistency loss's state");
+    if (t->ssl_label) {
+        g->ssl_label = am_gpu_alloc(c, label_bytes(t), "the consistency loss's state per image");
+        am_gpu_upload(c, g->ssl_label, t->ssl_label, sizeof(int) * (size_t)t->ssl_nimages);
+    }
     g->labels = am_gpu_alloc(c, sizeof(int) * (size_t)hp->batch, "the labels");
     g->args = am_gpu_alloc(c, sizeof(am_step_args), "the step values");
     am_gpu_upload(c, g->v, t->v, sizeof(float) * 2 * t->model.nparams);
@@ -60,6 +69,7 @@ void am_gpu_trainer_free(am_trainer *t) {
     am_gpu_free(c, g->dlogits, sizeof(float) * (size_t)t->hp.batch * (1 + 2 * t->hp.mu) * t->model.arch.classes);
     am_gpu_free(c, g->loss, sizeof(float) * 5);
     am_gpu_free(c, g->ssl, ssl_bytes(t));
+    if (g->ssl_label) am_gpu_free(c, g->ssl_label, label_bytes(t));
     drop_step_graph(g);
     am_gpu_free(c, g->labels, sizeof(int) * (size_t)t->hp.batch);
     am_gpu_free(c, g->args, sizeof(am_step_args));
@@ -85,6 +95,7 @@ void am_gpu_trainer_download(am_trainer *t) {
     am_gpu_model_download(&g->ema, t->ema.params, NULL, t->ema.stats);
     am_gpu_download(&g->live.ctx, t->v, g->v, sizeof(float) * 2 * t->model.nparams);
     am_gpu_download(&g->live.ctx, &t->ssl, g->ssl, sizeof t->ssl);
+    if (g->ssl_label) am_gpu_download(&g->live.ctx, t->ssl_label, g->ssl_label, sizeof(int) * (size_t)t->ssl_nimages);
 }
 
 void am_gpu_trainer_upload(am_trainer *t) {
@@ -94,6 +105,7 @@ void am_gpu_trainer_upload(am_trainer *t) {
     am_gpu_model_upload(&g->ema);
     am_gpu_upload(&g->live.ctx, g->v, t->v, sizeof(float) * 2 * t->model.nparams);
     am_gpu_upload(&g->live.ctx, g->ssl, &t->ssl, sizeof t->ssl);
+    if (g->ssl_label) am_gpu_upload(&g->live.ctx, g->ssl_label, t->ssl_label, sizeof(int) * (size_t)t->ssl_nimages);
 }
 
 // The device work of a step once the input is in place: forward, loss,
@@ -109,7 +121,9 @@ static void step_work(am_trainer *t, float lr, const am_step_args *args) {
     m->step_args = args;
     const float *z = am_gpu_forward(m, 1, t->seed, t->step);
     m->step_args = NULL;
-    cu_ssl_forward_backward(g->loss, g->dlogits, g->ssl, z, g->labels, B, U, K, &hp->ssl, st);
+    am_ssl_images img = {g->ssl_label + t->ssl_nimages, g->ssl_label, t->ssl_nimages, t->ssl_unlabelled};
+    cu_ssl_forward_backward(g->loss, g->dlogits, g->ssl, z, g->labels, B, U, K, g->ssl_label ? &img : NULL, &hp->ssl,
+                            st);
     am_gpu_zero_grad(m);
     am_gpu_backward(m, g->dlogits);
     if (hp->optimizer == AM_OPT_ADAMW)
@@ -145,6 +159,7 @@ static int capture_step(am_trainer *t, float lr) {
     g->graph_S = m->acts.size;
     g->graph_ws_gen = m->ctx.ws_gen;
     g->graph_seed = t->seed;
+    g->graph_unlabelled = t->ssl_unlabelled;
     return 0;
 }
 
@@ -159,9 +174,14 @@ static am_ssl_stats step_on_input(am_trainer *t, const int *labels) {
     am_gpu_model *m = &g->live;
     const am_train_hparams *hp = &t->hp;
     am_gpu_upload(&m->ctx, g->labels, labels, sizeof(int) * (size_t)hp->batch);
+    if (g->ssl_label) {
+        AM_CHECK(t->step_images, "this loss needs the step's images (am_trainer.step_images)");
+        am_gpu_upload(&m->ctx, g->ssl_label + t->ssl_nimages, t->step_images, sizeof(int) * (size_t)hp->mu * hp->batch);
+    }
     float lr = am_train_lr(hp, t->step);
     if (g->graph && (g->graph_abase != m->acts.base || g->graph_padded != m->xpad_ready || g->graph_N != m->acts.N ||
-                     g->graph_S != m->acts.size || g->graph_ws_gen != m->ctx.ws_gen || g->graph_seed != t->seed)) {
+                     g->graph_S != m->acts.size || g->graph_ws_gen != m->ctx.ws_gen || g->graph_seed != t->seed ||
+                     g->graph_unlabelled != t->ssl_unlabelled)) {
         drop_step_graph(g);
         g->eager_steps = 0;
     }
@@ -284,6 +304,11 @@ const float *am_gpu_trainer_score(am_trainer *t, const float *x, int N, int S) {
 static size_t ssl_bytes(const am_trainer *t) {
     size_t U = (size_t)t->hp.mu * t->hp.batch;
     return sizeof(am_ssl_state) + sizeof(float) * (U * (size_t)t->model.arch.classes + U);
+}
+
+// The per-image state, then the step's images.
+static size_t label_bytes(const am_trainer *t) {
+    return sizeof(int) * ((size_t)t->ssl_nimages + (size_t)t->hp.mu * t->hp.batch);
 }
 
 int am_trainer_to_gpu(am_trainer *t, int device, int dt) {

@@ -220,6 +220,8 @@ static void test_losses(int B, int U, int K) {
     // stats, the gradient and the state the step leaves, as the CPU's.
     size_t ssl_floats = AM_SSL_STATE_FLOATS + (size_t)U * K + U;
     float *SSL = d_put(NULL, ssl_floats, 0), *L5 = d_put(NULL, 5, 0);
+    int *images = AM_MALLOC(sizeof(int) * 3 * U), *IMG;
+    AM_CUDA(cudaMalloc((void **)&IMG, sizeof(int) * 3 * U));
     for (int loss = 0; loss < AM_SSL_COUNT; loss++)
         for (int soft = 0; soft < 2; soft++) {
             am_ssl_hp hp = am_train_defaults().ssl;
@@ -229,19 +231,32 @@ static void test_losses(int B, int U, int K) {
             am_ssl_state st;
             am_ssl_init(&st, K, &hp);
             d_copy(SSL, &st, sizeof st);
+            // The per-image state of 2U images, then the step's images (half
+            // of them seen before from the second step on).
+            for (int i = 0; i < 2 * U; i++) images[i] = -1;
+            d_copy(IMG, images, sizeof(int) * 2 * U);
+            am_ssl_images img = {images + 2 * U, images, 2 * U, 2 * U}, dimg = {IMG + 2 * U, IMG, 2 * U, 2 * U};
             for (int step = 0; step < 3; step++) {
-                am_ssl_stats s = ssl_forward_backward(dz, z, lab, B, U, K, &st, &hp);
+                for (int i = 0; i < U; i++) images[2 * U + i] = (i + step * U / 2) % (2 * U);
+                d_copy(IMG + 2 * U, images + 2 * U, sizeof(int) * U);
+                am_ssl_stats s = ssl_forward_backward(dz, z, lab, B, U, K, &st, &img, &hp);
                 float ref[5] = {s.loss, s.loss_x, s.loss_u, s.loss_e, s.mask_rate};
                 d_fill(DZ, 0xFF, 4 * n);
-                cu_ssl_forward_backward(L5, DZ, SSL, Z, LAB, B, U, K, &hp, ST);
+                cu_ssl_forward_backward(L5, DZ, SSL, Z, LAB, B, U, K, &dimg, &hp, ST);
                 snprintf(name, sizeof name, "%s %s step %d stats (weight %.2f)", am_ssl_name(loss),
                          soft ? "soft T0.5" : "hard", step, s.mask_rate);
                 check(name, g = d_get(L5, 5, 0), ref, 5, 1e-6); free(g);
                 check("  dlogits", g = d_get(DZ, n, 0), dz, n, 1e-6); free(g);
                 check("  state", g = d_get(SSL, AM_SSL_STATE_FLOATS, 0), st.f, AM_SSL_STATE_FLOATS, 1e-6); free(g);
+                int *got = AM_MALLOC(sizeof(int) * 2 * U);
+                cudaMemcpy(got, IMG, sizeof(int) * 2 * U, cudaMemcpyDeviceToHost);
+                int same = !memcmp(got, images, sizeof(int) * 2 * U);
+                free(got);
+                check_pass("  state per image", same, same ? "as the CPU's" : "differs from the CPU's");
             }
         }
-    cudaFree(SSL); cudaFree(L5);
+    cudaFree(SSL); cudaFree(L5); cudaFree(IMG);
+    free(images);
     free(z); free(lab); free(probs); free(dz);
     cudaFree(Z); cudaFree(P); cudaFree(DZ); cudaFree(L); cudaFree(LAB);
 }
