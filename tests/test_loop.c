@@ -27,6 +27,7 @@
 #include "am/log.h"
 #include "am/loop.h"
 #include "am/metrics.h"
+#include "am/tfile.h"
 #include "am/weights.h"
 #include "test.h"
 
@@ -362,6 +363,46 @@ START_TEST(test_resume) {
 }
 END_TEST
 
+// A loss with a state per image (FlexMatch) resumes bit for bit too: two
+// cycles straight, and one then a resume, give the same scores and model.
+START_TEST(test_resume_per_image_loss) {
+    FIXTURE_OK();
+    static am_config c;
+    static am_run r;
+    char e[512], f[512];
+    snprintf(e, sizeof e, "%s/flexE", S.dir);
+    snprintf(f, sizeof f, "%s/flexF", S.dir);
+    for (int k = 0; k < 2; k++) {
+        run_config(&c, k ? f : e);
+        ck_assert(!am_config_set(&c, "loss", "flexmatch") && !am_config_set(&c, "oracle", "0"));
+        ck_assert_msg(am_run_open(&r, &c, -1, AM_F32) == 0, "%s", am_error());
+        ck_assert(r.t.ssl_label != NULL);
+        for (int cycle = 1; cycle <= 2 - k; cycle++) ck_assert_msg(am_run_cycle(&r, cycle) == 0, "%s", am_error());
+        am_run_close(&r);
+    }
+    snprintf(c.resume, sizeof c.resume, "%s", file_in(f, "checkpoint.amck"));
+    c.labels[0] = 0;
+    ck_assert_msg(am_run_open(&r, &c, -1, AM_F32) == 0, "%s", am_error());
+    ck_assert_int_eq(am_run_next_cycle(&r), 2);
+    ck_assert_msg(am_run_cycle(&r, 2) == 0, "%s", am_error());
+    am_run_close(&r);
+    const char *files[] = {"scores.csv", "model_ema.amw"};
+    for (size_t k = 0; k < 2; k++) ck_assert_msg(same_file(file_in(e, files[k]), file_in(f, files[k])), "%s differs", files[k]);
+    // The loss's state and its state per image, as the straight run's.
+    am_tfile te, tf;
+    ck_assert(am_tfile_read(&te, file_in(e, "checkpoint.amck"), "AMCK") == 0);
+    ck_assert(am_tfile_read(&tf, file_in(f, "checkpoint.amck"), "AMCK") == 0);
+    const char *entries[] = {"ssl_state", "ssl_images"};
+    for (size_t k = 0; k < 2; k++) {
+        const am_tentry *x = am_tfile_find(&te, entries[k]), *y = am_tfile_find(&tf, entries[k]);
+        ck_assert_msg(x && y && x->n == y->n && !memcmp(x->data, y->data, sizeof(float) * x->n), "%s differs",
+                      entries[k]);
+    }
+    am_tfile_free(&te);
+    am_tfile_free(&tf);
+}
+END_TEST
+
 // The awkward names in labeled_data.csv as the writer quotes them, and the
 // labels of run A's last checkpoint read back by a resumed run.
 START_TEST(test_awkward_labels) {
@@ -500,6 +541,7 @@ Suite *suite_loop(void) {
     tcase_add_test(tc, test_oracle_picks);
     tcase_add_test(tc, test_outputs);
     tcase_add_test(tc, test_resume);
+    tcase_add_test(tc, test_resume_per_image_loss);
     tcase_add_test(tc, test_awkward_labels);
     tcase_add_test(tc, test_open_errors);
     suite_add_tcase(s, tc);
