@@ -300,17 +300,6 @@ const float *am_gpu_trainer_score(am_trainer *t, const float *x, int N, int S) {
     return g->logits;
 }
 #else
-// The consistency loss's device floats: its state, then the scratch of a step.
-static size_t ssl_bytes(const am_trainer *t) {
-    size_t U = (size_t)t->hp.mu * t->hp.batch;
-    return sizeof(am_ssl_state) + sizeof(float) * (U * (size_t)t->model.arch.classes + U);
-}
-
-// The per-image state, then the step's images.
-static size_t label_bytes(const am_trainer *t) {
-    return sizeof(int) * ((size_t)t->ssl_nimages + (size_t)t->hp.mu * t->hp.batch);
-}
-
 int am_trainer_to_gpu(am_trainer *t, int device, int dt) {
     (void)t;
     (void)dt;
