@@ -211,7 +211,7 @@ static void step_diffs(double *d, const step_out *a, const step_out *r, size_t n
 // (the GPU from the views' sources when raw is set), then the comparisons.
 static void step_and_compare(pair *p, const float *x, const uint8_t *raw, const am_aug_plan *plans, int S,
                              const char *label) {
-    size_t n = p->c->model.nparams, ns = p->c->model.nstats, nx = (size_t)TROWS * S * S * 3;
+    size_t n = p->c->model.nparams, ns = p->c->model.nstats, nx = (size_t)TROWS * S * S * TC;
     int y[TB];
     for (int i = 0; i < TB; i++) y[i] = i % TK;
     step_out r = step_record(p->c, x, NULL, NULL, y, S), g = step_record(p->g, x, raw, plans, y, S);
