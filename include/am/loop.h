@@ -38,6 +38,10 @@ typedef struct {
 // EMA decay; Adam's betas and epsilon at their defaults): the one place they
 // are read from it.
 am_train_hparams am_config_hparams(const am_config *c);
+// The preprocessing the options say (size, channels, stretch and its
+// parameters, FITS HDUs, bands, combination): 0, or -1 (am_error() naming
+// the option). am_train and am_review read a run's config.txt through it.
+int am_config_preprocess(const am_config *c, am_preprocess *p);
 
 // Opens a run of a validated configuration on CUDA device `device` in
 // precision dt (AM_F32 or AM_BF16), or on the CPU (device -1, AM_F32): sets

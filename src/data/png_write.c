@@ -11,6 +11,17 @@
 #include "am/error.h"
 #include "am/plot.h"
 
+// libpng's description of w x h pixels of 1 (gray) or 3 (RGB) channels.
+static png_image image_of(int w, int h, int channels) {
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    img.width = (png_uint_32)w;
+    img.height = (png_uint_32)h;
+    img.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    return img;
+}
+
 int am_png_write(const char *path, const uint8_t *pixels, int w, int h, int channels) {
     if (w <= 0 || h <= 0 || (channels != 1 && channels != 3))
         return am_seterr("cannot write PNG '%s': bad shape %dx%d with %d channels (1 or 3)", path, w, h, channels);
@@ -32,12 +43,7 @@ int am_png_write(const char *path, const uint8_t *pixels, int w, int h, int chan
         free(tmp);
         return -1;
     }
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    img.width = (png_uint_32)w;
-    img.height = (png_uint_32)h;
-    img.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    png_image img = image_of(w, h, channels);
     int ok = png_image_write_to_stdio(&img, f, 0, pixels, 0, NULL);
     const char *why = ok ? NULL : img.message;
     if (!ok) png_image_free(&img);
@@ -56,12 +62,7 @@ uint8_t *am_png_encode(const uint8_t *pixels, int w, int h, int channels, size_t
         am_seterr("cannot encode PNG: bad shape %dx%d with %d channels (1 or 3)", w, h, channels);
         return NULL;
     }
-    png_image img;
-    memset(&img, 0, sizeof img);
-    img.version = PNG_IMAGE_VERSION;
-    img.width = (png_uint_32)w;
-    img.height = (png_uint_32)h;
-    img.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+    png_image img = image_of(w, h, channels);
     png_alloc_size_t size = 0;
     if (!png_image_write_get_memory_size(img, size, 0, pixels, 0, NULL)) {
         am_seterr("cannot encode PNG: %s", img.message);

@@ -12,6 +12,7 @@
 #include "am/error.h"
 #include "am/files.h"
 #include "am/member.h"
+#include "am/loop.h"
 #include "am/metrics.h"
 #include "am/plot.h"
 #include "am/tfile.h"
@@ -131,24 +132,8 @@ static int base_labels(am_review *rv) {
 }
 
 static int preprocessing(am_review *rv) {
-    const am_config *c = &rv->cfg;
     am_preprocess *p = &rv->pre;
-    am_preprocess_defaults(p, c->size, c->channels);
-    am_stretch *s = &p->stretch;
-    if ((s->kind = am_stretch_parse(c->stretch)) < 0) return -1;
-    s->asinh_scale = c->asinh_scale;
-    s->clip = c->clip;
-    s->clip_samples = c->clip_samples;
-    s->log_a = c->log_a;
-    s->zs_samples = c->zscale_samples;
-    s->zs_contrast = c->zscale_contrast;
-    s->zs_max_reject = c->zscale_max_reject;
-    s->zs_min_npixels = c->zscale_min_pixels;
-    s->zs_krej = c->zscale_krej;
-    s->zs_max_iter = c->zscale_max_iter;
-    snprintf(p->fits_ext, sizeof p->fits_ext, "%s", c->fits_ext);
-    snprintf(p->band_names, sizeof p->band_names, "%s", c->bands);
-    if (am_combine_parse(p, c->combine) || am_preprocess_check(p)) return -1;
+    if (am_config_preprocess(&rv->cfg, p)) return -1;
     char fmt[16] = "";
     rv->fits = rv->d.n && !strchr(rv->d.paths[0], '#') && !am_input_format(rv->d.paths[0], p, fmt) &&
                (!strcmp(fmt, "fits") || !strcmp(fmt, "tiff"));

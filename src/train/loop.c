@@ -59,11 +59,7 @@ static void out_path(char *dst, size_t n, const am_run *r, const char *name) {
     snprintf(dst, n, "%s/%s", r->c.out, name);
 }
 
-// Continues from c.resume: the trainer's state, then the labels it holds
-// (the CSV of labeled_data.csv, read by the same reader).
-// The preprocessing the options say (size, channels, stretch and its
-// parameters, FITS HDUs, combination): 0, or -1 (am_error() naming the option).
-static int config_preprocess(const am_config *c, am_preprocess *p) {
+int am_config_preprocess(const am_config *c, am_preprocess *p) {
     am_preprocess_defaults(p, c->size, c->channels);
     am_stretch *s = &p->stretch;
     if ((s->kind = am_stretch_parse(c->stretch)) < 0) return am_seterr("--stretch: %s", am_error());
@@ -101,13 +97,15 @@ static int same_preprocess(const am_run *r, const char *config) {
     }
     fclose(f);
     am_preprocess p;
-    if (config_preprocess(&c, &p)) return am_seterr("--resume '%s': its preprocessing: %s", r->c.resume, am_error());
+    if (am_config_preprocess(&c, &p)) return am_seterr("--resume '%s': its preprocessing: %s", r->c.resume, am_error());
     if (am_preprocess_diff(&p, &r->pre, what, sizeof what))
         return am_seterr("--resume '%s' was trained with other preprocessing (checkpoint %s): give the options it "
                          "was trained with (its config.txt), or start a new run", r->c.resume, what);
     return 0;
 }
 
+// Continues from c.resume: the trainer's state, then the labels it holds
+// (the CSV of labeled_data.csv, read by the same reader).
 static int resume(am_run *r) {
     char *labels = NULL, *config = NULL, source[4200];
     if (am_checkpoint_load(&r->t, r->c.resume, &config, &labels)) return fail("--resume");
@@ -174,7 +172,7 @@ static int open_steps(am_run *r, int device, int dt) {
     const am_config *c = &r->c;
     am_set_threads(c->threads);
     if (am_mkdir_p(c->out)) return -1;
-    if (config_preprocess(c, &r->pre)) return -1;
+    if (am_config_preprocess(c, &r->pre)) return -1;
     if (am_dataset_list(&r->d, c->images, c->recursive)) return fail("--images");
     if (c->bands[0] && am_dataset_bands(&r->d, c->bands)) return fail("--bands");
     am_train_hparams hp = am_config_hparams(c);
