@@ -61,10 +61,18 @@ static am_train_hparams case_hp(int opt) {
 
 static int TC = 3;  // the trainers' input channels (views_case sets bands)
 
+// A loss with a state per image (FlexMatch) keeps it for 2U images; each
+// step draws U of them, half of them seen the step before (images_step).
+#define NIMAGES (2 * TB * TMU)
+static int step_images[TB * TMU], images_step;
+
 static am_trainer *new_trainer(const am_train_hparams *hp) {
     am_trainer *t = AM_CALLOC(sizeof *t);
     if (am_trainer_init(t, "b0", TC, TK, 21, hp)) am_fatalf(__FILE__, __LINE__, "%s", am_error());
     am_model_init_fc(&t->model, 21);
+    am_trainer_set_images(t, NIMAGES);
+    t->ssl_unlabelled = NIMAGES;
+    t->step_images = step_images;
     return t;
 }
 
@@ -212,6 +220,8 @@ static void step_diffs(double *d, const step_out *a, const step_out *r, size_t n
 static void step_and_compare(pair *p, const float *x, const uint8_t *raw, const am_aug_plan *plans, int S,
                              const char *label) {
     size_t n = p->c->model.nparams, ns = p->c->model.nstats, nx = (size_t)TROWS * S * S * TC;
+    for (int i = 0; i < TB * TMU; i++) step_images[i] = (i + images_step * TB * TMU / 2) % NIMAGES;
+    images_step++;
     int y[TB];
     for (int i = 0; i < TB; i++) y[i] = i % TK;
     step_out r = step_record(p->c, x, NULL, NULL, y, S), g = step_record(p->g, x, raw, plans, y, S);
@@ -369,6 +379,27 @@ static void views_case(int dt, int C) {
     TC = 3;
 }
 
+// FlexMatch on the GPU trainer: its state per image goes to the device, the
+// step's kernel updates it from the step's images, and it comes back as the
+// CPU trainer's (every row passes tau 0, so each image keeps its argmax).
+static void flex_case(void) {
+    am_train_hparams hp = case_hp(AM_OPT_SGD);
+    hp.ssl.loss = AM_SSL_flexmatch;
+    pair p = make_pair(&hp, AM_F32);
+    float *x = h_rand((size_t)TROWS * TS * TS * 3, -1, 1, 0);
+    for (int k = 0; k < 3; k++) {
+        char label[32];
+        snprintf(label, sizeof label, "flexmatch step %d", k + 1);
+        step_and_compare(&p, x, NULL, NULL, TS, label);
+    }
+    am_trainer_download(p.g);
+    int same = !memcmp(p.g->ssl_label, p.c->ssl_label, sizeof(int) * NIMAGES);
+    check_pass("  flexmatch: the state per image as the CPU's", same, "differs from the CPU's");
+    check("  flexmatch: the loss's state", p.g->ssl.f, p.c->ssl.f, AM_SSL_STATE_FLOATS, 1e-6);
+    free(x);
+    free_pair(&p);
+}
+
 void test_train_gpu(void) {
     train_case(AM_OPT_SGD);
     train_case(AM_OPT_ADAMW);
@@ -378,4 +409,5 @@ void test_train_gpu(void) {
     views_case(AM_F32, 3);
     views_case(AM_BF16, 3);
     views_case(AM_F32, 2);  // bands: AM_RA_BANDS views made by the kernel
+    flex_case();
 }
