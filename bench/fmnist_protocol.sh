@@ -3,42 +3,70 @@
 # dataset-fashion-mnist): one class is the anomaly at 1% prevalence, 5 labelled
 # anomalies + 495 labelled normal images, 3 active-learning cycles of ITERS
 # steps, the oracle labelling the 10 top-scored true anomalies and 10 top-scored
-# false positives after each cycle; RUNS runs (seeds 1..RUNS). Prints the final
-# AUROC, AUPRC, AP and top-1%/0.1% precision as mean ± std, and CPU seconds per
-# step. LOSS: the consistency loss (am_train --loss; docs/LOSS.md).
+# false positives after each cycle; RUNS runs (seeds 1..RUNS), every row of a
+# seed on the same exported split. Prints the final AUROC, AUPRC, AP and
+# top-1%/0.1% precision as mean ± std per row, each run's figures, and seconds
+# per step.
 #
-#   bench/fmnist_protocol.sh [RUNS=3] [ITERS=100] [N=5000] [SIZE=64] [THREADS=nproc] [CLASS=0] [LOSS=fixmatch]
+# LOSSES: comma-separated rows; each is an am_train --loss (docs/LOSS.md) or
+# `anomalymatch`: the Python AnomalyMatch v1.0.0 itself, driven by
+# bench/fmnist_python_tool.py from a checkout named by AM_TOOL (git clone
+# https://github.com/esa/AnomalyMatch && git -C AnomalyMatch checkout v1.0.0;
+# its packages: tests/ref/requirements.txt; PYTHON names the interpreter,
+# default .venv-ref/bin/python). KEEP=DIR keeps every run's outputs there.
+#
+#   bench/fmnist_protocol.sh [RUNS=3] [ITERS=100] [N=5000] [SIZE=64] [THREADS=nproc] [CLASS=0] [LOSSES=fixmatch]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs=${1:-3}; iters=${2:-100}; n=${3:-5000}; size=${4:-64}; threads=${5:-$(nproc)}; cls=${6:-0}; loss=${7:-fixmatch}
+runs=${1:-3}; iters=${2:-100}; n=${3:-5000}; size=${4:-64}; threads=${5:-$(nproc)}; cls=${6:-0}; losses=${7:-fixmatch}
+python=${PYTHON:-.venv-ref/bin/python}
 make -s am_train bench/fmnist_export
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+if [[ ",$losses," == *,anomalymatch,* && ! -f "${AM_TOOL:-}/anomaly_match/pipeline/session.py" ]]; then
+    echo "fmnist_protocol: the anomalymatch row needs AM_TOOL=<AnomalyMatch v1.0.0 checkout>" >&2; exit 1
+fi
+work=${KEEP:-$(mktemp -d)}
+mkdir -p "$work"
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
+IFS=, read -ra rows <<< "$losses"
 for seed in $(seq 1 "$runs"); do
-    bench/fmnist_export "$work/data$seed" --anomaly-class "$cls" --n "$n" --seed "$seed" >/dev/null
-    start=$(date +%s.%N)
-    ./am_train --images "$work/data$seed/images" --labels "$work/data$seed/labels.csv" \
-        --truth "$work/data$seed/truth.csv" --out "$work/out$seed" --size "$size" --iters "$iters" \
-        --cycles 3 --oracle 10 --seed "$seed" --threads "$threads" --checkpoint-every 0 --loss "$loss" 2>/dev/null |
-        grep '^cycle'
-    end=$(date +%s.%N)
-    echo "run $seed: $(echo "$end - $start" | bc) s wall"
-    cp "$work/out$seed/metrics_cycles.csv" "$work/m$seed.csv"
-    cp "$work/out$seed/train_log.jsonl" "$work/l$seed.jsonl"
+    for row in "${rows[@]}"; do
+        d="$work/$row/$seed"
+        rm -rf "$d" && mkdir -p "$d"
+        bench/fmnist_export "$d/data" --anomaly-class "$cls" --n "$n" --seed "$seed" >/dev/null
+        start=$(date +%s.%N)
+        if [ "$row" = anomalymatch ]; then
+            "$python" bench/fmnist_python_tool.py "$AM_TOOL" "$d/data" "$d/out" --size "$size" --iters "$iters" \
+                --cycles 3 --oracle 10 --seed "$seed" --threads "$threads" 2>/dev/null | grep '^cycle 3'
+        else
+            ./am_train --images "$d/data/images" --labels "$d/data/labels.csv" --truth "$d/data/truth.csv" \
+                --out "$d/out" --size "$size" --iters "$iters" --cycles 3 --oracle 10 --seed "$seed" \
+                --threads "$threads" --checkpoint-every 0 --loss "$row" 2>/dev/null | grep '^cycle 3'
+        fi
+        end=$(date +%s.%N)
+        echo "$row run $seed: $(echo "$end - $start" | bc) s wall"
+        echo "$end - $start" | bc > "$d/wall_s"
+        rm -rf "$d/data"
+    done
 done
-python3 - "$work" "$runs" "$iters" "$n" "$size" "$threads" "$cls" "$loss" <<'PY'
-import csv, json, statistics as st, sys
-work, runs = sys.argv[1], int(sys.argv[2])
-rows = [list(csv.DictReader(open(f"{work}/m{s}.csv")))[-1] for s in range(1, runs + 1)]
-rate = [st.median(json.loads(l)["img_s"] for l in open(f"{work}/l{s}.jsonl")) for s in range(1, runs + 1)]
-def ms(key):
-    v = [float(r[key]) for r in rows]
-    return f"{st.mean(v):.3f} ± {st.stdev(v) if len(v) > 1 else 0:.3f}"
-print(f"\nFashion-MNIST class {sys.argv[7]} as anomaly, n={sys.argv[4]}, {sys.argv[5]} px, 3 cycles x {sys.argv[3]} steps, "
-      f"{runs} runs, {sys.argv[6]} threads, --loss {sys.argv[8]}")
-print("| loss | AUROC | AUPRC | AP | top-1% precision | top-1% recall | top-0.1% precision | s/step (median) |")
+python3 - "$work" "$runs" "$iters" "$n" "$size" "$threads" "$cls" "$losses" <<'PY'
+import csv, statistics as st, sys
+work, runs, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+keys = ["auroc", "auprc", "ap", "top1_precision", "top1_recall", "top01_precision"]
+print(f"\nFashion-MNIST class {sys.argv[7]} as anomaly, n={sys.argv[4]}, {sys.argv[5]} px, 3 cycles x {iters} steps, "
+      f"seeds 1..{runs}, {sys.argv[6]} threads; final cycle, over the unlabelled pool")
+print("| row | AUROC | AUPRC | AP | top-1% precision | top-1% recall | top-0.1% precision | wall s/run (median) |")
 print("|---|---|---|---|---|---|---|---|")
-steps = [176 / r for r in rate]
-print(f"| {sys.argv[8]} | {ms('auroc')} | {ms('auprc')} | {ms('ap')} | {ms('top1_precision')} | {ms('top1_recall')} | "
-      f"{ms('top01_precision')} | {st.mean(steps):.2f} |")
+per_run = []
+for row in sys.argv[8].split(","):
+    finals = [list(csv.DictReader(open(f"{work}/{row}/{s}/out/metrics_cycles.csv")))[-1] for s in range(1, runs + 1)]
+    wall = [float(open(f"{work}/{row}/{s}/wall_s").read()) for s in range(1, runs + 1)]
+    def ms(k):
+        v = [float(r[k]) for r in finals]
+        return f"{st.mean(v):.3f} ± {st.stdev(v) if len(v) > 1 else 0:.3f}"
+    name = "AnomalyMatch v1.0.0 (Python)" if row == "anomalymatch" else f"am --loss {row}"
+    print(f"| {name} | " + " | ".join(ms(k) for k in keys) + f" | {st.median(wall):.0f} |")
+    per_run.append((name, " ".join(f"{float(r['auroc']):.3f}" for r in finals)))
+print("\nAUROC per seed:")
+for name, v in per_run:
+    print(f"  {name}: {v}")
 PY

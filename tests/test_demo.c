@@ -14,12 +14,12 @@ START_TEST(test_render_deterministic) {
     int S = 48;
     uint8_t *a = AM_MALLOC((size_t)S * S), *b = AM_MALLOC((size_t)S * S);
     for (int kind = 0; kind < AM_DEMO_KINDS; kind++) {
-        am_demo_render(a, S, kind, 42, 7);
-        am_demo_render(b, S, kind, 42, 7);
+        am_demo_render(a, S, kind, 42, 7, AM_DEMO_LOOK);
+        am_demo_render(b, S, kind, 42, 7, AM_DEMO_LOOK);
         ck_assert_msg(!memcmp(a, b, (size_t)S * S), "kind %d not deterministic", kind);
-        am_demo_render(b, S, kind, 43, 7);
+        am_demo_render(b, S, kind, 43, 7, AM_DEMO_LOOK);
         ck_assert_msg(memcmp(a, b, (size_t)S * S), "kind %d: seed makes no difference", kind);
-        am_demo_render(b, S, kind, 42, 8);
+        am_demo_render(b, S, kind, 42, 8, AM_DEMO_LOOK);
         ck_assert_msg(memcmp(a, b, (size_t)S * S), "kind %d: index makes no difference", kind);
         int lo = 255, hi = 0;
         for (int i = 0; i < S * S; i++) {
@@ -28,8 +28,8 @@ START_TEST(test_render_deterministic) {
         }
         ck_assert_msg(hi - lo > 40, "kind %d: a flat image (%d..%d)", kind, lo, hi);
     }
-    am_demo_render(a, S, AM_DEMO_NORMAL, 42, 7);
-    am_demo_render(b, S, AM_DEMO_RING, 42, 7);
+    am_demo_render(a, S, AM_DEMO_NORMAL, 42, 7, AM_DEMO_LOOK);
+    am_demo_render(b, S, AM_DEMO_RING, 42, 7, AM_DEMO_LOOK);
     ck_assert(memcmp(a, b, (size_t)S * S));
     free(a);
     free(b);
@@ -46,6 +46,56 @@ static int bright_outside(const uint8_t *img) {
     return n;
 }
 
+// The mean of 32 normal 64 px cutouts less its median (the sky): the light
+// in the central 16 px box, and the mean squared distance from the centre of
+// the light within 20 px.
+static void central_light(am_demo_look look, double *flux, double *spread) {
+    uint8_t img[64 * 64];
+    static double mean[64 * 64];
+    memset(mean, 0, sizeof mean);
+    for (int t = 0; t < 32; t++) {
+        am_demo_render(img, 64, AM_DEMO_NORMAL, 42, (uint32_t)t, look);
+        for (int i = 0; i < 64 * 64; i++) mean[i] += img[i] / 32.0;
+    }
+    double sky = 1e9;  // the faintest row-mean of the border rows
+    for (int j = 0; j < 64; j += 63) {
+        double r = 0;
+        for (int i = 0; i < 64; i++) r += mean[j * 64 + i] / 64.0;
+        if (r < sky) sky = r;
+    }
+    double f = 0, m2 = 0, w = 0;
+    for (int j = 0; j < 64; j++)
+        for (int i = 0; i < 64; i++) {
+            double e = mean[j * 64 + i] - sky, r2 = (i - 32) * (i - 32) + (j - 32) * (j - 32);
+            if (e <= 0) continue;
+            if (abs(i - 32) < 8 && abs(j - 32) < 8) f += e;
+            if (r2 < 400) { m2 += e * r2; w += e; }
+        }
+    *flux = f;
+    *spread = m2 / w;
+}
+
+// The look of the central object (am_demo --scale, --brightness): fainter
+// with less flux, smaller with its light closer to the centre, the same
+// bytes at (1, 1); out-of-range factors refused.
+START_TEST(test_look) {
+    double f1, s1, f, s;
+    central_light(AM_DEMO_LOOK, &f1, &s1);
+    central_light((am_demo_look){1.0f, 0.3f}, &f, &s);
+    ck_assert_msg(f < 0.6 * f1, "brightness 0.3: central light %.0f, default %.0f", f, f1);
+    central_light((am_demo_look){0.4f, 1.0f}, &f, &s);
+    ck_assert_msg(s < 0.8 * s1, "scale 0.4: spread %.1f px^2, default %.1f", s, s1);
+    uint8_t kinds[100], labeled[100];
+    am_demo_opts o = {.look = {0.0f, 1.0f}, .n = 100, .size = 32, .anomaly_rate = 0.1, .labeled_anomalies = 1,
+                      .labeled_normals = 1, .seed = 1};
+    ck_assert_int_eq(am_demo_plan(kinds, labeled, &o), -1);
+    ck_assert_msg(strstr(am_error(), "--scale 0 is not in 0.1..4") != NULL, "%s", am_error());
+    o.look = (am_demo_look){1.0f, 0.0f};
+    ck_assert_int_eq(am_demo_plan(kinds, labeled, &o), -1);
+    ck_assert_msg(strstr(am_error(), "--brightness 0 is not in (0, 10]") != NULL, "%s", am_error());
+}
+END_TEST
+
 static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
 
 // The anomalies must be plain to see at 64 px: the median count of bright
@@ -57,7 +107,7 @@ START_TEST(test_anomalies_visible) {
     for (int kind = 0; kind < AM_DEMO_KINDS; kind++) {
         int c[N];
         for (int t = 0; t < N; t++) {
-            am_demo_render(img, 64, kind, 42, (uint32_t)t);
+            am_demo_render(img, 64, kind, 42, (uint32_t)t, AM_DEMO_LOOK);
             c[t] = bright_outside(img);
         }
         qsort(c, N, sizeof c[0], cmp_int);
@@ -70,7 +120,7 @@ START_TEST(test_anomalies_visible) {
 END_TEST
 
 START_TEST(test_plan) {
-    am_demo_opts o = {.n = 1000, .size = 64, .anomaly_rate = 0.02, .labeled_anomalies = 10,
+    am_demo_opts o = {.look = AM_DEMO_LOOK, .n = 1000, .size = 64, .anomaly_rate = 0.02, .labeled_anomalies = 10,
                       .labeled_normals = 40, .seed = 5};
     uint8_t kinds[1000], labeled[1000], k2[1000], l2[1000];
     ck_assert_msg(am_demo_plan(kinds, labeled, &o) == 0, "%s", am_error());
@@ -135,7 +185,7 @@ START_TEST(test_write_set) {
     ck_assert(mkdtemp(d1) && mkdtemp(d2) && mkdtemp(d3));
     char sub[64];
     snprintf(sub, sizeof sub, "%s/sub", d2);  // a directory that does not exist yet
-    am_demo_opts o = {.n = 60, .size = 32, .anomaly_rate = 0.1, .labeled_anomalies = 3, .labeled_normals = 5,
+    am_demo_opts o = {.look = AM_DEMO_LOOK, .n = 60, .size = 32, .anomaly_rate = 0.1, .labeled_anomalies = 3, .labeled_normals = 5,
                       .seed = 11};
     ck_assert_msg(am_demo_write(d1, &o, 0) == 0, "%s", am_error());
     ck_assert_msg(am_demo_write(sub, &o, 0) == 0, "%s", am_error());
@@ -187,7 +237,7 @@ START_TEST(test_write_set) {
 END_TEST
 
 START_TEST(test_write_errors) {
-    am_demo_opts o = {.n = 4, .size = 16, .anomaly_rate = 0.0, .labeled_anomalies = 0, .labeled_normals = 1,
+    am_demo_opts o = {.look = AM_DEMO_LOOK, .n = 4, .size = 16, .anomaly_rate = 0.0, .labeled_anomalies = 0, .labeled_normals = 1,
                       .seed = 1};
     ck_assert_int_eq(am_demo_write("/proc/am_no_such_dir/x", &o, 0), -1);
     ck_assert_ptr_nonnull(strstr(am_error(), "/proc/am_no_such_dir"));
@@ -208,6 +258,7 @@ Suite *suite_demo(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_render_deterministic);
     tcase_add_test(tc, test_anomalies_visible);
+    tcase_add_test(tc, test_look);
     tcase_add_test(tc, test_plan);
     tcase_add_test(tc, test_write_set);
     tcase_add_test(tc, test_write_errors);

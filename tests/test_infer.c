@@ -66,7 +66,7 @@ static void make_model(const char *path, int classes, int with_pre) {
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/am_infer_XXXXXX");
     ck_assert(mkdtemp(dir));
-    am_demo_opts o = {.n = N, .size = 48, .anomaly_rate = 0.1, .labeled_anomalies = 2, .labeled_normals = 2,
+    am_demo_opts o = {.look = AM_DEMO_LOOK, .n = N, .size = 48, .anomaly_rate = 0.1, .labeled_anomalies = 2, .labeled_normals = 2,
                       .seed = 11};
     ck_assert_msg(am_demo_write(dir, &o, 0) == 0, "%s", am_error());
     make_model(at("model.amw"), 2, 1);

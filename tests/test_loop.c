@@ -84,7 +84,7 @@ static void run_config(am_config *c, const char *out) {
 // The set: demo images, three renamed, and labels.csv / truth.csv written
 // here with those names quoted. 0, or -1 with S.err set.
 static int make_set(void) {
-    am_demo_opts o = {.n = N, .size = 32, .anomaly_rate = 8.0 / N, .labeled_anomalies = 3, .labeled_normals = 6,
+    am_demo_opts o = {.look = AM_DEMO_LOOK, .n = N, .size = 32, .anomaly_rate = 8.0 / N, .labeled_anomalies = 3, .labeled_normals = 6,
                       .seed = 21};
     uint8_t kinds[N], labeled[N];
     if (am_demo_write(S.dir, &o, 0) || am_demo_plan(kinds, labeled, &o)) return -1;
@@ -513,6 +513,102 @@ START_TEST(test_open_errors) {
 }
 END_TEST
 
+// Entries of two tensor files, float32 ones bit for bit (texts ignored):
+// NULL, or the first that differs.
+static const char *first_difference(const am_tfile *a, const am_tfile *b) {
+    for (int i = 0; i < a->ntensors; i++) {
+        const am_tentry *x = &a->t[i], *y = am_tfile_find(b, x->name);
+        if (x->type != AM_TF_F32) continue;
+        if (!y || y->n != x->n || memcmp(x->data, y->data, sizeof(float) * x->n)) return x->name;
+    }
+    return NULL;
+}
+
+// The side-by-side trace (am_train --trace, am/trace.h): a cycle traced with
+// dropout and drop-connect off saves each step's batch and losses (those of
+// train_log.jsonl) and the state after every step, the last one the cycle's
+// checkpoint; the trace holds all a replay needs: a fresh trainer loaded with
+// the state after step k and given step k+1's batch makes the state after
+// step k+1 bit for bit.
+START_TEST(test_trace) {
+    FIXTURE_OK();
+    static am_config c;
+    static am_run r;
+    char out[512], trace[512], path[600];
+    snprintf(out, sizeof out, "%s/traced", S.dir);
+    snprintf(trace, sizeof trace, "%s/trace", S.dir);
+    run_config(&c, out);
+    ck_assert_msg(am_run_open(&r, &c, -1, AM_F32) == 0, "%s", am_error());
+    ck_assert(r.t.model.dropout == 0.2f && r.t.model.drop_connect == 0.2f);  // Lite0's, as the Python tool's
+    am_run_close(&r);
+    const char *kv[][2] = {{"trace", trace}, {"trace_states", "6,0,1,2,3,4,5"}, {"dropout", "0"},
+                           {"drop_connect", "0"}, {"oracle", "0"}, {"cycles", "1"}, {"checkpoint_every", "0"}};
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) ck_assert(!am_config_set(&c, kv[i][0], kv[i][1]));
+    ck_assert_msg(am_run_open(&r, &c, -1, AM_F32) == 0, "%s", am_error());
+    ck_assert(r.t.model.dropout == 0.0f && r.t.model.drop_connect == 0.0f);
+    ck_assert_msg(am_run_cycle(&r, 1) == 0, "%s", am_error());
+    am_run_close(&r);
+
+    am_tfile last, ck;
+    snprintf(path, sizeof path, "%s/state_%06d.amck", trace, ITERS);
+    ck_assert_msg(am_tfile_read(&last, path, "AMCK") == 0, "%s", am_error());
+    ck_assert(am_tfile_read(&ck, file_in(out, "checkpoint.amck"), "AMCK") == 0);
+    const char *diff = first_difference(&ck, &last);
+    ck_assert_msg(!diff, "the last traced state differs from the checkpoint at %s", diff);
+    am_tfile_free(&ck);
+    am_tfile_free(&last);
+
+    char *log = test_read_file(file_in(out, "train_log.jsonl"), NULL);
+    const char *line = log;
+    am_train_hparams hp = am_config_hparams(&c);
+    int B = hp.batch, U = hp.mu * hp.batch;
+    for (int k = 0; k < ITERS; k++, line = strchr(line, '\n') + 1) {
+        am_tfile st, after, mine;
+        snprintf(path, sizeof path, "%s/step_%06d.amg", trace, k + 1);
+        ck_assert_msg(am_tfile_read(&st, path, "AMGD") == 0, "%s", am_error());
+        const am_tentry *x = am_tfile_find(&st, "x"), *lab = am_tfile_find(&st, "labels"),
+                        *img = am_tfile_find(&st, "images"), *stats = am_tfile_find(&st, "stats");
+        ck_assert(x && lab && img && stats && x->shape[0] == B + 2 * U && x->shape[1] == 32 && x->shape[3] == 3);
+        ck_assert(lab->n == (size_t)B && img->n == (size_t)U && stats->n == 6);
+        char want[64];
+        snprintf(want, sizeof want, "\"loss\": %.6f,", stats->data[0]);
+        ck_assert_msg(strstr(line, want) && strstr(line, want) < strchr(line, '\n'), "step %d: %s not in %.80s", k + 1,
+                      want, line);
+
+        static am_trainer t;
+        ck_assert(am_trainer_init(&t, "lite0", 3, 2, 7, &hp) == 0);
+        t.model.dropout = t.model.drop_connect = 0.0f;
+        snprintf(path, sizeof path, "%s/state_%06d.amck", trace, k);
+        ck_assert_msg(am_checkpoint_load(&t, path, NULL, NULL) == 0, "%s", am_error());
+        int labels[64], images[64];
+        for (int j = 0; j < B; j++) labels[j] = (int)lab->data[j];
+        for (int j = 0; j < U; j++) images[j] = (int)img->data[j];
+        t.step_images = images;
+        am_ssl_stats got = am_train_step(&t, x->data, labels, 32);
+        ck_assert_msg(got.loss == stats->data[0] && got.mask_rate == stats->data[4], "step %d: loss %.9g vs %.9g", k + 1,
+                      got.loss, stats->data[0]);
+        snprintf(path, sizeof path, "%s/replay.amck", S.dir);
+        ck_assert(am_checkpoint_save(&t, path, NULL, NULL) == 0);
+        ck_assert(am_tfile_read(&mine, path, "AMCK") == 0);
+        snprintf(path, sizeof path, "%s/state_%06d.amck", trace, k + 1);
+        ck_assert(am_tfile_read(&after, path, "AMCK") == 0);
+        diff = first_difference(&after, &mine);
+        ck_assert_msg(!diff, "step %d replayed from the trace differs at %s", k + 1, diff);
+        am_tfile_free(&mine);
+        am_tfile_free(&after);
+        am_tfile_free(&st);
+        am_trainer_free(&t);
+    }
+    free(log);
+
+    // A bad list of steps is refused, naming the option.
+    run_config(&c, out);
+    ck_assert(!am_config_set(&c, "trace", trace) && !am_config_set(&c, "trace_states", "1,x"));
+    ck_assert_int_eq(am_run_open(&r, &c, -1, AM_F32), -1);
+    ck_assert_msg(strstr(am_error(), "--trace: --trace-states '1,x'") != NULL, "%s", am_error());
+}
+END_TEST
+
 // The step settings come from the configuration.
 START_TEST(test_config_hparams) {
     am_config c;
@@ -544,6 +640,7 @@ Suite *suite_loop(void) {
     tcase_add_test(tc, test_resume_per_image_loss);
     tcase_add_test(tc, test_awkward_labels);
     tcase_add_test(tc, test_open_errors);
+    tcase_add_test(tc, test_trace);
     suite_add_tcase(s, tc);
     tc = tcase_create("config");
     tcase_add_test(tc, test_config_hparams);

@@ -42,7 +42,7 @@ static char base[64], tmp[64], run[128];
 static void make_base(void) {
     snprintf(base, sizeof base, "/tmp/am_review_base_XXXXXX");
     ck_assert(mkdtemp(base));
-    am_demo_opts o = {.n = NIMG, .size = 48, .anomaly_rate = 0.05, .labeled_anomalies = 4, .labeled_normals = 8,
+    am_demo_opts o = {.look = AM_DEMO_LOOK, .n = NIMG, .size = 48, .anomaly_rate = 0.05, .labeled_anomalies = 4, .labeled_normals = 8,
                       .seed = 5};
     ck_assert_msg(am_demo_write(base, &o, 0) == 0, "%s", am_error());
     char v[4][300];
@@ -763,7 +763,7 @@ static uint8_t *get_png(int port, const char *path, int *w, int *h) {
 START_TEST(test_fits_stretches) {
     char data[128];
     snprintf(data, sizeof data, "%s/fits", tmp);
-    am_demo_opts o = {.n = 24, .size = 160, .anomaly_rate = 0.1, .labeled_anomalies = 2, .labeled_normals = 4,
+    am_demo_opts o = {.look = AM_DEMO_LOOK, .n = 24, .size = 160, .anomaly_rate = 0.1, .labeled_anomalies = 2, .labeled_normals = 4,
                       .seed = 3, .fits = 1};
     ck_assert_msg(am_demo_write(data, &o, 0) == 0, "%s", am_error());
     char v[3][300];

@@ -6,12 +6,13 @@
 #include <stdio.h>
 
 typedef struct {
-    char images[4096], labels[4096], truth[4096], out[4096], weights[4096], resume[4096];
+    char images[4096], labels[4096], truth[4096], out[4096], weights[4096], resume[4096], trace[4096];
+    char trace_states[256];
     int recursive, replace_labels;
     char arch[16], device[16], precision[16], policy[16], optimizer[16], schedule[16], loss[16];
     int size, channels, batch, mu, iters, cycles, oracle, threads, loader_threads, top, score_batch;
     int checkpoint_every, nesterov, pretrained, warmup;
-    float tau, lambda_u, T, lr, momentum, wd, ema, ema_p, lambda_e, n_sigma;
+    float tau, lambda_u, T, lr, momentum, wd, ema, ema_p, lambda_e, n_sigma, dropout, drop_connect;
     // The inputs' preprocessing (include/am/inputs.h, stretch.h).
     char stretch[16], fits_ext[64], combine[4096], bands[256];
     float asinh_scale, clip, log_a, zscale_contrast, zscale_max_reject, zscale_krej;

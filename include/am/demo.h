@@ -11,6 +11,12 @@
 
 enum { AM_DEMO_NORMAL, AM_DEMO_RING, AM_DEMO_LENS, AM_DEMO_MERGER, AM_DEMO_TRAIL, AM_DEMO_KINDS };
 
+// How the central object looks: its size and flux as factors of the survey
+// look (1, 1); a small, faint source on the same sky: scale 0.4, brightness 0.3.
+// The PSF, sky, noise and field stars stay as they are.
+typedef struct { float scale, brightness; } am_demo_look;
+#define AM_DEMO_LOOK ((am_demo_look){1.0f, 1.0f})
+
 typedef struct {
     int n;                  // images
     int size;               // side in pixels (16..1024)
@@ -19,6 +25,7 @@ typedef struct {
     int labeled_normals;    // normal images listed in labels.csv
     uint64_t seed;
     int fits;               // 1: NNNNNN.fits (float32, two bands) instead of NNNNNN.png
+    am_demo_look look;      // the central object's size and flux (AM_DEMO_LOOK)
 } am_demo_opts;
 
 #define AM_DEMO_BANDS 2
@@ -33,13 +40,13 @@ const char *am_demo_kind_name(int kind);
 int am_demo_plan(uint8_t *kinds, uint8_t *labeled, const am_demo_opts *o);
 
 // Renders image `index` of kind `kind` into out (size x size, uint8 gray).
-void am_demo_render(uint8_t *out, int size, int kind, uint64_t seed, uint32_t index);
+void am_demo_render(uint8_t *out, int size, int kind, uint64_t seed, uint32_t index, am_demo_look look);
 
 // The same scene as float32 counts in two bands, out (2, size, size): HDU G
 // and HDU R (galaxy light 1.5 times brighter in R), each with its own sky
 // level (R 1.6 times G's) and noise, sky not subtracted, and NaN bad pixels
 // (one in 500, and a dead column in one cutout of ten).
-void am_demo_render_bands(float *out, int size, int kind, uint64_t seed, uint32_t index);
+void am_demo_render_bands(float *out, int size, int kind, uint64_t seed, uint32_t index, am_demo_look look);
 
 // Writes DIR/images/NNNNNN.png (o->fits: NNNNNN.fits, am_demo_render_bands), DIR/truth.csv (filename,label,kind for every
 // image; label normal/anomaly) and DIR/labels.csv (filename,label of the

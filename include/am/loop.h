@@ -19,6 +19,7 @@
 #include "am/batches.h"
 #include "am/config.h"
 #include "am/dataset.h"
+#include "am/trace.h"
 #include "am/train.h"
 
 typedef struct {
@@ -31,6 +32,7 @@ typedef struct {
     float *score;  // [d.n] the last cycle's anomaly score of each pool image; NAN elsewhere
     int *truth;    // [d.n] AM_NORMAL or AM_ANOMALY from c.truth, else AM_UNLABELLED
     FILE *log;     // c.out/train_log.jsonl: one JSON line per step
+    am_trace *trace; // c.trace's writer (am/trace.h), else NULL
 } am_run;
 
 // The step settings of a configuration (batch, mu, tau, lambda_u, T,

@@ -31,6 +31,9 @@ static void usage(FILE *f) {
         "  --labeled-anomalies A    anomalies in labels.csv (default 10)\n"
         "  --labeled-normals B      normal images in labels.csv (default 40)\n"
         "  --seed SEED              random seed (default 42)\n"
+        "  --scale F                size of the central object as a factor, 0.1..4 (default 1)\n"
+        "  --brightness F           flux of the central object as a factor, (0, 10] (default 1); small\n"
+        "                           faint sources on the same noisy sky: --scale 0.4 --brightness 0.3\n"
         "  --format png|fits        png (default): 8-bit gray cutouts, asinh-stretched as a survey\n"
         "                           pipeline shows them; fits: NNNNNN.fits, float32 counts with sky\n"
         "                           background, noise and NaN bad pixels in two bands (HDUs G and R,\n"
@@ -94,7 +97,7 @@ static int write_preview(const char *dir, const am_demo_opts *o) {
         if (*c >= PER) continue;
         (*c)++;
         uint8_t *b = AM_MALLOC((size_t)o->size * (size_t)o->size);
-        am_demo_render(b, o->size, kinds[i], o->seed, (uint32_t)i);
+        am_demo_render(b, o->size, kinds[i], o->seed, (uint32_t)i, o->look);
         snprintf(cap[m], sizeof cap[m], "%06d %s", i, am_demo_kind_name(kinds[i]));
         img[m] = b;
         caps[m] = cap[m];
@@ -155,7 +158,7 @@ static int write_stretches(const char *dir, const am_demo_opts *o) {
 }
 
 int main(int argc, char **argv) {
-    am_demo_opts o = {.n = 2000, .size = 64, .anomaly_rate = 0.02, .labeled_anomalies = 10,
+    am_demo_opts o = {.look = AM_DEMO_LOOK, .n = 2000, .size = 64, .anomaly_rate = 0.02, .labeled_anomalies = 10,
                       .labeled_normals = 40, .seed = 42};
     const char *out = NULL;
     int preview = 0;
@@ -194,6 +197,14 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "am_demo: --seed '%s': expected a non-negative integer\n", val);
                 return 2;
             }
+        } else if (!strcmp(a, "--scale") || !strcmp(a, "--brightness")) {
+            char *end;
+            float f = strtof(val, &end);
+            if (end == val || *end) {
+                fprintf(stderr, "am_demo: %s '%s': expected a number\n", a, val);
+                return 2;
+            }
+            *(!strcmp(a, "--scale") ? &o.look.scale : &o.look.brightness) = f;
         } else if (!strcmp(a, "--anomaly-rate")) {
             char *end;
             o.anomaly_rate = strtod(val, &end);

@@ -73,6 +73,8 @@ static int validate(const am_config *c) {
     }
     if (strcmp(c->optimizer, "sgd") && strcmp(c->optimizer, "adamw")) return am_seterr("--optimizer must be sgd or adamw");
     if (strcmp(c->schedule, "constant") && strcmp(c->schedule, "cosine")) return am_seterr("--schedule must be constant or cosine");
+    if (!(c->dropout == -1.0f || (c->dropout >= 0.0f && c->dropout < 1.0f))) return am_seterr("--dropout must be -1 or in [0, 1)");
+    if (!(c->drop_connect >= 0.0f && c->drop_connect < 1.0f)) return am_seterr("--drop-connect must be in [0, 1)");
     return 0;
 }
 

@@ -95,7 +95,7 @@ static int synth_one(const char *path, int fmt, int src, int i) {
     size_t np = (size_t)src * src;
     uint8_t *band = AM_MALLOC(np), *px = AM_MALLOC(np * C);
     for (int c = 0; c < C; c++) {
-        am_demo_render(band, src, AM_DEMO_NORMAL, (uint64_t)(1 + c), (uint32_t)i);
+        am_demo_render(band, src, AM_DEMO_NORMAL, (uint64_t)(1 + c), (uint32_t)i, AM_DEMO_LOOK);
         for (size_t p = 0; p < np; p++) px[p * C + c] = band[p];
     }
     int rc = fmt == FMT_JPEG ? am_jpeg_write(path, px, src, src, C, 90) : am_png_write(path, px, src, src, C);

@@ -72,7 +72,7 @@ static int synth_fits(const char *dir, int n, int src) {
         snprintf(path, sizeof path, "%s/%06d.fits", dir, i);
         snprintf(from, sizeof from, "%s/%06d.fits", dir, i % DISTINCT);
         if (i >= DISTINCT && !link(from, path)) continue;
-        am_demo_render_bands(planes, src, AM_DEMO_NORMAL, 42, (uint32_t)(i % DISTINCT));
+        am_demo_render_bands(planes, src, AM_DEMO_NORMAL, 42, (uint32_t)(i % DISTINCT), AM_DEMO_LOOK);
         rc = am_fits_write(path, planes, src, src, AM_DEMO_BANDS, names);
     }
     free(planes);

@@ -292,11 +292,12 @@ static void blur(scene *sc, float sd) {
 
 // The noiseless scene of image `index` (sc->img, counts above the sky; free
 // it) and its sky level and read noise.
-static void build_scene(scene *sc_out, float *sky_out, float *rd_out, int size, int kind, uint64_t seed, uint32_t index) {
+static void build_scene(scene *sc_out, float *sky_out, float *rd_out, int size, int kind, uint64_t seed, uint32_t index,
+                        am_demo_look look) {
     prng r = prng_make(seed, STREAM_PARAMS, index);
-    float sky = range(&r, 60.0f, 200.0f), rd = range(&r, 3.0f, 8.0f);
-    scene sc = {AM_CALLOC(sizeof(float) * (size_t)size * (size_t)size), size, size / 64.0f, sqrtf(sky + rd * rd)};
-    float psf = sc.k * range(&r, 0.9f, 1.7f);
+    float sky = range(&r, 60.0f, 200.0f), rd = range(&r, 3.0f, 8.0f), pix = size / 64.0f;
+    scene sc = {AM_CALLOC(sizeof(float) * (size_t)size * (size_t)size), size, pix * look.scale, sqrtf(sky + rd * rd)};
+    float psf = pix * range(&r, 0.9f, 1.7f);
     float cx = 0.5f * size + sc.k * range(&r, -3.0f, 3.0f), cy = 0.5f * size + sc.k * range(&r, -3.0f, 3.0f);
     // Each kind draws from its own stream so the shared scene above is unchanged.
     prng g = prng_make(seed, STREAM_PARAMS + 16 + (uint32_t)kind, index);
@@ -308,6 +309,8 @@ static void build_scene(scene *sc_out, float *sky_out, float *rd_out, int size, 
     if (kind == AM_DEMO_TRAIL)  // through the central half, so that it crosses the cutout
         add_trail(&sc, &g, range(&g, 0.25f, 0.75f) * size, range(&g, 0.25f, 0.75f) * size, range(&g, 0, PI),
                   sc.k * range(&g, 0.7f, 1.3f), logrange(&g, 8.0f, 25.0f) * sc.sig);
+    if (look.brightness != 1.0f)
+        for (int i = 0; i < size * size; i++) sc.img[i] *= look.brightness;
     blur(&sc, psf);
     int ns = chance(&r, 0.5f) + chance(&r, 0.25f) + chance(&r, 0.1f);
     for (int i = 0; i < ns; i++) {
@@ -319,10 +322,10 @@ static void build_scene(scene *sc_out, float *sky_out, float *rd_out, int size, 
     *rd_out = rd;
 }
 
-void am_demo_render(uint8_t *out, int size, int kind, uint64_t seed, uint32_t index) {
+void am_demo_render(uint8_t *out, int size, int kind, uint64_t seed, uint32_t index, am_demo_look look) {
     scene sc;
     float sky, rd;
-    build_scene(&sc, &sky, &rd, size, kind, seed, index);
+    build_scene(&sc, &sky, &rd, size, kind, seed, index, look);
     // Stretch: level = round(BASE + GAIN asinh(x / (SOFT sigma))), clipped, found
     // by binary search over the 255 level boundaries instead of an asinh per pixel.
     float edge[384];
@@ -341,11 +344,11 @@ void am_demo_render(uint8_t *out, int size, int kind, uint64_t seed, uint32_t in
     free(sc.img);
 }
 
-void am_demo_render_bands(float *out, int size, int kind, uint64_t seed, uint32_t index) {
+void am_demo_render_bands(float *out, int size, int kind, uint64_t seed, uint32_t index, am_demo_look look) {
     static const float colour[AM_DEMO_BANDS] = {1.0f, 1.5f}, skyf[AM_DEMO_BANDS] = {1.0f, 1.6f};
     scene sc;
     float sky, rd;
-    build_scene(&sc, &sky, &rd, size, kind, seed, index);
+    build_scene(&sc, &sky, &rd, size, kind, seed, index, look);
     size_t n = (size_t)size * size;
     for (int b = 0; b < AM_DEMO_BANDS; b++) {
         float *o = out + n * b, s = sky * skyf[b];
@@ -382,6 +385,9 @@ int am_demo_plan(uint8_t *kinds, uint8_t *labeled, const am_demo_opts *o) {
     if (!(o->anomaly_rate >= 0.0 && o->anomaly_rate <= 1.0))
         return am_seterr("demo: --anomaly-rate %g is not in 0..1", o->anomaly_rate);
     if (o->labeled_anomalies < 0 || o->labeled_normals < 0) return am_seterr("demo: negative labelled counts");
+    if (!(o->look.scale >= 0.1f && o->look.scale <= 4.0f)) return am_seterr("demo: --scale %g is not in 0.1..4", o->look.scale);
+    if (!(o->look.brightness > 0.0f && o->look.brightness <= 10.0f))
+        return am_seterr("demo: --brightness %g is not in (0, 10]", o->look.brightness);
     size_t n = (size_t)o->n, na = (size_t)llround(o->anomaly_rate * o->n);
     if ((size_t)o->labeled_anomalies > na)
         return am_seterr("demo: %d labelled anomalies asked for, but only %zu of the %d images are anomalies "
@@ -484,11 +490,11 @@ int am_demo_write(const char *dir, const am_demo_opts *o, int progress) {
                 if (stop) continue;
                 int bad;
                 if (o->fits) {
-                    am_demo_render_bands(flux, o->size, kinds[i], o->seed, (uint32_t)i);
+                    am_demo_render_bands(flux, o->size, kinds[i], o->seed, (uint32_t)i, o->look);
                     snprintf(p, len, "%s/images/%06d.fits", dir, i);
                     bad = am_fits_write(p, flux, o->size, o->size, AM_DEMO_BANDS, bands);
                 } else {
-                    am_demo_render(img, o->size, kinds[i], o->seed, (uint32_t)i);
+                    am_demo_render(img, o->size, kinds[i], o->seed, (uint32_t)i, o->look);
                     snprintf(p, len, "%s/images/%06d.png", dir, i);
                     bad = am_png_write(p, img, o->size, o->size, 1);
                 }

@@ -66,6 +66,8 @@ static const option options[] = {
     F(wd, "0.00075", "weight decay on conv and FC weights"),
     S(schedule, "constant", "constant or cosine (lr*cos(7*pi*k/16K))"),
     F(ema, "0.99", "EMA decay of the scoring model"),
+    F(dropout, "-1", "dropout before the classifier (-1: the architecture's, 0.2 for lite0; 0: off)"),
+    F(drop_connect, "0.2", "drop-connect rate of the last block (block i: rate * i / blocks; 0: off)"),
     I(iters, "200", "training steps per cycle"),
     I(cycles, "1", "active-learning cycles (with --oracle, labels are added between cycles)"),
     I(oracle, "0", "simulated oracle: after each cycle label this many top-scored true anomalies and false positives from --truth"),
@@ -76,6 +78,9 @@ static const option options[] = {
     I(top, "100", "candidates in top_candidates.csv and the contact sheet"),
     I(score_batch, "64", "batch size when scoring the pool"),
     I(checkpoint_every, "50", "steps between checkpoints (and at the end of each cycle)"),
+    S(trace, "", "side-by-side trace directory: each step's input batch, labels and losses, and the trainer's "
+                 "state at --trace-states (bench/side_by_side.py; host augmentation only)"),
+    S(trace_states, "0,1,2", "steps after which --trace saves the trainer's state (0: the start)"),
 };
 
 #define NOPT (sizeof options / sizeof options[0])

@@ -177,8 +177,15 @@ static int open_steps(am_run *r, int device, int dt) {
     if (c->bands[0] && am_dataset_bands(&r->d, c->bands)) return fail("--bands");
     am_train_hparams hp = am_config_hparams(c);
     if (am_trainer_init(&r->t, c->arch, c->channels, 2, (uint64_t)c->seed, &hp)) return -1;
+    if (c->dropout >= 0.0f) r->t.model.dropout = c->dropout;
+    r->t.model.drop_connect = c->drop_connect;
     am_trainer_set_images(&r->t, r->d.n);
     if (c->resume[0] ? resume(r) : start_weights(r)) return -1;
+    if (c->trace[0]) {
+        if (device >= 0) return am_seterr("--trace records the views the host makes: add --device cpu");
+        r->trace = AM_MALLOC(sizeof *r->trace);
+        if (am_trace_open(r->trace, c->trace, c->trace_states)) return fail("--trace");
+    }
     if (device >= 0) {
         if (am_trainer_to_gpu(&r->t, device, dt)) return fail("--device");
         am_info("training and scoring on cuda:%d in %s", device, dt == AM_BF16 ? "bf16 mixed precision" : "fp32");
@@ -218,6 +225,7 @@ int am_run_open(am_run *r, const am_config *c, int device, int dt) {
 
 void am_run_close(am_run *r) {
     if (r->log) fclose(r->log);
+    free(r->trace);
     am_batcher_free(&r->b);
     am_trainer_free(&r->t);
     am_dataset_free(&r->d);
@@ -269,6 +277,7 @@ static int train_cycle(am_run *r, uint64_t end) {
     am_progress_start(&p, "train", end - first, "step");
     int rows = b->B + 2 * b->U;
     struct timespec t0, t1;
+    if (r->trace && am_trace_state(r->trace, &r->t, first)) { am_prefetch_stop(pf); return fail("--trace"); }
     for (uint64_t k = first; k < end; k++) {
         void *slot = am_prefetch_next(pf, k);
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -286,6 +295,11 @@ static int train_cycle(am_run *r, uint64_t end) {
         char extra[128];
         snprintf(extra, sizeof extra, "loss %.3f mask %.2f lr %.4g %.0f img/s", st.loss, st.mask_rate, lr, rows / dt);
         am_progress_update(&p, k + 1 - first, extra);
+        if (r->trace && (am_trace_step(r->trace, &r->t, k + 1, am_train_slot_x(b, slot), b->S, b->C, labels, &st, lr) ||
+                         am_trace_state(r->trace, &r->t, k + 1))) {
+            am_prefetch_stop(pf);
+            return fail("--trace");
+        }
         if (!isfinite(st.loss)) {
             am_prefetch_stop(pf);
             return am_seterr("the loss became %f at step %llu: lower --lr", st.loss, (unsigned long long)k + 1);

@@ -108,7 +108,7 @@ static double spread_of(am_model *m, int dt) {
 void test_infer_gpu(void) {
     snprintf(dir, sizeof dir, "/tmp/am_infer_gpu_XXXXXX");
     AM_CHECK(mkdtemp(dir) != NULL, "a temporary folder");
-    am_demo_opts dm = {.n = NI, .size = 48, .anomaly_rate = 0.1, .labeled_anomalies = 1, .labeled_normals = 1,
+    am_demo_opts dm = {.look = AM_DEMO_LOOK, .n = NI, .size = 48, .anomaly_rate = 0.1, .labeled_anomalies = 1, .labeled_normals = 1,
                        .seed = 3};
     AM_CHECK(am_demo_write(dir, &dm, 0) == 0, am_error());
     FILE *f = fopen(path_in("images/zz_broken.png"), "w");

@@ -57,44 +57,59 @@ def write(path, magic, arch, in_ch, classes, tensors):
 
 
 def read(path):
-    """Read and validate a container. Returns a dict with keys magic, version,
-    arch, in_ch, classes and tensors (a dict name -> float32 array, file order)."""
+    """Read and validate a container (version 1, or version 2 with typed
+    entries; magic AMWT, AMGD or AMCK). Returns a dict with keys magic,
+    version, arch, in_ch, classes and tensors (a dict name -> array, file
+    order: float32 arrays, bytes for text entries, uint64 arrays)."""
     with open(path, "rb") as f:
         buf = f.read()
     if len(buf) < HEADER_BYTES + 4:
         raise ValueError(f"{path}: too short")
     magic = buf[0:4]
-    if magic not in (b"AMWT", b"AMGD"):
+    if magic not in (b"AMWT", b"AMGD", b"AMCK"):
         raise ValueError(f"{path}: bad magic {magic!r}")
     (version,) = struct.unpack_from("<I", buf, 4)
-    if version != VERSION:
+    if version not in (1, 2):
         raise ValueError(f"{path}: unsupported version {version}")
     arch = buf[8:8 + ARCH_BYTES].split(b"\0", 1)[0].decode("ascii")
     in_ch, classes, count = struct.unpack_from("<III", buf, 8 + ARCH_BYTES)
     off = HEADER_BYTES
+    entry = ENTRY_BYTES + (4 if version == 2 else 0)
     table = []
     for _ in range(count):
-        if off + ENTRY_BYTES > len(buf):
+        if off + entry > len(buf):
             raise ValueError(f"{path}: truncated tensor table")
         name = buf[off:off + NAME_BYTES].split(b"\0", 1)[0].decode("ascii")
-        ndim, *dims = struct.unpack_from("<IIIII", buf, off + NAME_BYTES)
-        if not 1 <= ndim <= 4 or any(d == 0 for d in dims[:ndim]) or any(dims[ndim:]):
-            raise ValueError(f"{path}: bad shape for {name}: {ndim} {dims}")
-        table.append((name, tuple(dims[:ndim])))
-        off += ENTRY_BYTES
-    total = off + 4 * sum(int(np.prod(s)) for _, s in table) + 4
-    if total != len(buf):
-        raise ValueError(f"{path}: size {len(buf)} != expected {total}")
+        fields = struct.unpack_from("<IIIIII" if version == 2 else "<IIIII", buf, off + NAME_BYTES)
+        typ, (ndim, *dims) = (fields[0], fields[1:]) if version == 2 else (0, fields)
+        if typ not in _TYPES or not 1 <= ndim <= 4 or any(dims[ndim:]) or \
+                (typ != 1 and any(d == 0 for d in dims[:ndim])):
+            raise ValueError(f"{path}: bad entry {name}: type {typ} shape {ndim} {dims}")
+        table.append((name, typ, tuple(dims[:ndim])))
+        off += entry
+    tensors = {}
+    for name, typ, shape in table:
+        if version == 2:
+            off = -(-off // 8) * 8
+        dtype, size = _TYPES[typ]
+        n = int(np.prod(shape))
+        if off + size * n + 4 > len(buf):
+            raise ValueError(f"{path}: truncated at {name}")
+        if typ == 1:
+            tensors[name] = bytes(buf[off:off + n])
+        else:
+            tensors[name] = np.frombuffer(buf, dtype=dtype, count=n, offset=off).reshape(shape).copy()
+        off += size * n
+    if off + 4 != len(buf):
+        raise ValueError(f"{path}: size {len(buf)} != expected {off + 4}")
     (crc,) = struct.unpack_from("<I", buf, len(buf) - 4)
     if zlib.crc32(buf[:-4]) & 0xFFFFFFFF != crc:
         raise ValueError(f"{path}: CRC mismatch")
-    tensors = {}
-    for name, shape in table:
-        n = int(np.prod(shape))
-        tensors[name] = np.frombuffer(buf, dtype="<f4", count=n, offset=off).reshape(shape).copy()
-        off += 4 * n
     return dict(magic=magic, version=version, arch=arch, in_ch=in_ch,
                 classes=classes, tensors=tensors)
+
+
+_TYPES = {0: ("<f4", 4), 1: ("u1", 1), 2: ("<u8", 8)}
 
 
 # ---------------------------------------------------------------------------
