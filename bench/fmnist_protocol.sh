@@ -15,12 +15,16 @@
 # its packages: tests/ref/requirements.txt; PYTHON names the interpreter,
 # default .venv-ref/bin/python). KEEP=DIR keeps every run's outputs there.
 #
+# DATA=faint runs the same protocol on am_demo's small faint sources instead
+# (gray 150 px cutouts, --scale 0.4 --brightness 0.3, N images, 2% anomalies,
+# 10 + 40 labelled; CLASS is then unused).
+#
 #   bench/fmnist_protocol.sh [RUNS=3] [ITERS=100] [N=5000] [SIZE=64] [THREADS=nproc] [CLASS=0] [LOSSES=fixmatch]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}; iters=${2:-100}; n=${3:-5000}; size=${4:-64}; threads=${5:-$(nproc)}; cls=${6:-0}; losses=${7:-fixmatch}
 python=${PYTHON:-.venv-ref/bin/python}
-make -s am_train bench/fmnist_export
+make -s am_train am_demo bench/fmnist_export
 if [[ ",$losses," == *,anomalymatch,* && ! -f "${AM_TOOL:-}/anomaly_match/pipeline/session.py" ]]; then
     echo "fmnist_protocol: the anomalymatch row needs AM_TOOL=<AnomalyMatch v1.0.0 checkout>" >&2; exit 1
 fi
@@ -32,7 +36,11 @@ for seed in $(seq 1 "$runs"); do
     for row in "${rows[@]}"; do
         d="$work/$row/$seed"
         rm -rf "$d" && mkdir -p "$d"
-        bench/fmnist_export "$d/data" --anomaly-class "$cls" --n "$n" --seed "$seed" >/dev/null
+        if [ "${DATA:-fmnist}" = faint ]; then
+            ./am_demo --out "$d/data" --n "$n" --size 150 --scale 0.4 --brightness 0.3 --seed "$seed" >/dev/null
+        else
+            bench/fmnist_export "$d/data" --anomaly-class "$cls" --n "$n" --seed "$seed" >/dev/null
+        fi
         start=$(date +%s.%N)
         if [ "$row" = anomalymatch ]; then
             "$python" bench/fmnist_python_tool.py "$AM_TOOL" "$d/data" "$d/out" --size "$size" --iters "$iters" \
@@ -48,11 +56,13 @@ for seed in $(seq 1 "$runs"); do
         rm -rf "$d/data"
     done
 done
-python3 - "$work" "$runs" "$iters" "$n" "$size" "$threads" "$cls" "$losses" <<'PY'
+python3 - "$work" "$runs" "$iters" "$n" "$size" "$threads" "$cls" "$losses" "${DATA:-fmnist}" <<'PY'
 import csv, statistics as st, sys
 work, runs, iters = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 keys = ["auroc", "auprc", "ap", "top1_precision", "top1_recall", "top01_precision"]
-print(f"\nFashion-MNIST class {sys.argv[7]} as anomaly, n={sys.argv[4]}, {sys.argv[5]} px, 3 cycles x {iters} steps, "
+data = (f"Fashion-MNIST class {sys.argv[7]} as anomaly" if sys.argv[9] == "fmnist" else
+        "am_demo small faint sources (150 px, --scale 0.4 --brightness 0.3)")
+print(f"\n{data}, n={sys.argv[4]}, {sys.argv[5]} px, 3 cycles x {iters} steps, "
       f"seeds 1..{runs}, {sys.argv[6]} threads; final cycle, over the unlabelled pool")
 print("| row | AUROC | AUPRC | AP | top-1% precision | top-1% recall | top-0.1% precision | wall s/run (median) |")
 print("|---|---|---|---|---|---|---|---|")

@@ -168,10 +168,12 @@ def teacher_forced(cfg, steps, states):
         print("teacher-forced: no traced pair of states k-1, k (--trace-states 0,1,...)")
         return
     print(f"\n## Teacher-forced steps ({len(pairs)}): PyTorch from am's state k-1 on am's batch k")
-    print("per tensor: RMS difference from PyTorch float64 over the RMS change of its family (update: "
-          "the step's change of the parameters); the worst tensor of each family; 'f32' is PyTorch float32's "
-          "worst (the spread of a correct float32 engine), 'am' is am's\n")
-    print("| step | loss am / f64 | mask am / f64 | family | worst tensor (am) | am | f32 |")
+    print("per tensor: |engine - PyTorch float64| / |float64's change| (update: the step's change of the "
+          "parameters; the others: their values); median / worst over the family's tensors, for am and for "
+          "PyTorch float32 (the spread of a correct float32 engine); and the tensor where am's error is the "
+          "most times float32's\n")
+    print("| step | loss am / f64 | mask am / f64 | family | am: median / worst | f32: median / worst | "
+          "worst am / f32 |")
     print("|---|---|---|---|---|---|---|")
     for k in pairs:
         before, after = amtf.read(states[k - 1])["tensors"], amtf.read(states[k])["tensors"]
@@ -185,29 +187,27 @@ def teacher_forced(cfg, steps, states):
             ref[dt] = (out, r.state())
         (loss64, _, _, mask64, _), s64 = ref[torch.float64]
         s32 = ref[torch.float32][1]
-        # Each tensor's RMS error over its family's RMS change (update: the
-        # step's change of the parameters; else the values): tensors whose
-        # change is nearly 0 (a BN beta feeding only another BN) do not
-        # blow up the figure.
-        base = {n: (before[n].astype(np.float64) if family(n) == "update" else 0.0) for n in s64}
-        scale = {}
+        # Per tensor: |am - f64| / |f64 change| (update: the step's change of
+        # the parameters; the others: their values), and the same for
+        # PyTorch float32; per family the median and worst of each, and the
+        # tensor where am's error is the most times float32's.
+        errs = {}
         for name, want in s64.items():
-            f = scale.setdefault(family(name), [0.0, 0])
-            f[0] += float(((want - base[name]) ** 2).sum())
-            f[1] += want.size
-        worst, spread = {}, {}
-        for name, want in s64.items():
-            fam = family(name)
-            rms = np.sqrt(scale[fam][0] / scale[fam][1])
-            e_am = np.sqrt(((after[name] - want) ** 2).mean()) / rms
-            spread[fam] = max(spread.get(fam, 0.0), np.sqrt(((s32[name] - want) ** 2).mean()) / rms)
-            if e_am >= worst.get(fam, ("", -1.0))[1]:
-                worst[fam] = (name, e_am)
+            base = before[name].astype(np.float64) if family(name) == "update" else 0.0
+            scale = np.linalg.norm((want - base).ravel())
+            if scale == 0:
+                continue
+            e_am = np.linalg.norm((after[name] - want).ravel()) / scale
+            e_32 = np.linalg.norm((s32[name] - want).ravel()) / scale
+            errs.setdefault(family(name), []).append((e_am / max(e_32, 1e-12), name, e_am, e_32))
         first = True
         for fam in ("update", "momentum", "EMA", "BN statistics"):
-            (name, e_am), e_32 = worst[fam], spread[fam]
+            rows = errs[fam]
+            ratio, name, _, _ = max(rows)
+            am_e, f32_e = [r[2] for r in rows], [r[3] for r in rows]
             lead = f"| {k} | {stats[0]:.6f} / {loss64:.6f} | {stats[4]:.4f} / {mask64:.4f} " if first else "| | | "
-            print(f"{lead}| {fam} | {name} | {e_am:.2e} | {e_32:.2e} |")
+            print(f"{lead}| {fam} | {np.median(am_e):.1e} / {max(am_e):.1e} | {np.median(f32_e):.1e} / "
+                  f"{max(f32_e):.1e} | {ratio:.1f} ({name}) |")
             first = False
 
 
