@@ -13,7 +13,8 @@
 # bench/fmnist_python_tool.py from a checkout named by AM_TOOL (git clone
 # https://github.com/esa/AnomalyMatch && git -C AnomalyMatch checkout v1.0.0;
 # its packages: tests/ref/requirements.txt; PYTHON names the interpreter,
-# default .venv-ref/bin/python). KEEP=DIR keeps every run's outputs there.
+# default .venv-ref/bin/python). KEEP=DIR keeps every run's outputs there,
+# and a second call with the same KEEP skips the runs it finished.
 #
 # DATA=faint runs the same protocol on am_demo's small faint sources instead
 # (gray 150 px cutouts, --scale 0.4 --brightness 0.3, N images, 2% anomalies,
@@ -35,6 +36,7 @@ IFS=, read -ra rows <<< "$losses"
 for seed in $(seq 1 "$runs"); do
     for row in "${rows[@]}"; do
         d="$work/$row/$seed"
+        [ -f "$d/wall_s" ] && [ -f "$d/out/metrics_cycles.csv" ] && continue
         rm -rf "$d" && mkdir -p "$d"
         if [ "${DATA:-fmnist}" = faint ]; then
             ./am_demo --out "$d/data" --n "$n" --size 150 --scale 0.4 --brightness 0.3 --seed "$seed" >/dev/null
