@@ -47,11 +47,11 @@ static double run(int strong, am_ra_variant variant, float *x, const uint8_t *in
     long images = 0;
     // one untimed warm-up batch
     if (strong) am_augment_strong_input(x, NULL, NULL, in, N, S, S, 3, variant, 1, step++, 0);
-    else am_augment_weak_input(x, NULL, NULL, in, N, S, S, 3, 1, step++, 0);
+    else am_augment_weak_input(x, NULL, NULL, in, N, S, S, 3, variant, 1, step++, 0);
     double t0 = omp_get_wtime(), c0 = cpu_seconds(), t;
     do {
         if (strong) am_augment_strong_input(x, NULL, NULL, in, N, S, S, 3, variant, 1, step++, 0);
-        else am_augment_weak_input(x, NULL, NULL, in, N, S, S, 3, 1, step++, 0);
+        else am_augment_weak_input(x, NULL, NULL, in, N, S, S, 3, variant, 1, step++, 0);
         images += N;
         t = omp_get_wtime() - t0;
     } while (t < seconds);
@@ -107,7 +107,7 @@ static int grid(const char *path, int S, int views, am_ra_variant variant, char 
         snprintf(cap[r * cols], 64, "original");
         for (int v = 1; v < cols; v++) {
             am_aug_list l;
-            if (v == 1) am_augment_sample_weak(&l, 1, 0, (uint32_t)r, S, S);
+            if (v == 1) am_augment_sample_weak(&l, AM_RA_USB, 1, 0, (uint32_t)r, S, S);
             else am_augment_sample_strong(&l, variant, 1, (uint64_t)v, (uint32_t)r, S, S);
             am_augment_apply(px + n * (size_t)(r * cols + v), NULL, orig, &l, S, S, 3);
             char ops[64];
@@ -155,7 +155,7 @@ static void gpu_run(int strong, am_ra_variant variant, const uint8_t *in, int N,
         for (int i = 0; i < N; i++) {
             am_aug_list l;
             if (strong) am_augment_sample_strong(&l, variant, 1, step, (uint32_t)i, S, S);
-            else am_augment_sample_weak(&l, 1, step, (uint32_t)i, S, S);
+            else am_augment_sample_weak(&l, AM_RA_USB, 1, step, (uint32_t)i, S, S);
             am_aug_plan_make(&plans[i], &l, S, S, 3);
         }
         double h1 = omp_get_wtime();

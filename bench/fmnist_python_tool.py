@@ -8,12 +8,16 @@ the session, session.train trains, find_mislabeled is the oracle, and the
 session's label_image/save_labels take its answer, as paper_benchmark.py does.
 Pool images are scored as the tool's own loader reads them (imageio, gray to
 RGB, skimage's anti-aliased resize) with its evaluation transform and EMA
-model. Writes OUT/metrics_cycles.csv with am_train's columns and definitions
+model. --weak am (a bisection experiment, not the tool as shipped) replaces
+the tool's weak view (flip, then a vertical-only shift up to 12.5% with zero
+fill) by am's (a reflect-padded shift up to 12.5% on both axes, then the
+flip), for the labelled, the weak and, under RandAugment, the strong views.
+Writes OUT/metrics_cycles.csv with am_train's columns and definitions
 (sklearn's AUROC, AUPRC and AP; top-k hits with ties shared, k = max(1,
 floor(n * pct / 100))).
 
   fmnist_python_tool.py ANOMALYMATCH_DIR DATA OUT [--size 32] [--iters 100]
-      [--cycles 3] [--oracle 10] [--seed 1] [--threads 2]
+      [--cycles 3] [--oracle 10] [--seed 1] [--threads 2] [--weak tool|am]
 """
 import argparse
 import csv
@@ -53,6 +57,7 @@ def main():
     ap.add_argument("--oracle", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--weak", choices=["tool", "am"], default="tool")
     a = ap.parse_args()
     if not os.path.isfile(os.path.join(a.tool, "anomaly_match", "pipeline", "session.py")):
         sys.exit(f"fmnist_python_tool: {a.tool} is not an AnomalyMatch checkout "
@@ -66,6 +71,17 @@ def main():
     import paper_utils
     from anomaly_match.utils.set_seeds import set_seeds
 
+    if a.weak == "am":
+        import anomaly_match.datasets.SSL_Dataset as ssl_dataset
+        tool_transform = ssl_dataset.get_transform
+
+        def am_weak(train=True):
+            if not train:
+                return tool_transform(train)
+            return transforms.Compose([
+                transforms.RandomCrop(a.size, padding=int(a.size * 0.125), padding_mode="reflect"),
+                transforms.RandomHorizontalFlip(), transforms.ToTensor()])
+        ssl_dataset.get_transform = am_weak
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
     torch.set_num_threads(a.threads)

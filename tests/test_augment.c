@@ -222,7 +222,7 @@ START_TEST(test_kernel_form_sampled) {
         fill_random(in, n, 100 + (uint32_t)z);
         for (uint32_t i = 0; i < 60; i++) {
             am_aug_list l;
-            if (i % 3 == 0) am_augment_sample_weak(&l, 8, 1, i, H, W);
+            if (i % 3 == 0) am_augment_sample_weak(&l, i % 2 ? AM_RA_ANOMALYMATCH : AM_RA_USB, 8, 1, i, H, W);
             else am_augment_sample_strong(&l, i % 3 == 1 ? AM_RA_USB : AM_RA_FIXMATCH, 8, 1, i, H, W);
             am_augment_apply(ref, NULL, in, &l, H, W, C);
             kernel_form(got, in, &l, H, W, C);
@@ -300,8 +300,8 @@ START_TEST(test_sampler_determinism) {
         differ_step += !lists_equal(&a, &b);
         am_augment_sample_strong(&b, AM_RA_USB, 43, 7, i, 64, 64);
         differ_seed += !lists_equal(&a, &b);
-        am_augment_sample_weak(&a, 42, 7, i, 64, 64);
-        am_augment_sample_weak(&b, 42, 7, i, 64, 64);
+        am_augment_sample_weak(&a, AM_RA_USB, 42, 7, i, 64, 64);
+        am_augment_sample_weak(&b, AM_RA_USB, 42, 7, i, 64, 64);
         ck_assert(lists_equal(&a, &b));
         am_augment_sample_strong(&a, AM_RA_FIXMATCH, 42, 7, i, 64, 64);
         am_augment_sample_strong(&b, AM_RA_FIXMATCH, 42, 7, i, 64, 64);
@@ -327,7 +327,7 @@ START_TEST(test_batch_thread_independence) {
             uint8_t *o = t == 1 ? o1 : o4;
             am_aug_list *l = t == 1 ? l1 : l4;
             if (strong) am_augment_strong_batch(o, l, in, N, H, W, C, strong == 1 ? AM_RA_USB : AM_RA_FIXMATCH, 5, 11, 1000);
-            else am_augment_weak_batch(o, l, in, N, H, W, C, 5, 11, 1000);
+            else am_augment_weak_batch(o, l, in, N, H, W, C, AM_RA_USB, 5, 11, 1000);
         }
         ck_assert_msg(memcmp(o1, o4, n * N) == 0, "batch differs between 1 and 4 threads (kind %d)", strong);
         // The fused model input, with and without the uint8 views kept.
@@ -337,7 +337,7 @@ START_TEST(test_batch_thread_independence) {
         for (int keep = 0; keep < 2; keep++) {
             memset(o4, 0, n * N);
             if (strong) am_augment_strong_input(x, keep ? o4 : NULL, NULL, in, N, H, W, C, strong == 1 ? AM_RA_USB : AM_RA_FIXMATCH, 5, 11, 1000);
-            else am_augment_weak_input(x, keep ? o4 : NULL, NULL, in, N, H, W, C, 5, 11, 1000);
+            else am_augment_weak_input(x, keep ? o4 : NULL, NULL, in, N, H, W, C, AM_RA_USB, 5, 11, 1000);
             ck_assert_msg(memcmp(x, xr, sizeof(float) * n * N) == 0, "fused input differs (kind %d)", strong);
             if (keep) ck_assert(memcmp(o1, o4, n * N) == 0);
         }
@@ -346,7 +346,7 @@ START_TEST(test_batch_thread_independence) {
         for (int i = 0; i < N; i++) {
             am_aug_list s;
             if (strong) am_augment_sample_strong(&s, strong == 1 ? AM_RA_USB : AM_RA_FIXMATCH, 5, 11, 1000 + (uint32_t)i, H, W);
-            else am_augment_sample_weak(&s, 5, 11, 1000 + (uint32_t)i, H, W);
+            else am_augment_sample_weak(&s, AM_RA_USB, 5, 11, 1000 + (uint32_t)i, H, W);
             ck_assert(lists_equal(&s, &l1[i]) && lists_equal(&s, &l4[i]));
             am_augment_apply(one, NULL, in + n * i, &s, H, W, C);
             ck_assert_msg(memcmp(one, o1 + n * i, n) == 0, "image %d: batch != single", i);
@@ -454,6 +454,53 @@ START_TEST(test_bands) {
 }
 END_TEST
 
+// The Python tool v1.0's weak view (AM_RA_ANOMALYMATCH): a flip with p 0.5,
+// then a vertical-only shift by round(U(-H/8, H/8)) pixels with zero fill
+// (torchvision's RandomHorizontalFlip, RandomAffine(0, translate=(0,
+// 0.125))): each image written here from its list's two numbers equals
+// am_augment_apply's, and the flips and shifts have the tool's frequencies.
+// Its strong view starts with the same geometry, then USB's ops and Cutout.
+START_TEST(test_anomalymatch_weak) {
+    const int H = 32, W = 20, C = 3, M = 20000;
+    size_t n = (size_t)H * W * C;
+    uint8_t *in = malloc(n), *got = malloc(n), *ref = malloc(n);
+    fill_random(in, n, 5);
+    int flips = 0, shifts[9] = {0};
+    for (uint32_t i = 0; i < M; i++) {
+        am_aug_list l;
+        am_augment_sample_weak(&l, AM_RA_ANOMALYMATCH, 3, 9, i, H, W);
+        int k = 0, flip = 0, ty = 0;
+        if (k < l.n && l.op[k].op == AM_AUG_FLIP_X) flip = 1, k++;
+        if (k < l.n && l.op[k].op == AM_AUG_TRANSLATE_Y) ty = (int)l.op[k].m[1], k++;
+        ck_assert_msg(k == l.n && ty >= -4 && ty <= 4, "list %u: %d ops, shift %d", i, l.n, ty);
+        flips += flip;
+        shifts[ty + 4]++;
+        if (i >= 200) continue;
+        // Pillow's TranslateY(t): out(x, y) = in(x, y + t), 0 outside.
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < C; c++) {
+                    int sy = y + ty, sx = flip ? W - 1 - x : x;
+                    ref[((size_t)y * W + x) * C + c] = sy < 0 || sy >= H ? 0 : in[((size_t)sy * W + sx) * C + c];
+                }
+        am_augment_apply(got, NULL, in, &l, H, W, C);
+        ck_assert_msg(memcmp(got, ref, n) == 0, "list %u (flip %d, shift %d) differs", i, flip, ty);
+        am_augment_sample_strong(&l, AM_RA_ANOMALYMATCH, 3, 9, i, H, W);
+        ck_assert(l.op[0].op == AM_AUG_FLIP_X || l.op[0].op == AM_AUG_TRANSLATE_Y || l.op[0].op < AM_AUG_NUM_RA);
+        ck_assert(l.op[l.n - 1].op == AM_AUG_CUTOUT && l.op[l.n - 1].m[3] == -1.0f);
+    }
+    ck_assert_msg(fabs(flips / (double)M - 0.5) < 0.015, "flip rate %f", flips / (double)M);
+    // round(U(-4, 4)): 0.5 / 8 for +-4, 1 / 8 for -3..3.
+    for (int t = -4; t <= 4; t++) {
+        double want = (t == -4 || t == 4 ? 0.5 : 1.0) / 8.0, p = shifts[t + 4] / (double)M;
+        ck_assert_msg(fabs(p - want) < 0.01, "shift %d drawn with p %f, want %f", t, p, want);
+    }
+    free(in);
+    free(got);
+    free(ref);
+}
+END_TEST
+
 START_TEST(test_sampler_ranges_fixmatch) {
     const int H = 32, W = 32, M = 20000;
     long applied = 0;
@@ -497,7 +544,7 @@ START_TEST(test_streams_independent) {
     int same = 0;
     for (uint32_t i = 0; i < 500; i++) {
         am_aug_list w, s;
-        am_augment_sample_weak(&w, 3, 4, i, 224, 224);
+        am_augment_sample_weak(&w, AM_RA_USB, 3, 4, i, 224, 224);
         am_augment_sample_strong(&s, AM_RA_USB, 3, 4, i, 224, 224);
         same += w.op[0].m[0] == s.op[0].m[0] && w.op[0].m[1] == s.op[0].m[1];
     }
@@ -676,6 +723,7 @@ Suite *suite_augment(void) {
     tcase_add_test(tc, test_batch_thread_independence);
     tcase_add_test(tc, test_sampler_ranges_usb);
     tcase_add_test(tc, test_sampler_ranges_fixmatch);
+    tcase_add_test(tc, test_anomalymatch_weak);
     tcase_add_test(tc, test_bands);
     tcase_add_test(tc, test_streams_independent);
     tcase_add_test(tc, test_to_input);

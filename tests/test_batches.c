@@ -105,43 +105,47 @@ END_TEST
 
 // With aug_on_gpu a slot holds the same images and labels, and its plans
 // applied to them give exactly the x the CPU slot holds (what the GPU kernel
-// then computes from them; tests/gpu checks it byte for byte).
+// then computes from them; tests/gpu checks it byte for byte), for USB's
+// views and for the Python tool's (AM_RA_ANOMALYMATCH).
 START_TEST(test_batches_for_gpu_augmentation) {
     char dir[64];
     am_dataset d;
     make_set(dir, &d);
-    am_batcher bc, bg;
-    ck_assert_int_eq(am_batcher_init(&bc, &d, &pre32, 4, 8, 11, AM_RA_USB, 1, 16), 0);
-    ck_assert_int_eq(am_batcher_init(&bg, &d, &pre32, 4, 8, 11, AM_RA_USB, 1, 16), 0);
-    bg.aug_on_gpu = 1;
-    ck_assert(am_train_slot_bytes(&bg) < am_train_slot_bytes(&bc));
-    void *sc = malloc(am_train_slot_bytes(&bc)), *sg = malloc(am_train_slot_bytes(&bg));
-    const int B = 4, U = 8, rows = B + 2 * U;
-    size_t img = 32 * 32 * 3;
-    uint8_t *view = malloc(img);
-    for (uint64_t k = 3; k < 6; k++) {
-        am_train_fill(&bc, k, sc);
-        am_train_fill(&bg, k, sg);
-        ck_assert_ptr_null(am_train_slot_x(&bg, sg));
-        ck_assert_ptr_null(am_train_slot_plans(&bc, sc));
-        ck_assert(!memcmp(am_train_slot_labels(&bc, sc), am_train_slot_labels(&bg, sg), sizeof(int) * B));
-        ck_assert(!memcmp(am_train_slot_raw(&bc, sc), am_train_slot_raw(&bg, sg), img * (B + U)));
-        const float *x = am_train_slot_x(&bc, sc);
-        const uint8_t *raw = am_train_slot_raw(&bg, sg);
-        const am_aug_plan *plans = am_train_slot_plans(&bg, sg);
-        for (int j = 0; j < rows; j++) {
-            const uint8_t *src = raw + img * (size_t)(j < B + U ? j : j - U);
-            am_augment_apply_plan(view, NULL, src, &plans[j], 32, 32, 3);
-            for (size_t i = 0; i < img; i++)
-                ck_assert_msg(x[img * j + i] == (float)view[i] / 255.0f, "step %llu row %d byte %zu",
-                              (unsigned long long)k, j, i);
+    const am_ra_variant variants[2] = {AM_RA_USB, AM_RA_ANOMALYMATCH};
+    for (int v = 0; v < 2; v++) {
+        am_batcher bc, bg;
+        ck_assert_int_eq(am_batcher_init(&bc, &d, &pre32, 4, 8, 11, variants[v], 1, 16), 0);
+        ck_assert_int_eq(am_batcher_init(&bg, &d, &pre32, 4, 8, 11, variants[v], 1, 16), 0);
+        bg.aug_on_gpu = 1;
+        ck_assert(am_train_slot_bytes(&bg) < am_train_slot_bytes(&bc));
+        void *sc = malloc(am_train_slot_bytes(&bc)), *sg = malloc(am_train_slot_bytes(&bg));
+        const int B = 4, U = 8, rows = B + 2 * U;
+        size_t img = 32 * 32 * 3;
+        uint8_t *view = malloc(img);
+        for (uint64_t k = 3; k < 6; k++) {
+            am_train_fill(&bc, k, sc);
+            am_train_fill(&bg, k, sg);
+            ck_assert_ptr_null(am_train_slot_x(&bg, sg));
+            ck_assert_ptr_null(am_train_slot_plans(&bc, sc));
+            ck_assert(!memcmp(am_train_slot_labels(&bc, sc), am_train_slot_labels(&bg, sg), sizeof(int) * B));
+            ck_assert(!memcmp(am_train_slot_raw(&bc, sc), am_train_slot_raw(&bg, sg), img * (B + U)));
+            const float *x = am_train_slot_x(&bc, sc);
+            const uint8_t *raw = am_train_slot_raw(&bg, sg);
+            const am_aug_plan *plans = am_train_slot_plans(&bg, sg);
+            for (int j = 0; j < rows; j++) {
+                const uint8_t *src = raw + img * (size_t)(j < B + U ? j : j - U);
+                am_augment_apply_plan(view, NULL, src, &plans[j], 32, 32, 3);
+                for (size_t i = 0; i < img; i++)
+                    ck_assert_msg(x[img * j + i] == (float)view[i] / 255.0f, "variant %d step %llu row %d byte %zu",
+                                  variants[v], (unsigned long long)k, j, i);
+            }
         }
+        free(view);
+        free(sc);
+        free(sg);
+        am_batcher_free(&bc);
+        am_batcher_free(&bg);
     }
-    free(view);
-    free(sc);
-    free(sg);
-    am_batcher_free(&bc);
-    am_batcher_free(&bg);
     am_dataset_free(&d);
     remove_set(dir);
 }

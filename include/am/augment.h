@@ -96,6 +96,12 @@ typedef enum {
     // ShearY, Solarize, TranslateX, TranslateY: AutoContrast, Equalize,
     // Brightness, Color and Contrast are left out), Cutout filled with grey 128.
     AM_RA_BANDS = 2,
+    // The Python tool v1.0 as shipped: AM_RA_USB's strong ops and Cutout,
+    // but its own weak view (torchvision's RandomHorizontalFlip then
+    // RandomAffine(0, translate=(0, 0.125))): a horizontal flip with p 0.5,
+    // then a vertical-only shift by round(U(-H/8, H/8)) pixels with zero
+    // fill, where the others shift on both axes with reflect padding.
+    AM_RA_ANOMALYMATCH = 3,
 } am_ra_variant;
 
 const char *am_aug_op_name(int op);
@@ -103,9 +109,10 @@ const char *am_aug_op_name(int op);
 // The weak view of image `index`: reflect-pad translate with offsets
 // uniform in [-W/8, W/8] x [-H/8, H/8] (integers; W/8 = int(0.125 W) as
 // torchvision's RandomCrop(padding=int(size * 0.125), padding_mode='reflect')),
-// then a horizontal flip with p 0.5 (torchvision's order).
-void am_augment_sample_weak(am_aug_list *list, uint64_t seed, uint64_t step, uint32_t index,
-                            int H, int W);
+// then a horizontal flip with p 0.5 (torchvision's order); for
+// AM_RA_ANOMALYMATCH the flip, then the vertical zero-fill shift.
+void am_augment_sample_weak(am_aug_list *list, am_ra_variant variant, uint64_t seed, uint64_t step,
+                            uint32_t index, int H, int W);
 // The strong view: the weak view's two ops drawn from the strong stream, then
 // RandAugment of `variant`, then Cutout.
 void am_augment_sample_strong(am_aug_list *list, am_ra_variant variant, uint64_t seed,
@@ -125,8 +132,8 @@ void am_augment_batch(uint8_t *out, const uint8_t *in, const am_aug_list *lists,
 // Samples and applies the weak / strong views of images index0 .. index0+N-1;
 // lists (N) may be NULL, else receives the op lists used.
 void am_augment_weak_batch(uint8_t *out, am_aug_list *lists, const uint8_t *in,
-                           int N, int H, int W, int C, uint64_t seed, uint64_t step,
-                           uint32_t index0);
+                           int N, int H, int W, int C, am_ra_variant variant, uint64_t seed,
+                           uint64_t step, uint32_t index0);
 void am_augment_strong_batch(uint8_t *out, am_aug_list *lists, const uint8_t *in,
                              int N, int H, int W, int C, am_ra_variant variant,
                              uint64_t seed, uint64_t step, uint32_t index0);
@@ -135,8 +142,8 @@ void am_augment_strong_batch(uint8_t *out, am_aug_list *lists, const uint8_t *in
 // am_augment_to_input) while each view is still in cache; out may be NULL
 // when only x is wanted.
 void am_augment_weak_input(float *x, uint8_t *out, am_aug_list *lists, const uint8_t *in,
-                           int N, int H, int W, int C, uint64_t seed, uint64_t step,
-                           uint32_t index0);
+                           int N, int H, int W, int C, am_ra_variant variant, uint64_t seed,
+                           uint64_t step, uint32_t index0);
 void am_augment_strong_input(float *x, uint8_t *out, am_aug_list *lists, const uint8_t *in,
                              int N, int H, int W, int C, am_ra_variant variant,
                              uint64_t seed, uint64_t step, uint32_t index0);

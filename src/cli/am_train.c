@@ -64,7 +64,8 @@ static int validate(const am_config *c) {
     if (c->channels < 1 || c->channels > 16) return am_seterr("--channels must be in 1..16");
     if (c->batch < 1 || c->mu < 1 || c->iters < 1 || c->cycles < 1) return am_seterr("--batch, --mu, --iters and --cycles must be >= 1");
     if (c->oracle > 0 && !c->truth[0]) return am_seterr("--oracle needs --truth (the ground-truth CSV)");
-    if (strcmp(c->policy, "usb") && strcmp(c->policy, "fixmatch")) return am_seterr("--policy must be usb or fixmatch");
+    if (strcmp(c->policy, "usb") && strcmp(c->policy, "fixmatch") && strcmp(c->policy, "anomalymatch"))
+        return am_seterr("--policy must be usb, fixmatch or anomalymatch");
     if (am_ssl_parse(c->loss) < 0) {
         char names[256] = "";
         for (int k = 0; k < AM_SSL_COUNT; k++)

@@ -45,9 +45,18 @@ static void push(am_aug_list *l, int op, float m0, float m1, float m2, float m3)
     o->m[3] = m3;
 }
 
-// Reflect-pad translate, then flip with p 0.5 (slots 0..2 of `stream`).
-static void sample_geometry(am_aug_list *l, uint32_t stream, uint64_t seed, uint64_t step,
-                            uint32_t index, int H, int W) {
+// Reflect-pad translate, then flip with p 0.5 (slots 0..2 of `stream`); for
+// AM_RA_ANOMALYMATCH the flip, then a vertical shift of round(U(-H/8, H/8))
+// pixels (round half to even, as Python's round) with zero fill.
+static void sample_geometry(am_aug_list *l, am_ra_variant variant, uint32_t stream, uint64_t seed,
+                            uint64_t step, uint32_t index, int H, int W) {
+    if (variant == AM_RA_ANOMALYMATCH) {
+        if (draw(seed, stream, step, index, 0) >> 31) push(l, AM_AUG_FLIP_X, 0.0f, 0.0f, 0.0f, 0.0f);
+        double m = 0.125 * H, t = -m + 2.0 * m * (double)am_u01(draw(seed, stream, step, index, 2));
+        int ty = (int)nearbyint(t);
+        if (ty) push(l, AM_AUG_TRANSLATE_Y, 0.0f, (float)ty, 0.0f, 0.0f);
+        return;
+    }
     int px = W / 8, py = H / 8;
     int ox = below(draw(seed, stream, step, index, 1), 2 * px + 1) - px;
     int oy = below(draw(seed, stream, step, index, 2), 2 * py + 1) - py;
@@ -55,10 +64,10 @@ static void sample_geometry(am_aug_list *l, uint32_t stream, uint64_t seed, uint
     if (draw(seed, stream, step, index, 0) >> 31) push(l, AM_AUG_FLIP_X, 0.0f, 0.0f, 0.0f, 0.0f);
 }
 
-void am_augment_sample_weak(am_aug_list *list, uint64_t seed, uint64_t step, uint32_t index,
-                            int H, int W) {
+void am_augment_sample_weak(am_aug_list *list, am_ra_variant variant, uint64_t seed, uint64_t step,
+                            uint32_t index, int H, int W) {
     list->n = 0;
-    sample_geometry(list, AM_AUG_STREAM_WEAK, seed, step, index, H, W);
+    sample_geometry(list, variant, AM_AUG_STREAM_WEAK, seed, step, index, H, W);
 }
 
 // USB: value = min + (max - min) u.
@@ -98,7 +107,7 @@ void am_augment_sample_strong(am_aug_list *list, am_ra_variant variant, uint64_t
                               uint64_t step, uint32_t index, int H, int W) {
     const uint32_t st = AM_AUG_STREAM_STRONG;
     list->n = 0;
-    sample_geometry(list, st, seed, step, index, H, W);
+    sample_geometry(list, variant, st, seed, step, index, H, W);
     int nops = variant == AM_RA_FIXMATCH ? 2 : 3;
     for (int j = 0; j < nops; j++) {
         uint32_t base = 4 + 4 * (uint32_t)j;
@@ -556,7 +565,7 @@ void am_augment_plan_step(am_aug_plan *plans, int B, int U, int H, int W, int C,
                           uint64_t seed, uint64_t step) {
     for (int j = 0; j < B + 2 * U; j++) {
         am_aug_list l;
-        if (j < B + U) am_augment_sample_weak(&l, seed, step, (uint32_t)j, H, W);
+        if (j < B + U) am_augment_sample_weak(&l, variant, seed, step, (uint32_t)j, H, W);
         else am_augment_sample_strong(&l, variant, seed, step, (uint32_t)(j - U), H, W);
         am_aug_plan_make(&plans[j], &l, H, W, C);
     }
@@ -692,7 +701,7 @@ static void sample_and_apply(float *x, uint8_t *out, am_aug_list *lists, const u
         for (int i = 0; i < N; i++) {
             am_aug_list l;
             if (strong) am_augment_sample_strong(&l, variant, seed, step, index0 + (uint32_t)i, H, W);
-            else am_augment_sample_weak(&l, seed, step, index0 + (uint32_t)i, H, W);
+            else am_augment_sample_weak(&l, variant, seed, step, index0 + (uint32_t)i, H, W);
             if (lists) lists[i] = l;
             uint8_t *o = out ? out + n * i : img;
             am_augment_apply(o, work, in + n * i, &l, H, W, C);
@@ -705,9 +714,9 @@ static void sample_and_apply(float *x, uint8_t *out, am_aug_list *lists, const u
 }
 
 void am_augment_weak_batch(uint8_t *out, am_aug_list *lists, const uint8_t *in,
-                           int N, int H, int W, int C, uint64_t seed, uint64_t step,
-                           uint32_t index0) {
-    sample_and_apply(NULL, out, lists, in, N, H, W, C, 0, AM_RA_USB, seed, step, index0);
+                           int N, int H, int W, int C, am_ra_variant variant, uint64_t seed,
+                           uint64_t step, uint32_t index0) {
+    sample_and_apply(NULL, out, lists, in, N, H, W, C, 0, variant, seed, step, index0);
 }
 
 void am_augment_strong_batch(uint8_t *out, am_aug_list *lists, const uint8_t *in,
@@ -717,9 +726,9 @@ void am_augment_strong_batch(uint8_t *out, am_aug_list *lists, const uint8_t *in
 }
 
 void am_augment_weak_input(float *x, uint8_t *out, am_aug_list *lists, const uint8_t *in,
-                           int N, int H, int W, int C, uint64_t seed, uint64_t step,
-                           uint32_t index0) {
-    sample_and_apply(x, out, lists, in, N, H, W, C, 0, AM_RA_USB, seed, step, index0);
+                           int N, int H, int W, int C, am_ra_variant variant, uint64_t seed,
+                           uint64_t step, uint32_t index0) {
+    sample_and_apply(x, out, lists, in, N, H, W, C, 0, variant, seed, step, index0);
 }
 
 void am_augment_strong_input(float *x, uint8_t *out, am_aug_list *lists, const uint8_t *in,

@@ -129,7 +129,7 @@ void am_train_fill(void *ctx, uint64_t k, void *slot) {
         return;
     }
     float *x = am_train_slot_x(b, slot);
-    am_augment_weak_input(x, NULL, NULL, raw, B + U, b->S, b->S, b->C, b->seed, k, 0);
+    am_augment_weak_input(x, NULL, NULL, raw, B + U, b->S, b->S, b->C, b->variant, b->seed, k, 0);
     am_augment_strong_input(x + img * (B + U), NULL, NULL, raw + img * B, U, b->S, b->S, b->C, b->variant,
                             b->seed, k, (uint32_t)B);
 }

@@ -492,8 +492,9 @@ static int train_and_score(am_run *r, int cycle) {
     const am_train_hparams *hp = &r->t.hp;
     // Bands (C other than 1 and 3) take the Python tool's multispectral pool.
     am_ra_variant variant = c->channels != 1 && c->channels != 3 ? AM_RA_BANDS
-                            : strcmp(c->policy, "fixmatch")      ? AM_RA_USB
-                                                                 : AM_RA_FIXMATCH;
+                            : !strcmp(c->policy, "fixmatch")     ? AM_RA_FIXMATCH
+                            : !strcmp(c->policy, "anomalymatch") ? AM_RA_ANOMALYMATCH
+                                                                 : AM_RA_USB;
     if (am_batcher_init(&r->b, &r->d, &r->pre, hp->batch, hp->mu * hp->batch, (uint64_t)c->seed,
                         variant, c->loader_threads, c->score_batch)) return -1;
     r->b.aug_on_gpu = r->t.gpu != NULL;  // the loader decodes; the GPU makes the views

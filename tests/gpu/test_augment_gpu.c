@@ -33,7 +33,7 @@ static void make_list(am_aug_list *l, uint32_t i, int H, int W, int Ch) {
         l->op[0].m[0] = mags[k];
         return;
     }
-    if (i % 3 == 0) am_augment_sample_weak(l, 21, 3, i, H, W);
+    if (i % 3 == 0) am_augment_sample_weak(l, i % 2 ? AM_RA_ANOMALYMATCH : AM_RA_USB, 21, 3, i, H, W);
     else if (Ch != 1 && Ch != 3) am_augment_sample_strong(l, AM_RA_BANDS, 21, 3, i, H, W);
     else am_augment_sample_strong(l, i % 3 == 1 ? AM_RA_USB : AM_RA_FIXMATCH, 21, 3, i, H, W);
 }
