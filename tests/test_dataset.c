@@ -550,7 +550,7 @@ START_TEST(test_config_defaults_and_set) {
     ck_assert_str_eq(c.out, "am_out");
     ck_assert_str_eq(c.arch, "lite0");
     ck_assert_str_eq(c.optimizer, "sgd");
-    ck_assert_str_eq(c.policy, "anomalymatch");
+    ck_assert_str_eq(c.policy, "usb");
     ck_assert_int_eq(c.recursive, 0);
     ck_assert_int_eq(c.pretrained, 1);
     ck_assert_int_eq(c.size, 64);

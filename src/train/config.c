@@ -71,7 +71,7 @@ static const option options[] = {
     I(iters, "200", "training steps per cycle"),
     I(cycles, "1", "active-learning cycles (with --oracle, labels are added between cycles)"),
     I(oracle, "0", "simulated oracle: after each cycle label this many top-scored true anomalies and false positives from --truth"),
-    S(policy, "anomalymatch", "augmentation: usb (strong: 3 ops, continuous; weak: flip and a reflect-padded shift on both "
+    S(policy, "usb", "augmentation: usb (strong: 3 ops, continuous; weak: flip and a reflect-padded shift on both "
                      "axes), fixmatch (strong: 2 ops, levels 1-9) or anomalymatch (usb's strong ops with the Python "
                      "tool v1.0's weak view: flip and a vertical-only zero-fill shift)"),
     {"seed", T_I64, offsetof(am_config, seed), 0, "42", "random seed"},
