@@ -13,8 +13,7 @@ the tool's weak view (flip, then a vertical-only shift up to 12.5% with zero
 fill) by am's (a reflect-padded shift up to 12.5% on both axes, then the
 flip), for the labelled, the weak and, under RandAugment, the strong views.
 Writes OUT/metrics_cycles.csv with am_train's columns and definitions
-(sklearn's AUROC, AUPRC and AP; top-k hits with ties shared, k = max(1,
-floor(n * pct / 100))).
+(those of tests/ref/make_metric_goldens.py, am's metric goldens).
 
   fmnist_python_tool.py ANOMALYMATCH_DIR DATA OUT [--size 32] [--iters 100]
       [--cycles 3] [--oracle 10] [--seed 1] [--threads 2] [--weak tool|am]
@@ -27,24 +26,18 @@ import time
 import types
 
 
-def top_hits(y, s, k):
-    order = sorted(range(len(s)), key=lambda i: -s[i])
-    cut = s[order[k - 1]]
-    before = sum(y[i] for i in order if s[i] > cut)
-    group = [y[i] for i in order if s[i] == cut]
-    above = sum(1 for i in order if s[i] > cut)
-    return before + sum(group) * (k - above) / len(group)
-
-
 def metrics(y, s):
+    """am_train's metrics_cycles.csv figures, by the definitions of
+    tests/ref/make_metric_goldens.py (sklearn, and its top-k with ties shared)."""
+    import numpy as np
     from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+    from make_metric_goldens import top
     p, r, _ = precision_recall_curve(y, s)
     m = {"n": len(y), "anomalies": sum(y), "auroc": roc_auc_score(y, s), "auprc": auc(r, p),
          "ap": average_precision_score(y, s)}
     for name, pct in (("top1", 1.0), ("top01", 0.1)):
-        k = max(1, min(len(y), int(len(y) * pct / 100.0)))
-        h = top_hits(y, s, k)
-        m[name + "_precision"], m[name + "_recall"] = h / k, h / sum(y)
+        _, m[name + "_precision"], m[name + "_recall"] = top(np.asarray(s), np.asarray(y), pct)
     return m
 
 

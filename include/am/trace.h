@@ -15,11 +15,12 @@
 
 typedef struct {
     char dir[4096];
-    uint64_t states[64];  // steps after which the state is saved, ascending
+    uint64_t states[64];  // steps after which the state is saved
     int nstates;
 } am_trace;
 
 // Parses `states` ("0,1,2,50": steps, any order), creates dir. -1 (am_error()).
+// The run saves the state it starts from (am_run_open) and after each step.
 int am_trace_open(am_trace *tr, const char *dir, const char *states);
 // Writes step `step`'s file. -1 (am_error()).
 int am_trace_step(const am_trace *tr, const am_trainer *t, uint64_t step, const float *x, int S, int C,

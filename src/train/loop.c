@@ -184,7 +184,8 @@ static int open_steps(am_run *r, int device, int dt) {
     if (c->trace[0]) {
         if (device >= 0) return am_seterr("--trace records the views the host makes: add --device cpu");
         r->trace = AM_MALLOC(sizeof *r->trace);
-        if (am_trace_open(r->trace, c->trace, c->trace_states)) return fail("--trace");
+        if (am_trace_open(r->trace, c->trace, c->trace_states) || am_trace_state(r->trace, &r->t, r->t.step))
+            return fail("--trace");
     }
     if (device >= 0) {
         if (am_trainer_to_gpu(&r->t, device, dt)) return fail("--device");
@@ -277,7 +278,6 @@ static int train_cycle(am_run *r, uint64_t end) {
     am_progress_start(&p, "train", end - first, "step");
     int rows = b->B + 2 * b->U;
     struct timespec t0, t1;
-    if (r->trace && am_trace_state(r->trace, &r->t, first)) { am_prefetch_stop(pf); return fail("--trace"); }
     for (uint64_t k = first; k < end; k++) {
         void *slot = am_prefetch_next(pf, k);
         clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -19,9 +19,7 @@ int am_trace_open(am_trace *tr, const char *dir, const char *states) {
             return am_seterr("--trace-states '%s': give steps separated by commas (0,1,2,50)", states);
         if (tr->nstates == (int)(sizeof tr->states / sizeof tr->states[0]))
             return am_seterr("--trace-states '%s': at most %zu steps", states, sizeof tr->states / sizeof tr->states[0]);
-        int i = tr->nstates++;
-        while (i > 0 && tr->states[i - 1] > v) { tr->states[i] = tr->states[i - 1]; i--; }
-        tr->states[i] = v;
+        tr->states[tr->nstates++] = v;
         p = *end ? end + 1 : end;
     }
     return am_mkdir_p(dir);
