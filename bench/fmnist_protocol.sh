@@ -5,8 +5,8 @@
 # steps, the oracle labelling the 10 top-scored true anomalies and 10 top-scored
 # false positives after each cycle; RUNS runs (seeds 1..RUNS), every row of a
 # seed on the same exported split. Prints the final AUROC, AUPRC, AP and
-# top-1%/0.1% precision as mean ± std per row, each run's figures, and seconds
-# per step.
+# top-1%/0.1% precision as mean ± std per row, the median wall time of a run,
+# and each row's AUROC per seed.
 #
 # LOSSES: comma-separated rows; each is an am_train --loss (docs/LOSS.md) or
 # `anomalymatch`: the Python AnomalyMatch v1.0.0 itself, driven by
